@@ -1,0 +1,1 @@
+"""The ``f8a-jobs-worker`` command line."""

@@ -1,0 +1,146 @@
+"""``f8a-jobs-worker``: run the worker and check its configuration.
+
+Exit codes: 0 success, 1 a check failed, 2 bad usage, 69 a dependency is unavailable, 78 bad configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from f8a_jobs_worker import __version__, logs
+from f8a_jobs_worker.config import ConfigError, Settings
+from f8a_jobs_worker.errors import Unavailable
+from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.scheduling.default_jobs import load_definitions
+
+EX_UNAVAILABLE = 69
+EX_CONFIG = 78
+
+log = logging.getLogger("f8a_jobs_worker.cli")
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(os.environ, **ctx.obj, **overrides)
+    except (ConfigError, TypeError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(EX_CONFIG)
+        raise AssertionError("unreachable") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="f8a-jobs-worker")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="Log verbosity [env F8A_JOBS_LOG_LEVEL; default INFO].")
+@click.pass_context
+def cli(ctx: click.Context, log_level: str | None) -> None:
+    """The job service of the fabric8-analytics pipeline: runs periodic and one-shot jobs from a persistent
+    scheduler, driven by job commands on a queue.
+
+    Settings come from F8A_JOBS_* environment variables; the options of each command override them.
+    Start with `f8a-jobs-worker run` (SQLite and no broker needed).
+    """
+    ctx.obj = {"log_level": log_level.upper() if log_level else None}
+
+
+@cli.command()
+@click.option("--database-url", metavar="URL",
+              help="Job store [env F8A_JOBS_DATABASE_URL; default sqlite:///f8a-jobs.sqlite].")
+@click.option("--broker-url", metavar="URL", help="Message broker [env F8A_JOBS_BROKER_URL].")
+@click.option("--analytics-database-url", metavar="URL",
+              help="Where $filter queries run [env F8A_JOBS_ANALYTICS_DATABASE_URL; default: the job store].")
+@click.option("--default-jobs-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="YAML default jobs [env F8A_JOBS_DEFAULT_JOBS_DIR; default default_jobs/].")
+@click.option("--threads", type=click.IntRange(min=1), help="Jobs run at once [env F8A_JOBS_THREADS; default 10].")
+@click.option("--no-default-jobs", is_flag=True, help="Do not load default_jobs/ at start.")
+@click.pass_context
+def run(ctx: click.Context, no_default_jobs: bool, **options: Any) -> None:
+    """Run the worker until SIGTERM or Ctrl-C.
+
+    The first signal stops firing, lets running jobs finish and exits 0; a second one exits at once.
+    """
+    settings = _settings(ctx, **options)
+    logs.configure(settings.log_level)
+    from f8a_jobs_worker.worker import Worker  # noqa: PLC0415 (keeps --help fast)
+
+    stop = _install_signal_handlers()
+    worker = Worker(settings, load_default_jobs=not no_default_jobs)
+    if not _start_with_retry(worker, stop):
+        ctx.exit(EX_UNAVAILABLE)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        worker.stop(wait=True)
+
+
+def _start_with_retry(worker: Any, stop: threading.Event, max_delay: float = 30.0) -> bool:
+    """Start the worker; while the job store is down, retry with backoff instead of giving up."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            worker.start()
+            return True
+        except Unavailable as exc:
+            log.warning("%s; retrying in %.0fs", exc, delay)
+            worker.stop(wait=False)
+            stop.wait(delay)
+            delay = min(delay * 2, max_delay)
+    return False
+
+
+def _install_signal_handlers() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            log.warning("%s again: exiting now without waiting for running jobs", name)
+            logging.shutdown()
+            os._exit(128 + signum)
+        log.info("%s received: shutting down (send it again to exit at once)", name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+@cli.command("check-default-jobs")
+@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Directory to check [default: F8A_JOBS_DEFAULT_JOBS_DIR or default_jobs/].")
+@click.pass_context
+def check_default_jobs(ctx: click.Context, directory: Path | None) -> None:
+    """Validate the default job YAML files without touching any database; exit 1 if one is bad."""
+    settings = _settings(ctx, default_jobs_dir=directory)
+    logs.configure("WARNING")
+    report = load_definitions(settings.default_jobs_dir, HandlerRegistry.discover(),
+                              settings.misfire_grace_time)
+    for definition in report.definitions:
+        spec = definition.spec
+        every = spec.schedule.cron or (f"every {spec.schedule.periodically}" if spec.schedule.periodically
+                                       else "once")
+        click.echo(f"ok     {definition.path.name}: {spec.job_id} ({spec.handler}, {every}"
+                   f"{', paused' if spec.paused else ''})")
+    for name, error in sorted(report.errors.items()):
+        click.echo(f"error  {name}: {error}")
+    click.echo(f"{len(report.definitions)} valid, {len(report.errors)} invalid in {settings.default_jobs_dir}")
+    sys.exit(1 if report.errors else 0)
+
+
+def main() -> None:
+    started = time.monotonic()
+    try:
+        cli(prog_name="f8a-jobs-worker")
+    finally:
+        log.debug("exited after %.1fs", time.monotonic() - started)

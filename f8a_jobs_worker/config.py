@@ -1,0 +1,135 @@
+"""Settings: read once from ``F8A_JOBS_*`` environment variables, overridable by CLI flags.
+
+Nothing reads the environment at import time. An unknown ``F8A_JOBS_*`` variable is an error rather than a
+silently ignored typo: a misspelt ``F8A_JOBS_DATABSE_URL`` must not quietly put production jobs in SQLite.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from f8a_jobs_worker import resources
+
+PREFIX = "F8A_JOBS_"
+DEFAULT_DATABASE_URL = "sqlite:///f8a-jobs.sqlite"
+DEFAULT_MISFIRE_GRACE_TIME = 3600
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has a value that cannot be used."""
+
+
+def _optional_int(value: str) -> int | None:
+    return None if value.strip().lower() in {"", "none", "null"} else int(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the worker can be told; defaults make ``f8a-jobs-worker run`` work with no server."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str | None = None
+    analytics_database_url: str | None = None
+    default_jobs_dir: Path = field(default_factory=resources.default_jobs_dir)
+    threads: int = 10
+    misfire_grace_time: int | None = DEFAULT_MISFIRE_GRACE_TIME
+    history_max_age_days: int = 30
+    history_per_job: int = 100
+    log_level: str = "INFO"
+
+    @property
+    def effective_analytics_database_url(self) -> str:
+        """Where ``$filter`` queries run: the analytics database, else the job store's own."""
+        return self.analytics_database_url or self.database_url
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build settings from ``environ``, then apply ``overrides`` whose value is not None."""
+        known = {f.name.upper(): f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        unknown = []
+        for key, raw in environ.items():
+            if not key.startswith(PREFIX):
+                continue
+            name = known.get(key[len(PREFIX) :])
+            if name is None:
+                unknown.append(key)
+                continue
+            values[name] = _convert(name, raw)
+        if unknown:
+            raise ConfigError("; ".join(_unknown_message(key, known) for key in sorted(unknown)))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def validate(self) -> None:
+        if self.threads < 1:
+            raise ConfigError(f"{PREFIX}THREADS must be at least 1, got {self.threads}")
+        if self.misfire_grace_time is not None and self.misfire_grace_time < 1:
+            raise ConfigError(f"{PREFIX}MISFIRE_GRACE_TIME must be >= 1 second or 'none'")
+        if self.history_per_job < 1 or self.history_max_age_days < 1:
+            raise ConfigError("history retention must keep at least one run and one day")
+
+    def describe(self) -> dict[str, Any]:
+        """Settings as they may be logged: every URL with its password masked."""
+        return {
+            "database_url": redact_url(self.database_url),
+            "broker_url": redact_url(self.broker_url) if self.broker_url else None,
+            "analytics_database_url": redact_url(self.effective_analytics_database_url),
+            "default_jobs_dir": str(self.default_jobs_dir),
+            "threads": self.threads,
+            "misfire_grace_time": self.misfire_grace_time,
+            "history_max_age_days": self.history_max_age_days,
+            "history_per_job": self.history_per_job,
+        }
+
+    def __repr__(self) -> str:
+        return f"Settings({self.describe()!r})"
+
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "default_jobs_dir": Path,
+    "threads": int,
+    "misfire_grace_time": _optional_int,
+    "history_max_age_days": int,
+    "history_per_job": int,
+    "log_level": str.upper,
+}
+
+
+def _convert(name: str, raw: str) -> Any:
+    try:
+        return _CONVERTERS.get(name, str)(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{PREFIX}{name.upper()}: cannot use {raw!r}: {exc}") from None
+
+
+def _unknown_message(key: str, known: Mapping[str, str]) -> str:
+    guess = difflib.get_close_matches(key, [PREFIX + k for k in known], n=1)
+    hint = f" (did you mean {guess[0]}?)" if guess else ""
+    return f"unknown setting {key}{hint}"
+
+
+def redact_url(url: str) -> str:
+    """Mask the password of a URL so that it can be logged; other parts stay readable."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

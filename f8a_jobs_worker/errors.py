@@ -1,0 +1,99 @@
+"""One exception per error code of the wire contract (docs/messages.md).
+
+Every error the service facade raises is a :class:`JobsError`; its ``code`` is the reply's ``error.code`` and
+``details`` the reply's ``error.details``. The messaging layer never needs to know more than that.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class JobsError(Exception):
+    """Base of every error with a wire code."""
+
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reply's ``error`` object."""
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidJson(JobsError):
+    code = "invalid_json"
+
+
+class ValidationFailed(JobsError):
+    """Input broke a JSON Schema; ``details`` holds one ``{"path", "message"}`` per violation."""
+
+    code = "validation_error"
+
+
+class UnknownCommand(JobsError):
+    code = "unknown_command"
+
+
+class UnknownHandler(JobsError):
+    code = "unknown_handler"
+
+
+class JobNotFound(JobsError):
+    code = "job_not_found"
+
+
+class JobExists(JobsError):
+    code = "job_exists"
+
+
+class JobBusy(JobsError):
+    """``job.run_now`` while a run of the job is in progress (jobs run one instance at a time)."""
+
+    code = "job_busy"
+
+
+class InvalidSchedule(JobsError):
+    """A schedule field could not be parsed or contradicts another; the message names the field."""
+
+    code = "invalid_schedule"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", [{"path": f"$.{field}", "message": reason}])
+        self.field = field
+        self.reason = reason
+
+
+class FilterError(JobsError):
+    code = "filter_error"
+
+
+class Unavailable(JobsError):
+    """A dependency (database, broker) is down: nothing was applied, the command should be retried."""
+
+    code = "unavailable"
+
+
+class InternalError(JobsError):
+    code = "internal_error"
+
+
+ERRORS_BY_CODE: dict[str, type[JobsError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidJson,
+        ValidationFailed,
+        UnknownCommand,
+        UnknownHandler,
+        JobNotFound,
+        JobExists,
+        JobBusy,
+        InvalidSchedule,
+        FilterError,
+        Unavailable,
+        InternalError,
+    )
+}

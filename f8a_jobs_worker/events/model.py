@@ -1,0 +1,36 @@
+"""The event record of the wire contract: ``{"event": name, "at": UTC ISO, "job_id": ..., ...}``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JOB_CREATED = "job.created"
+JOB_UPDATED = "job.updated"
+JOB_PAUSED = "job.paused"
+JOB_RESUMED = "job.resumed"
+JOB_DELETED = "job.deleted"
+JOB_EXECUTED = "job.executed"
+JOB_FAILED = "job.failed"
+JOB_MISSED = "job.missed"
+COMMAND_REJECTED = "command.rejected"
+SCHEDULER_PAUSED = "scheduler.paused"
+SCHEDULER_RESUMED = "scheduler.resumed"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event; ``name`` is also its routing key."""
+
+    name: str
+    job_id: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"event": self.name, "at": self.at.isoformat()}
+        if self.job_id is not None:
+            body["job_id"] = self.job_id
+        body.update(self.fields)
+        return body

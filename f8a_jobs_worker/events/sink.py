@@ -1,0 +1,75 @@
+"""Where events go. The core only knows :class:`EventSink`; the broker publisher is one adapter.
+
+Seam for the outbox: today an event is handed to the sink right after the change it reports is committed;
+with an outbox it will be inserted in that same transaction and a relay will send it (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from f8a_jobs_worker.events.model import Event
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    """Takes events for delivery. ``emit`` must not block for long; it may raise, callers guard it."""
+
+    def emit(self, event: Event) -> None: ...
+
+
+class LoggingEventSink:
+    """Writes each event as one log line; the sink of a worker with no broker."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.log = logger or logging.getLogger("f8a_jobs_worker.events")
+
+    def emit(self, event: Event) -> None:
+        fields = " ".join(f"{k}={v!r}" for k, v in event.fields.items() if k != "traceback")
+        self.log.info("event %s job_id=%s %s", event.name, event.job_id, fields)
+
+
+class MemoryEventSink:
+    """Keeps events in a list: the stub adapter for unit tests and in-process observers."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._changed = threading.Condition()
+
+    def emit(self, event: Event) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def names(self, job_id: str | None = None) -> list[str]:
+        return [e.name for e in list(self.events) if job_id is None or e.job_id == job_id]
+
+    def wait_for(self, name: str, job_id: str | None = None, timeout: float = 10.0,
+                 count: int = 1) -> list[Event]:
+        """Block until ``count`` events named ``name`` (for ``job_id``) arrived; return them."""
+        def matching() -> list[Event]:
+            return [e for e in self.events if e.name == name and (job_id is None or e.job_id == job_id)]
+
+        with self._changed:
+            self._changed.wait_for(lambda: len(matching()) >= count, timeout)
+            found = matching()
+        if len(found) < count:
+            raise TimeoutError(f"{len(found)} of {count} {name} events for {job_id} after {timeout}s")
+        return found
+
+
+class SafeEventSink:
+    """Fans out to several sinks; a failing sink is logged and never breaks the caller."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = list(sinks)
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            try:
+                sink.emit(event)
+            except Exception:
+                log.exception("event %s for job %s could not be emitted", event.name, event.job_id)

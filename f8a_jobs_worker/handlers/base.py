@@ -1,0 +1,38 @@
+"""The handler contract: what a job runs, and what it is given besides its kwargs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """Facts about the run a handler executes in; handlers get their collaborators from here."""
+
+    job_id: str
+    handler: str
+    scheduled_at: datetime | None
+    logger: logging.Logger
+
+
+class BaseHandler:
+    """Base of every job handler.
+
+    Subclasses implement :meth:`execute` and describe their kwargs with a JSON Schema: ``kwargs_schema`` inline,
+    or for built-in handlers a file ``schemas/handlers/<name>.json``. Handlers are instantiated once per run.
+    """
+
+    #: JSON Schema (draft 2020-12) of ``execute``'s kwargs; None means the file schemas/handlers/<name>.json.
+    kwargs_schema: ClassVar[Mapping[str, Any] | None] = None
+
+    def __init__(self, context: HandlerContext) -> None:
+        self.context = context
+        self.log = context.logger
+
+    def execute(self, **kwargs: Any) -> dict[str, Any] | None:
+        """Do the job's work; return a small JSON-able summary for the ``job.executed`` event."""
+        raise NotImplementedError

@@ -1,0 +1,77 @@
+"""Engines for the job store: PostgreSQL in production, SQLite as the embedded default.
+
+Every database error that means "the store is not answering" becomes :class:`Unavailable`, so callers can
+retry instead of losing the command.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+from f8a_jobs_worker.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+
+def create_engine(url: str, pool_size: int = 10) -> Engine:
+    """An engine tuned for the store: WAL and a busy timeout on SQLite, pre-ping on servers."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=sa.pool.QueuePool,
+            pool_size=pool_size, max_overflow=pool_size,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def ping(engine: Engine) -> None:
+    """Raise :class:`Unavailable` unless the database answers a trivial query."""
+    with store_errors("job store"), engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean the database cannot be reached, not that the statement was wrong."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@contextmanager
+def store_errors(what: str) -> Iterator[None]:
+    """Turn connection-level database errors into :class:`Unavailable` (with no URL or SQL in it)."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+        raise Unavailable(f"{what} unavailable: {reason[0] if reason else type(exc).__name__}") from exc
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,102 @@
+"""APScheduler 3's SQLAlchemy job store, extended for a job service.
+
+Two columns beside APScheduler's pickled state (``handler``, ``is_default``) let ``job.list`` page and filter in
+SQL instead of unpickling every job. A job whose state cannot be restored is logged and skipped, never deleted:
+the stock store deletes such rows, which would turn one bad deploy into lost jobs.
+
+Seam for several replicas: this store is where an active scheduler would claim due jobs
+(``SELECT ... FOR UPDATE SKIP LOCKED``); today one worker owns the scheduler (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from apscheduler.job import Job
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.util import datetime_to_utc_timestamp
+from sqlalchemy.exc import IntegrityError
+
+JobType = Literal["all", "user", "default"]
+
+
+class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """The ``f8a_jobs`` table: APScheduler's columns plus ``handler`` and ``is_default``."""
+
+    def __init__(self, engine: sa.Engine, tablename: str = "f8a_jobs") -> None:
+        super().__init__(engine=engine, tablename=tablename, metadata=sa.MetaData())
+        self.jobs_t = sa.Table(
+            tablename,
+            sa.MetaData(),
+            sa.Column("id", sa.Unicode(191), primary_key=True),
+            sa.Column("next_run_time", sa.Float(25), index=True),
+            sa.Column("job_state", sa.LargeBinary, nullable=False),
+            sa.Column("handler", sa.Unicode(191), nullable=False),
+            sa.Column("is_default", sa.Boolean, nullable=False, default=False),
+        )
+
+    def _row(self, job: Job) -> dict[str, Any]:
+        handler, meta = job.args[0], job.args[1]
+        return {
+            "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
+            "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol),
+            "handler": handler,
+            "is_default": bool(meta.get("default")),
+        }
+
+    def add_job(self, job: Job) -> None:
+        insert = self.jobs_t.insert().values(id=job.id, **self._row(job))
+        with self.engine.begin() as connection:
+            try:
+                connection.execute(insert)
+            except IntegrityError:
+                raise ConflictingIdError(job.id) from None
+
+    def update_job(self, job: Job) -> None:
+        update = self.jobs_t.update().values(**self._row(job)).where(self.jobs_t.c.id == job.id)
+        with self.engine.begin() as connection:
+            if connection.execute(update).rowcount == 0:
+                raise JobLookupError(job.id)
+
+    def _get_jobs(self, *conditions: Any) -> list[Job]:
+        query = sa.select(self.jobs_t.c.id, self.jobs_t.c.job_state).order_by(
+            self.jobs_t.c.next_run_time
+        )
+        if conditions:
+            query = query.where(sa.and_(*conditions))
+        with self.engine.begin() as connection:
+            return self._restore(connection.execute(query))
+
+    def _restore(self, rows: Any) -> list[Job]:
+        jobs = []
+        for row in rows:
+            try:
+                jobs.append(self._reconstitute_job(row.job_state))
+            except Exception:
+                self._logger.exception("cannot restore job %r; it stays stored but will not run", row.id)
+        return jobs
+
+    def _type_filter(self, job_type: JobType) -> list[Any]:
+        if job_type == "user":
+            return [self.jobs_t.c.is_default.is_(False)]
+        if job_type == "default":
+            return [self.jobs_t.c.is_default.is_(True)]
+        return []
+
+    def page(self, job_type: JobType, limit: int | None, offset: int) -> tuple[list[Job], int]:
+        """One page of jobs ordered by id, and how many jobs of that type there are in all."""
+        conditions = self._type_filter(job_type)
+        query = (
+            sa.select(self.jobs_t.c.id, self.jobs_t.c.job_state)
+            .where(*conditions)
+            .order_by(self.jobs_t.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        count = sa.select(sa.func.count()).select_from(self.jobs_t).where(*conditions)
+        with self.engine.begin() as connection:
+            total = connection.execute(count).scalar_one()
+            return self._restore(connection.execute(query)), total

@@ -1,0 +1,34 @@
+"""Whole-scheduler state that survives restarts: an operator's ``scheduler.pause`` stays in force.
+
+Seam for several replicas: a leader lease (who owns the scheduler) would live in this table too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from f8a_jobs_worker.persistence.database import store_errors
+from f8a_jobs_worker.persistence.tables import scheduler_state
+
+_PAUSED = "paused"
+
+
+class SchedulerStateStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def is_paused(self) -> bool:
+        query = sa.select(scheduler_state.c.value).where(scheduler_state.c.key == _PAUSED)
+        with store_errors("job store"), self.engine.connect() as connection:
+            return connection.execute(query).scalar() == "true"
+
+    def set_paused(self, paused: bool) -> None:
+        values = {"value": "true" if paused else "false", "updated_at": datetime.now(UTC)}
+        with store_errors("job store"), self.engine.begin() as connection:
+            updated = connection.execute(
+                scheduler_state.update().where(scheduler_state.c.key == _PAUSED).values(**values)
+            )
+            if not updated.rowcount:
+                connection.execute(scheduler_state.insert().values(key=_PAUSED, **values))

@@ -1,0 +1,58 @@
+"""The worker's own tables, beside APScheduler's job table in the same database.
+
+``f8a_job_runs``: one row per run outcome (executed, failed, missed), pruned by age and count per job.
+``f8a_job_failures``: one row per failed run with its traceback, kept until ``jobs.clean_failed``.
+``f8a_scheduler_state``: whole-scheduler settings that must survive restarts (paused or running).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+job_runs = sa.Table(
+    "f8a_job_runs",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(191), nullable=False),
+    sa.Column("handler", sa.String(191), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("scheduled_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("summary", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("failure_id", sa.String(36)),
+    sa.Index("ix_f8a_job_runs_job_id", "job_id", "id"),
+    sa.Index("ix_f8a_job_runs_finished_at", "finished_at"),
+)
+
+job_failures = sa.Table(
+    "f8a_job_failures",
+    metadata,
+    sa.Column("failure_id", sa.String(36), primary_key=True),
+    sa.Column("failed_job_id", sa.String(191), nullable=False),
+    sa.Column("handler", sa.String(191), nullable=False),
+    sa.Column("kwargs", sa.JSON),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("traceback", sa.Text),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_f8a_job_failures_failed_at", "failed_at"),
+)
+
+scheduler_state = sa.Table(
+    "f8a_scheduler_state",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def create_tables(engine: sa.Engine) -> None:
+    """Create missing tables; existing ones are left as they are."""
+    metadata.create_all(engine, checkfirst=True)

@@ -1,0 +1,162 @@
+"""Default jobs: one YAML file per job in ``default_jobs/``, applied at every start.
+
+A file holds ``job_id``, ``handler``, ``kwargs`` and the scheduling fields of ``job.create``. Applying is
+idempotent: a new job is added; an unchanged one is left alone (its next run time too); a changed one is updated
+in place. The job's state follows the file only when the file's ``state`` changed, so an operator's pause or
+resume survives restarts. A bad file is reported by name and the other files still load.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from f8a_jobs_worker.errors import JobsError
+from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.scheduling.jobs import meta_of
+from f8a_jobs_worker.scheduling.runtime import JOBS
+from f8a_jobs_worker.scheduling.service import JobService
+from f8a_jobs_worker.scheduling.spec import JobSpec
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("job_id", "handler", "kwargs", "periodically", "cron", "jitter", "when", "misfire_grace_time",
+          "state")
+TRIGGER_FIELDS = ("periodically", "cron", "jitter", "when")
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One file's job: its checked spec and the declared fields as written (JSON-able, for comparison)."""
+
+    path: Path
+    spec: JobSpec
+    declared: dict[str, Any]
+
+
+@dataclass
+class Report:
+    """What loading and applying the directory did, file by file."""
+
+    definitions: list[Definition] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+                f"{len(self.errors)} failed")
+
+
+def _plain(value: Any) -> Any:
+    """YAML turns ``2026-12-01 14:56`` into a datetime; keep declarations JSON-able and comparable."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def read_definition(path: Path, registry: HandlerRegistry, default_grace_time: int | None) -> Definition:
+    """Parse and check one file; raise ValueError or JobsError with a message that names the problem."""
+    with path.open(encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)
+    if not isinstance(raw, dict):
+        raise ValueError("expected a mapping of job fields")
+    unknown = sorted(set(map(str, raw)) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)} (handler arguments go under kwargs:)")
+    for required in ("job_id", "handler"):
+        if not isinstance(raw.get(required), str) or not raw[required]:
+            raise ValueError(f"{required} is required and must be a string")
+    declared = {name: _plain(raw.get(name)) for name in FIELDS if name in raw}
+    declared.setdefault("kwargs", {})
+    if not isinstance(declared["kwargs"], dict):
+        raise ValueError("kwargs must be a mapping")
+    spec = JobSpec.parse(registry, default_grace_time, **declared)
+    return Definition(path, spec, declared)
+
+
+def load_definitions(directory: Path, registry: HandlerRegistry,
+                     default_grace_time: int | None) -> Report:
+    """Read every ``*.yaml``/``*.yml`` file; problems are collected per file, never raised."""
+    report = Report()
+    if not directory.is_dir():
+        report.errors[str(directory)] = "default jobs directory does not exist"
+        return report
+    owners: dict[str, Path] = {}
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        try:
+            definition = read_definition(path, registry, default_grace_time)
+        except (OSError, ValueError, yaml.YAMLError, JobsError) as exc:
+            report.errors[path.name] = str(exc)
+            continue
+        job_id = definition.spec.job_id
+        if job_id in owners:
+            report.errors[path.name] = f"job_id {job_id!r} is already defined in {owners[job_id].name}"
+            continue
+        owners[job_id] = path
+        report.definitions.append(definition)
+    return report
+
+
+def apply_default_jobs(service: JobService, directory: Path) -> Report:
+    """Load the directory and bring the job store in line with it; log what happened."""
+    report = load_definitions(directory, service.registry, service.default_grace_time)
+    for definition in report.definitions:
+        try:
+            _apply(service, definition, report)
+        except JobsError as exc:
+            report.errors[definition.path.name] = str(exc)
+    for name, error in sorted(report.errors.items()):
+        log.error("default job file %s not loaded: %s", name, error)
+    log.info("default jobs from %s: %s", directory, report.summary())
+    return report
+
+
+def _apply(service: JobService, definition: Definition, report: Report) -> None:
+    spec, declared = definition.spec, definition.declared
+    meta = {"default": True, "cron": spec.schedule.cron, "declared": declared}
+    job = service.scheduler.get_job(spec.job_id, jobstore=JOBS)
+    if job is None:
+        service.add(spec, meta)
+        report.added.append(spec.job_id)
+        return
+    previous = meta_of(job)
+    if not previous.get("default"):
+        raise ValueError(f"job {spec.job_id!r} exists as a user job; it is not overwritten")
+    before = previous.get("declared", {})
+    if before == declared:
+        report.unchanged.append(spec.job_id)
+        return
+    changes: dict[str, Any] = {
+        "args": (spec.handler, meta),
+        "kwargs": spec.kwargs,
+        "name": spec.handler,
+        "misfire_grace_time": spec.misfire_grace_time,
+    }
+    trigger_changed = any(before.get(f) != declared.get(f) for f in TRIGGER_FIELDS)
+    state_changed = before.get("state", "running") != declared.get("state", "running")
+    paused = spec.paused if state_changed else job.next_run_time is None
+    if trigger_changed:
+        changes["trigger"] = spec.schedule.trigger
+    if trigger_changed or state_changed:
+        now = datetime.now(UTC)
+        changes["next_run_time"] = None if paused else (
+            job.next_run_time if not trigger_changed and job.next_run_time
+            else spec.schedule.trigger.get_next_fire_time(None, now)
+        )
+    service.scheduler.modify_job(spec.job_id, jobstore=JOBS, **changes)
+    log.info("default job %s updated from %s (%s)", spec.job_id, definition.path.name,
+             ", ".join(k for k in declared if before.get(k) != declared.get(k)) or "fields removed")
+    report.updated.append(spec.job_id)

@@ -1,0 +1,207 @@
+"""Schedule fields of a job (``periodically``, ``cron``, ``jitter``, ``when``, ``misfire_grace_time``) as pure
+functions from what users write to APScheduler triggers. All times are UTC.
+
+Every failure is an :class:`~f8a_jobs_worker.errors.InvalidSchedule` naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from dateutil import parser as date_parser
+from pytimeparse import parse as parse_timespan
+
+from f8a_jobs_worker.errors import InvalidSchedule
+
+
+class _Default(Enum):
+    """Marks a field that was not given at all, as opposed to given as null."""
+
+    DEFAULT = "default"
+
+
+DEFAULT = _Default.DEFAULT
+
+_CALENDAR_UNITS = re.compile(r"\b(mo|mon|month|months|y|yr|yrs|year|years)\b", re.IGNORECASE)
+_PAST_TOLERANCE = timedelta(seconds=60)
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_duration(value: Any, field: str) -> timedelta:
+    """A positive span: seconds as a number, or text such as "1 week", "5:00:00", "32m", "1 day, 0:00:00"."""
+    if isinstance(value, bool):
+        raise InvalidSchedule(field, f"expected a duration, got {value!r}")
+    if isinstance(value, int | float):
+        seconds: float | None = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if _CALENDAR_UNITS.search(text):
+            raise InvalidSchedule(
+                field, f"{value!r}: months and years have no fixed length; use days, e.g. '30 days'"
+            )
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = parse_timespan(text)
+        if seconds is None:
+            raise InvalidSchedule(
+                field, f"cannot parse {value!r} as a duration (e.g. '1 week', '5:00:00', '32m')"
+            )
+    else:
+        raise InvalidSchedule(field, f"expected a duration, got {type(value).__name__}")
+    if seconds <= 0:
+        raise InvalidSchedule(field, f"{value!r} must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def parse_when(value: Any, now: datetime) -> datetime | None:
+    """A UTC datetime from ISO 8601 or a loose form like "Mon Feb 20, 14:56" (weekday ignored).
+
+    A date written without a year means its next occurrence: "Feb 20" after Feb 20 is next year's.
+    Naive times are UTC; aware times are converted to UTC.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _as_utc(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidSchedule("when", f"expected a date and time, got {value!r}")
+    try:
+        return _as_utc(datetime.fromisoformat(value.strip()))
+    except ValueError:
+        pass
+    try:
+        # Two defaults that differ only in the year reveal whether the text gave one.
+        first = date_parser.parse(value, default=datetime(2000, 1, 1))
+        second = date_parser.parse(value, default=datetime(2004, 1, 1))
+    except (ValueError, OverflowError):
+        raise InvalidSchedule(
+            "when",
+            f"cannot parse {value!r} as a date and time "
+            "(use ISO 8601 such as '2026-12-01T14:56:00Z', or 'Mon Feb 20, 14:56')",
+        ) from None
+    if first.year != second.year:
+        moment = _as_utc(first.replace(year=now.year))
+        return moment if moment >= now - _PAST_TOLERANCE else _as_utc(first.replace(year=now.year + 1))
+    return _as_utc(first)
+
+
+def parse_grace_time(value: Any, default: int | None) -> int | None:
+    """``misfire_grace_time`` in whole seconds; None (null) means run however late."""
+    if value is DEFAULT:
+        return default
+    if value is None:
+        return None
+    span = parse_duration(value, "misfire_grace_time")
+    return max(1, round(span.total_seconds()))
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _weekday_names(field: str) -> str:
+    """Translate crontab weekday numbers (0 and 7 are Sunday) to names.
+
+    APScheduler 3 numbers weekdays from Monday = 0, unlike crontab; names mean the same to both.
+    """
+    names: list[str] = []
+    for part in field.lower().split(","):
+        base, _, step_text = part.partition("/")
+        if not re.fullmatch(r"\d+(-\d+)?|\*", base):
+            if step_text or not re.fullmatch(r"[a-z]{3}(-[a-z]{3})?", base):
+                raise ValueError(f"unsupported day-of-week {part!r}")
+            names.append(base)
+            continue
+        low, _, high = base.partition("-")
+        first, last = (0, 6) if base == "*" else (int(low), int(high or low))
+        step = int(step_text) if step_text else 1
+        if not (0 <= first <= 7 and 0 <= last <= 7 and first <= last and step >= 1):
+            raise ValueError(f"day-of-week {part!r} is out of range 0-7")
+        if base == "*" and not step_text:
+            return "*"
+        names.extend(_WEEKDAYS[day] for day in range(first, last + 1, step))
+    return ",".join(dict.fromkeys(names))
+
+
+def cron_trigger(expression: str, start: datetime, jitter: int | None) -> CronTrigger:
+    """A trigger from a 5-field crontab line: minute hour day-of-month month day-of-week."""
+    values = expression.split()
+    if len(values) != 5:
+        raise InvalidSchedule("cron", f"{expression!r} has {len(values)} fields, expected 5")
+    minute, hour, day, month, day_of_week = values
+    try:
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_weekday_names(day_of_week),
+            start_date=start,
+            jitter=jitter,
+            timezone=UTC,
+        )
+    except ValueError as exc:
+        raise InvalidSchedule("cron", f"{expression!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A validated schedule: its APScheduler trigger plus the normalised fields that produced it.
+
+    ``first_run`` is set when the first run is "now" (no ``when`` given), which an interval trigger alone
+    would put one interval later.
+    """
+
+    trigger: BaseTrigger
+    when: datetime
+    periodically: timedelta | None
+    cron: str | None
+    jitter: int | None
+    first_run: datetime | None = None
+
+
+def build_schedule(
+    *,
+    periodically: Any = None,
+    cron: Any = None,
+    jitter: Any = None,
+    when: Any = None,
+    now: datetime | None = None,
+) -> Schedule:
+    """Check the schedule fields together and build the trigger they describe."""
+    now = now or datetime.now(UTC)
+    if periodically is not None and cron is not None:
+        raise InvalidSchedule("cron", "give either periodically or cron, not both")
+    start = parse_when(when, now)
+    jitter_s = None
+    if jitter is not None:
+        if periodically is None and cron is None:
+            raise InvalidSchedule("jitter", "only periodic jobs (periodically or cron) take jitter")
+        jitter_s = max(1, round(parse_duration(jitter, "jitter").total_seconds()))
+    if cron is not None:
+        if not isinstance(cron, str):
+            raise InvalidSchedule("cron", f"expected a crontab line, got {cron!r}")
+        return Schedule(cron_trigger(cron, start or now, jitter_s), start or now, None, cron, jitter_s)
+    if periodically is not None:
+        interval = parse_duration(periodically, "periodically")
+        trigger = IntervalTrigger(
+            seconds=interval.total_seconds(), start_date=start or now, jitter=jitter_s, timezone=UTC
+        )
+        return Schedule(trigger, start or now, interval, None, jitter_s, None if start else now)
+    if start is not None and start < now - _PAST_TOLERANCE:
+        raise InvalidSchedule(
+            "when", f"{start.isoformat()} is in the past; omit when to run the job now"
+        )
+    run_at = start or now
+    return Schedule(DateTrigger(run_date=run_at, timezone=UTC), run_at, None, None, None, run_at)

@@ -1,0 +1,45 @@
+"""JSON Schema validation with every violation reported by its JSON path.
+
+Schemas are the files under ``schemas/`` (draft 2020-12); they are loaded once per process and cached.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
+
+from f8a_jobs_worker import resources
+from f8a_jobs_worker.errors import ValidationFailed
+
+
+@lru_cache(maxsize=None)
+def load_schema(relative_path: str) -> dict[str, Any]:
+    """A schema file from ``schemas/``, e.g. ``"handlers/noop.json"``."""
+    path = resources.schemas_dir() / relative_path
+    with path.open(encoding="utf-8") as handle:
+        schema: dict[str, Any] = json.load(handle)
+    return schema
+
+
+def validator_for(schema: dict[str, Any]) -> Validator:
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def violations(validator: Validator, instance: Any, root: str = "$") -> list[dict[str, str]]:
+    """Every violation as ``{"path": "$.kwargs.flow_name", "message": ...}``, in document order."""
+    errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    return [{"path": root + error.json_path[1:], "message": error.message} for error in errors]
+
+
+def check(validator: Validator, instance: Any, what: str, root: str = "$") -> None:
+    """Raise :class:`ValidationFailed` listing every violation, if there is any."""
+    found = violations(validator, instance, root)
+    if found:
+        summary = "; ".join(f"{v['path']}: {v['message']}" for v in found[:3])
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        raise ValidationFailed(f"invalid {what}: {summary}{more}", found)

@@ -1,0 +1,92 @@
+"""The composition root: settings in, a running worker out.
+
+:class:`Worker` builds the engine, the stores, the handler registry, the scheduler runtime and the service
+facade, and runs their lifecycle in one place: start (tables, scheduler paused, default jobs, then resume unless
+an operator paused the scheduler) and stop (no new runs, running handlers finish, connections closed).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from types import TracebackType
+
+from f8a_jobs_worker import __version__
+from f8a_jobs_worker.config import Settings
+from f8a_jobs_worker.events import EventSink, LoggingEventSink, SafeEventSink
+from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.persistence.database import create_engine, store_errors
+from f8a_jobs_worker.persistence.runs import RunStore
+from f8a_jobs_worker.persistence.state import SchedulerStateStore
+from f8a_jobs_worker.persistence.tables import create_tables
+from f8a_jobs_worker.scheduling.default_jobs import Report, apply_default_jobs
+from f8a_jobs_worker.scheduling.runner import JobRunner
+from f8a_jobs_worker.scheduling.runtime import INTERNAL, SchedulerRuntime
+from f8a_jobs_worker.scheduling.service import JobService
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL = timedelta(minutes=10)
+
+
+class Worker:
+    """One worker process's scheduling core, ready to be driven by the messaging layer or the CLI."""
+
+    def __init__(self, settings: Settings, registry: HandlerRegistry | None = None,
+                 sink: EventSink | None = None, load_default_jobs: bool = True) -> None:
+        self.settings = settings
+        self.registry = registry or HandlerRegistry.discover()
+        self.sink = SafeEventSink(sink or LoggingEventSink())
+        self.load_default_jobs = load_default_jobs
+        self.engine = create_engine(settings.database_url, pool_size=settings.threads + 2)
+        self.runs = RunStore(self.engine)
+        self.runtime = SchedulerRuntime(
+            self.engine, JobRunner(self.registry, self.runs, self.sink), settings.threads,
+            settings.misfire_grace_time,
+        )
+        self.service = JobService(
+            self.runtime, self.registry, self.runs, SchedulerStateStore(self.engine), self.sink,
+            settings.misfire_grace_time,
+        )
+        self.default_jobs: Report | None = None
+
+    def start(self) -> None:
+        """Start firing jobs. Raises Unavailable when the job store does not answer."""
+        log.info("f8a-jobs-worker %s starting: %s", __version__, self.settings.describe())
+        log.info("handlers: %s", ", ".join(self.registry))
+        with store_errors("job store"):
+            create_tables(self.engine)
+            paused = self.service.state.is_paused()
+        self.runtime.start(paused=True)
+        if self.load_default_jobs:
+            self.default_jobs = apply_default_jobs(self.service, self.settings.default_jobs_dir)
+        self.runtime.scheduler.add_job(
+            self.prune_history, "interval", seconds=HOUSEKEEPING_INTERVAL.total_seconds(),
+            id="housekeeping", jobstore=INTERNAL, executor=INTERNAL, misfire_grace_time=None,
+        )
+        if paused:
+            log.warning("scheduler stays paused, as an operator left it; send scheduler.resume to fire jobs")
+        else:
+            self.runtime.scheduler.resume()
+        log.info("worker ready")
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop firing; with ``wait``, let running handlers finish. Due runs stay stored for the next start."""
+        log.info("stopping: %s", "waiting for running jobs" if wait else "not waiting for running jobs")
+        self.runtime.shutdown(wait=wait)
+        self.engine.dispose()
+        log.info("stopped")
+
+    def prune_history(self) -> None:
+        removed = self.runs.prune(timedelta(days=self.settings.history_max_age_days),
+                                  self.settings.history_per_job)
+        if removed:
+            log.info("history retention removed %d old runs", removed)
+
+    def __enter__(self) -> Worker:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

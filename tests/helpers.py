@@ -1,0 +1,39 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from f8a_jobs_worker.events import MemoryEventSink
+from f8a_jobs_worker.worker import Worker
+
+T = TypeVar("T")
+
+
+def sink_of(worker: Worker) -> MemoryEventSink:
+    """The MemoryEventSink a test worker was given."""
+    sink = worker.sink.sinks[0]
+    assert isinstance(sink, MemoryEventSink)
+    return sink
+
+
+def eventually(probe: Callable[[], T], timeout: float = 15.0, interval: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with its last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = probe()
+    assert value, f"condition not met within {timeout}s (last value {value!r})"
+    return value
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    """The lines the ``record`` test handler wrote."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
