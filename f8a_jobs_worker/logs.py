@@ -9,8 +9,9 @@ import time
 
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                                  "%Y-%m-%dT%H:%M:%SZ")
+    formatter = logging.Formatter(
+        "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ"
+    )
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     root = logging.getLogger()

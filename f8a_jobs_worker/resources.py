@@ -1,7 +1,7 @@
 """Where the files that ship with the package live: ``schemas/`` and ``default_jobs/``.
 
-A wheel carries them under ``f8a_jobs_worker/_data/``; a source checkout (editable install, tests) keeps them at the
-repository's top level, where people edit them.
+A wheel carries them under ``f8a_jobs_worker/_data/``; a source checkout (editable install, tests)
+keeps them at the repository's top level, where people edit them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Schemas are the files under ``schemas/`` (draft 2020-12); they are loaded once p
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -16,7 +16,7 @@ from f8a_jobs_worker import resources
 from f8a_jobs_worker.errors import ValidationFailed
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(relative_path: str) -> dict[str, Any]:
     """A schema file from ``schemas/``, e.g. ``"handlers/noop.json"``."""
     path = resources.schemas_dir() / relative_path
@@ -32,7 +32,9 @@ def validator_for(schema: dict[str, Any]) -> Validator:
 
 def violations(validator: Validator, instance: Any, root: str = "$") -> list[dict[str, str]]:
     """Every violation as ``{"path": "$.kwargs.flow_name", "message": ...}``, in document order."""
-    errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted(
+        validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
+    )
     return [{"path": root + error.json_path[1:], "message": error.message} for error in errors]
 
 

@@ -32,8 +32,13 @@ HOUSEKEEPING_INTERVAL = timedelta(minutes=10)
 class Worker:
     """One worker process's scheduling core, ready to be driven by the messaging layer or the CLI."""
 
-    def __init__(self, settings: Settings, registry: HandlerRegistry | None = None,
-                 sink: EventSink | None = None, load_default_jobs: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: HandlerRegistry | None = None,
+        sink: EventSink | None = None,
+        load_default_jobs: bool = True,
+    ) -> None:
         self.settings = settings
         self.registry = registry or HandlerRegistry.discover()
         self.sink = SafeEventSink(sink or LoggingEventSink())
@@ -41,11 +46,17 @@ class Worker:
         self.engine = create_engine(settings.database_url, pool_size=settings.threads + 2)
         self.runs = RunStore(self.engine)
         self.runtime = SchedulerRuntime(
-            self.engine, JobRunner(self.registry, self.runs, self.sink), settings.threads,
+            self.engine,
+            JobRunner(self.registry, self.runs, self.sink),
+            settings.threads,
             settings.misfire_grace_time,
         )
         self.service = JobService(
-            self.runtime, self.registry, self.runs, SchedulerStateStore(self.engine), self.sink,
+            self.runtime,
+            self.registry,
+            self.runs,
+            SchedulerStateStore(self.engine),
+            self.sink,
             settings.misfire_grace_time,
         )
         self.default_jobs: Report | None = None
@@ -61,25 +72,35 @@ class Worker:
         if self.load_default_jobs:
             self.default_jobs = apply_default_jobs(self.service, self.settings.default_jobs_dir)
         self.runtime.scheduler.add_job(
-            self.prune_history, "interval", seconds=HOUSEKEEPING_INTERVAL.total_seconds(),
-            id="housekeeping", jobstore=INTERNAL, executor=INTERNAL, misfire_grace_time=None,
+            self.prune_history,
+            "interval",
+            seconds=HOUSEKEEPING_INTERVAL.total_seconds(),
+            id="housekeeping",
+            jobstore=INTERNAL,
+            executor=INTERNAL,
+            misfire_grace_time=None,
         )
         if paused:
-            log.warning("scheduler stays paused, as an operator left it; send scheduler.resume to fire jobs")
+            log.warning(
+                "scheduler stays paused, as an operator left it; send scheduler.resume to fire jobs"
+            )
         else:
             self.runtime.scheduler.resume()
         log.info("worker ready")
 
     def stop(self, wait: bool = True) -> None:
         """Stop firing; with ``wait``, let running handlers finish. Due runs stay stored for the next start."""
-        log.info("stopping: %s", "waiting for running jobs" if wait else "not waiting for running jobs")
+        log.info(
+            "stopping: %s", "waiting for running jobs" if wait else "not waiting for running jobs"
+        )
         self.runtime.shutdown(wait=wait)
         self.engine.dispose()
         log.info("stopped")
 
     def prune_history(self) -> None:
-        removed = self.runs.prune(timedelta(days=self.settings.history_max_age_days),
-                                  self.settings.history_per_job)
+        removed = self.runs.prune(
+            timedelta(days=self.settings.history_max_age_days), self.settings.history_per_job
+        )
         if removed:
             log.info("history retention removed %d old runs", removed)
 
@@ -87,6 +108,10 @@ class Worker:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

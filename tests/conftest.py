@@ -59,8 +59,11 @@ def make_worker(database_url: str, empty_jobs_dir: Path) -> Iterator[Callable[..
     started: list[Worker] = []
 
     def make(sink: MemoryEventSink | None = None, start: bool = True, **settings: Any) -> Worker:
-        values: dict[str, Any] = {"database_url": database_url, "default_jobs_dir": empty_jobs_dir,
-                                  "threads": 4}
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "default_jobs_dir": empty_jobs_dir,
+            "threads": 4,
+        }
         values.update(settings)
         worker = Worker(Settings(**values), sink=sink or MemoryEventSink())
         if start:
@@ -72,4 +75,3 @@ def make_worker(database_url: str, empty_jobs_dir: Path) -> Iterator[Callable[..
     for worker in started:
         if worker.runtime.scheduler.state != 0:
             worker.stop()
-

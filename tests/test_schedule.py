@@ -51,9 +51,11 @@ def test_durations(text: object, seconds: float) -> None:
         ("2 years", "months and years have no fixed length"),
         ("often", "cannot parse 'often' as a duration"),
         ("", "cannot parse"),
-        ("0s", "must be longer than zero"),
-        ("-5m", "must be longer than zero"),
-        (0, "must be longer than zero"),
+        ("0s", "must be a finite span longer than zero"),
+        ("-5m", "must be a finite span longer than zero"),
+        (0, "must be a finite span longer than zero"),
+        ("nan", "must be a finite span"),
+        ("inf", "must be a finite span"),
         (True, "expected a duration"),
         ([1], "expected a duration, got list"),
     ],
@@ -95,7 +97,14 @@ def test_bad_when(value: object) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(DEFAULT, 3600), (None, None), (30, 30), ("365 days", 365 * 86400), ("1 week", 604800), ("90", 90)],
+    [
+        (DEFAULT, 3600),
+        (None, None),
+        (30, 30),
+        ("365 days", 365 * 86400),
+        ("1 week", 604800),
+        ("90", 90),
+    ],
 )
 def test_grace_time(value: object, expected: int | None) -> None:
     assert parse_grace_time(value, 3600) == expected
@@ -124,12 +133,16 @@ def test_periodic_without_when_first_runs_now_then_every_interval() -> None:
 def test_periodic_with_when_starts_then() -> None:
     schedule = build_schedule(periodically="1 week", when="2026-12-01T14:56:00Z", now=NOW)
     assert schedule.first_run is None
-    assert schedule.trigger.get_next_fire_time(None, NOW) == datetime(2026, 12, 1, 14, 56, tzinfo=UTC)
+    assert schedule.trigger.get_next_fire_time(None, NOW) == datetime(
+        2026, 12, 1, 14, 56, tzinfo=UTC
+    )
 
 
 def test_periodic_with_past_when_keeps_its_rhythm() -> None:
     schedule = build_schedule(periodically="1 day", when="2026-11-01T05:00:00Z", now=NOW)
-    assert schedule.trigger.get_next_fire_time(None, NOW) == datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
+    assert schedule.trigger.get_next_fire_time(None, NOW) == datetime(
+        2026, 11, 29, 5, 0, tzinfo=UTC
+    )
 
 
 @pytest.mark.parametrize(
@@ -166,7 +179,9 @@ def test_cron(expression: str, after: datetime, expected: datetime) -> None:
         ({"periodically": "1 fortnight"}, "periodically", "cannot parse"),
     ],
 )
-def test_contradictory_or_unparseable_schedules(fields: dict[str, object], field: str, reason: str) -> None:
+def test_contradictory_or_unparseable_schedules(
+    fields: dict[str, object], field: str, reason: str
+) -> None:
     with pytest.raises(InvalidSchedule) as caught:
         build_schedule(now=NOW, **fields)
     assert caught.value.field == field

@@ -23,15 +23,27 @@ LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
 def test_create_get_and_view(make_worker) -> None:
     worker = make_worker()
     created = worker.service.create_job(
-        "noop", {"message": "hi"}, job_id="nightly", periodically="1 day", when=LATER.isoformat(),
+        "noop",
+        {"message": "hi"},
+        job_id="nightly",
+        periodically="1 day",
+        when=LATER.isoformat(),
         misfire_grace_time="2h",
     )
     view = created["job"]
     assert view == worker.service.get_job("nightly")["job"]
     assert view == {
-        "job_id": "nightly", "handler": "noop", "kwargs": {"message": "hi"}, "state": "running",
-        "when": LATER.isoformat(), "periodically": "1 day, 0:00:00", "periodically_seconds": 86400,
-        "cron": None, "jitter": None, "next_run_time": LATER.isoformat(), "misfire_grace_time": 7200,
+        "job_id": "nightly",
+        "handler": "noop",
+        "kwargs": {"message": "hi"},
+        "state": "running",
+        "when": LATER.isoformat(),
+        "periodically": "1 day, 0:00:00",
+        "periodically_seconds": 86400,
+        "cron": None,
+        "jitter": None,
+        "next_run_time": LATER.isoformat(),
+        "misfire_grace_time": 7200,
         "default": False,
     }
     assert sink_of(worker).names("nightly") == ["job.created"]
@@ -66,8 +78,14 @@ def test_job_exists_and_replace(make_worker) -> None:
     with pytest.raises(JobExists) as caught:
         worker.service.create_job("noop", job_id="j", periodically="2h")
     assert caught.value.code == "job_exists"
-    replaced = worker.service.create_job("noop", {"message": "new"}, job_id="j", periodically="2h",
-                                         when=LATER.isoformat(), replace=True)["job"]
+    replaced = worker.service.create_job(
+        "noop",
+        {"message": "new"},
+        job_id="j",
+        periodically="2h",
+        when=LATER.isoformat(),
+        replace=True,
+    )["job"]
     assert replaced["periodically_seconds"] == 7200
     assert replaced["kwargs"] == {"message": "new"}
     assert sink_of(worker).names("j") == ["job.created", "job.updated"]
@@ -78,12 +96,20 @@ def test_job_exists_and_replace(make_worker) -> None:
     ("args", "error", "code"),
     [
         ({"handler": "nope"}, UnknownHandler, "unknown_handler"),
-        ({"handler": "noop", "kwargs": {"message": 5, "extra": 1}}, ValidationFailed, "validation_error"),
+        (
+            {"handler": "noop", "kwargs": {"message": 5, "extra": 1}},
+            ValidationFailed,
+            "validation_error",
+        ),
         ({"handler": "noop", "state": "sleeping"}, ValidationFailed, "validation_error"),
         ({"handler": "noop", "job_id": "x" * 192}, ValidationFailed, "validation_error"),
         ({"handler": "noop", "periodically": "1 month"}, InvalidSchedule, "invalid_schedule"),
         ({"handler": "noop", "when": "yesterday-ish"}, InvalidSchedule, "invalid_schedule"),
-        ({"handler": "noop", "cron": "* * *", "periodically": "1h"}, InvalidSchedule, "invalid_schedule"),
+        (
+            {"handler": "noop", "cron": "* * *", "periodically": "1h"},
+            InvalidSchedule,
+            "invalid_schedule",
+        ),
     ],
 )
 def test_create_errors_store_nothing(make_worker, args, error, code) -> None:
@@ -114,8 +140,13 @@ def test_pause_resume_delete(make_worker) -> None:
     assert resumed["next_run_time"] == LATER.isoformat()
     assert worker.service.delete_job("j") == {"removed": ["j"]}
     assert sink_of(worker).names("j") == ["job.created", "job.paused", "job.resumed", "job.deleted"]
-    for action in (worker.service.get_job, worker.service.pause_job, worker.service.resume_job,
-                   worker.service.delete_job, worker.service.run_job_now):
+    for action in (
+        worker.service.get_job,
+        worker.service.pause_job,
+        worker.service.resume_job,
+        worker.service.delete_job,
+        worker.service.run_job_now,
+    ):
         with pytest.raises(JobNotFound):
             action("j")
 
@@ -136,8 +167,14 @@ def test_list_filters_and_pages(make_worker) -> None:
 def test_run_now_runs_a_paused_job_and_keeps_its_schedule(make_worker, tmp_path: Path) -> None:
     worker = make_worker()
     out = tmp_path / "runs.jsonl"
-    before = worker.service.create_job("record", {"path": str(out)}, job_id="r", periodically="1 day",
-                                       when=LATER.isoformat(), state="paused")["job"]
+    before = worker.service.create_job(
+        "record",
+        {"path": str(out)},
+        job_id="r",
+        periodically="1 day",
+        when=LATER.isoformat(),
+        state="paused",
+    )["job"]
     worker.service.run_job_now("r")
     eventually(lambda: records(out))
     sink_of(worker).wait_for("job.executed", "r")
@@ -151,8 +188,9 @@ def test_run_now_runs_a_paused_job_and_keeps_its_schedule(make_worker, tmp_path:
 
 def test_run_now_while_running_is_job_busy(make_worker, tmp_path: Path) -> None:
     worker = make_worker()
-    worker.service.create_job("sleep", {"seconds": 1.5}, job_id="s", periodically="1 day",
-                              when=LATER.isoformat())
+    worker.service.create_job(
+        "sleep", {"seconds": 1.5}, job_id="s", periodically="1 day", when=LATER.isoformat()
+    )
     worker.service.run_job_now("s")
     with pytest.raises(JobBusy) as caught:
         worker.service.run_job_now("s")

@@ -40,8 +40,11 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="f8a-jobs-worker")
-@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-              help="Log verbosity [env F8A_JOBS_LOG_LEVEL; default INFO].")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Log verbosity [env F8A_JOBS_LOG_LEVEL; default INFO].",
+)
 @click.pass_context
 def cli(ctx: click.Context, log_level: str | None) -> None:
     """The job service of the fabric8-analytics pipeline: runs periodic and one-shot jobs from a persistent
@@ -54,24 +57,38 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
 
 
 @cli.command()
-@click.option("--database-url", metavar="URL",
-              help="Job store [env F8A_JOBS_DATABASE_URL; default sqlite:///f8a-jobs.sqlite].")
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="Job store [env F8A_JOBS_DATABASE_URL; default sqlite:///f8a-jobs.sqlite].",
+)
 @click.option("--broker-url", metavar="URL", help="Message broker [env F8A_JOBS_BROKER_URL].")
-@click.option("--analytics-database-url", metavar="URL",
-              help="Where $filter queries run [env F8A_JOBS_ANALYTICS_DATABASE_URL; default: the job store].")
-@click.option("--default-jobs-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
-              help="YAML default jobs [env F8A_JOBS_DEFAULT_JOBS_DIR; default default_jobs/].")
-@click.option("--threads", type=click.IntRange(min=1), help="Jobs run at once [env F8A_JOBS_THREADS; default 10].")
+@click.option(
+    "--analytics-database-url",
+    metavar="URL",
+    help="Where $filter queries run [env F8A_JOBS_ANALYTICS_DATABASE_URL; default: the job store].",
+)
+@click.option(
+    "--default-jobs-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="YAML default jobs [env F8A_JOBS_DEFAULT_JOBS_DIR; default default_jobs/].",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Jobs run at once [env F8A_JOBS_THREADS; default 10].",
+)
 @click.option("--no-default-jobs", is_flag=True, help="Do not load default_jobs/ at start.")
 @click.pass_context
-def run(ctx: click.Context, no_default_jobs: bool, **options: Any) -> None:
+def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
     """Run the worker until SIGTERM or Ctrl-C.
 
     The first signal stops firing, lets running jobs finish and exits 0; a second one exits at once.
     """
     settings = _settings(ctx, **options)
     logs.configure(settings.log_level)
-    from f8a_jobs_worker.worker import Worker  # noqa: PLC0415 (keeps --help fast)
+    from f8a_jobs_worker.worker import Worker
 
     stop = _install_signal_handlers()
     worker = Worker(settings, load_default_jobs=not no_default_jobs)
@@ -117,24 +134,35 @@ def _install_signal_handlers() -> threading.Event:
 
 
 @cli.command("check-default-jobs")
-@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
-              help="Directory to check [default: F8A_JOBS_DEFAULT_JOBS_DIR or default_jobs/].")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Directory to check [default: F8A_JOBS_DEFAULT_JOBS_DIR or default_jobs/].",
+)
 @click.pass_context
 def check_default_jobs(ctx: click.Context, directory: Path | None) -> None:
     """Validate the default job YAML files without touching any database; exit 1 if one is bad."""
     settings = _settings(ctx, default_jobs_dir=directory)
     logs.configure("WARNING")
-    report = load_definitions(settings.default_jobs_dir, HandlerRegistry.discover(),
-                              settings.misfire_grace_time)
+    report = load_definitions(
+        settings.default_jobs_dir, HandlerRegistry.discover(), settings.misfire_grace_time
+    )
     for definition in report.definitions:
         spec = definition.spec
-        every = spec.schedule.cron or (f"every {spec.schedule.periodically}" if spec.schedule.periodically
-                                       else "once")
-        click.echo(f"ok     {definition.path.name}: {spec.job_id} ({spec.handler}, {every}"
-                   f"{', paused' if spec.paused else ''})")
+        every = spec.schedule.cron or (
+            f"every {spec.schedule.periodically}" if spec.schedule.periodically else "once"
+        )
+        click.echo(
+            f"ok     {definition.path.name}: {spec.job_id} ({spec.handler}, {every}"
+            f"{', paused' if spec.paused else ''})"
+        )
     for name, error in sorted(report.errors.items()):
         click.echo(f"error  {name}: {error}")
-    click.echo(f"{len(report.definitions)} valid, {len(report.errors)} invalid in {settings.default_jobs_dir}")
+    click.echo(
+        f"{len(report.definitions)} valid, {len(report.errors)} invalid in {settings.default_jobs_dir}"
+    )
     sys.exit(1 if report.errors else 0)
 
 

@@ -47,17 +47,23 @@ class MemoryEventSink:
     def names(self, job_id: str | None = None) -> list[str]:
         return [e.name for e in list(self.events) if job_id is None or e.job_id == job_id]
 
-    def wait_for(self, name: str, job_id: str | None = None, timeout: float = 10.0,
-                 count: int = 1) -> list[Event]:
+    def wait_for(
+        self, name: str, job_id: str | None = None, timeout: float = 10.0, count: int = 1
+    ) -> list[Event]:
         """Block until ``count`` events named ``name`` (for ``job_id``) arrived; return them."""
+
         def matching() -> list[Event]:
-            return [e for e in self.events if e.name == name and (job_id is None or e.job_id == job_id)]
+            return [
+                e for e in self.events if e.name == name and (job_id is None or e.job_id == job_id)
+            ]
 
         with self._changed:
             self._changed.wait_for(lambda: len(matching()) >= count, timeout)
             found = matching()
         if len(found) < count:
-            raise TimeoutError(f"{len(found)} of {count} {name} events for {job_id} after {timeout}s")
+            raise TimeoutError(
+                f"{len(found)} of {count} {name} events for {job_id} after {timeout}s"
+            )
         return found
 
 

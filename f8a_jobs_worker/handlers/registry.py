@@ -29,6 +29,7 @@ class HandlerRegistry:
 
     def __init__(self, handlers: Mapping[str, type[BaseHandler]] | None = None) -> None:
         self._handlers: dict[str, type[BaseHandler]] = {}
+        self._schemas: dict[str, dict[str, Any]] = {}
         self._validators: dict[str, Validator] = {}
         for name, cls in (handlers or {}).items():
             self.register(name, cls)
@@ -42,8 +43,11 @@ class HandlerRegistry:
                 handler = entry_point.load()
                 registry.register(entry_point.name, handler)
             except Exception:
-                log.exception("handler plug-in %s = %s could not be loaded", entry_point.name,
-                              entry_point.value)
+                log.exception(
+                    "handler plug-in %s = %s could not be loaded",
+                    entry_point.name,
+                    entry_point.value,
+                )
         return registry
 
     def register(self, name: str, handler: type[BaseHandler]) -> None:
@@ -52,11 +56,14 @@ class HandlerRegistry:
             raise TypeError(f"handler {name!r} must be a BaseHandler subclass, got {handler!r}")
         existing = self._handlers.get(name)
         if existing is not None and existing is not handler:
-            raise ValueError(f"handler name {name!r} is taken by {existing.__module__}.{existing.__name__}")
+            raise ValueError(
+                f"handler name {name!r} is taken by {existing.__module__}.{existing.__name__}"
+            )
         schema = handler.kwargs_schema
-        self._validators[name] = validator_for(
+        self._schemas[name] = (
             dict(schema) if schema is not None else load_schema(f"handlers/{name}.json")
         )
+        self._validators[name] = validator_for(self._schemas[name])
         self._handlers[name] = handler
 
     def get(self, name: str) -> type[BaseHandler]:
@@ -73,7 +80,7 @@ class HandlerRegistry:
 
     def schema(self, name: str) -> dict[str, Any]:
         self.get(name)
-        return dict(self._validators[name].schema)
+        return self._schemas[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._handlers))

@@ -27,8 +27,11 @@ def create_engine(url: str, pool_size: int = 10) -> Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=sa.pool.QueuePool,
-            pool_size=pool_size, max_overflow=pool_size,
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=sa.pool.QueuePool,
+            pool_size=pool_size,
+            max_overflow=pool_size,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -67,7 +70,9 @@ def store_errors(what: str) -> Iterator[None]:
         if not is_unavailable(exc):
             raise
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise Unavailable(f"{what} unavailable: {reason[0] if reason else type(exc).__name__}") from exc
+        raise Unavailable(
+            f"{what} unavailable: {reason[0] if reason else type(exc).__name__}"
+        ) from exc
 
 
 def as_utc(moment: datetime | None) -> datetime | None:

@@ -76,7 +76,9 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             try:
                 jobs.append(self._reconstitute_job(row.job_state))
             except Exception:
-                self._logger.exception("cannot restore job %r; it stays stored but will not run", row.id)
+                self._logger.exception(
+                    "cannot restore job %r; it stays stored but will not run", row.id
+                )
         return jobs
 
     def _type_filter(self, job_type: JobType) -> list[Any]:

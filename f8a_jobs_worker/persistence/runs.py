@@ -44,8 +44,9 @@ class RunStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def record(self, run: RunRecord, kwargs: dict[str, Any] | None = None,
-               traceback: str | None = None) -> str | None:
+    def record(
+        self, run: RunRecord, kwargs: dict[str, Any] | None = None, traceback: str | None = None
+    ) -> str | None:
         """Store a run outcome; for a failed run also its failure record, whose id is returned."""
         finished = run.finished_at or datetime.now(UTC)
         failure_id = str(uuid.uuid4()) if run.outcome == "failed" else None
@@ -89,7 +90,9 @@ class RunStore:
         with store_errors("run history"), self.engine.connect() as connection:
             return [_run_view(row._mapping) for row in connection.execute(query)]
 
-    def failures(self, limit: int | None = None, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def failures(
+        self, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
         """Failure records, oldest first, in the job view shape of ``job.list`` with ``job_type: failed``."""
         query = (
             sa.select(job_failures)

@@ -25,8 +25,17 @@ from f8a_jobs_worker.scheduling.spec import JobSpec
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("job_id", "handler", "kwargs", "periodically", "cron", "jitter", "when", "misfire_grace_time",
-          "state")
+FIELDS = (
+    "job_id",
+    "handler",
+    "kwargs",
+    "periodically",
+    "cron",
+    "jitter",
+    "when",
+    "misfire_grace_time",
+    "state",
+)
 TRIGGER_FIELDS = ("periodically", "cron", "jitter", "when")
 
 
@@ -50,8 +59,10 @@ class Report:
     unchanged: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-                f"{len(self.errors)} failed")
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+            f"{len(self.errors)} failed"
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -67,7 +78,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def read_definition(path: Path, registry: HandlerRegistry, default_grace_time: int | None) -> Definition:
+def read_definition(
+    path: Path, registry: HandlerRegistry, default_grace_time: int | None
+) -> Definition:
     """Parse and check one file; raise ValueError or JobsError with a message that names the problem."""
     with path.open(encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
@@ -75,7 +88,9 @@ def read_definition(path: Path, registry: HandlerRegistry, default_grace_time: i
         raise ValueError("expected a mapping of job fields")
     unknown = sorted(set(map(str, raw)) - set(FIELDS))
     if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(unknown)} (handler arguments go under kwargs:)")
+        raise ValueError(
+            f"unknown field(s) {', '.join(unknown)} (handler arguments go under kwargs:)"
+        )
     for required in ("job_id", "handler"):
         if not isinstance(raw.get(required), str) or not raw[required]:
             raise ValueError(f"{required} is required and must be a string")
@@ -87,8 +102,9 @@ def read_definition(path: Path, registry: HandlerRegistry, default_grace_time: i
     return Definition(path, spec, declared)
 
 
-def load_definitions(directory: Path, registry: HandlerRegistry,
-                     default_grace_time: int | None) -> Report:
+def load_definitions(
+    directory: Path, registry: HandlerRegistry, default_grace_time: int | None
+) -> Report:
     """Read every ``*.yaml``/``*.yml`` file; problems are collected per file, never raised."""
     report = Report()
     if not directory.is_dir():
@@ -103,7 +119,9 @@ def load_definitions(directory: Path, registry: HandlerRegistry,
             continue
         job_id = definition.spec.job_id
         if job_id in owners:
-            report.errors[path.name] = f"job_id {job_id!r} is already defined in {owners[job_id].name}"
+            report.errors[path.name] = (
+                f"job_id {job_id!r} is already defined in {owners[job_id].name}"
+            )
             continue
         owners[job_id] = path
         report.definitions.append(definition)
@@ -116,7 +134,7 @@ def apply_default_jobs(service: JobService, directory: Path) -> Report:
     for definition in report.definitions:
         try:
             _apply(service, definition, report)
-        except JobsError as exc:
+        except (ValueError, JobsError) as exc:
             report.errors[definition.path.name] = str(exc)
     for name, error in sorted(report.errors.items()):
         log.error("default job file %s not loaded: %s", name, error)
@@ -152,11 +170,20 @@ def _apply(service: JobService, definition: Definition, report: Report) -> None:
         changes["trigger"] = spec.schedule.trigger
     if trigger_changed or state_changed:
         now = datetime.now(UTC)
-        changes["next_run_time"] = None if paused else (
-            job.next_run_time if not trigger_changed and job.next_run_time
-            else spec.schedule.trigger.get_next_fire_time(None, now)
+        changes["next_run_time"] = (
+            None
+            if paused
+            else (
+                job.next_run_time
+                if not trigger_changed and job.next_run_time
+                else spec.schedule.trigger.get_next_fire_time(None, now)
+            )
         )
     service.scheduler.modify_job(spec.job_id, jobstore=JOBS, **changes)
-    log.info("default job %s updated from %s (%s)", spec.job_id, definition.path.name,
-             ", ".join(k for k in declared if before.get(k) != declared.get(k)) or "fields removed")
+    log.info(
+        "default job %s updated from %s (%s)",
+        spec.job_id,
+        definition.path.name,
+        ", ".join(k for k in declared if before.get(k) != declared.get(k)) or "fields removed",
+    )
     report.updated.append(spec.job_id)

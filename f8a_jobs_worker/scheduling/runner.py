@@ -63,15 +63,22 @@ class JobRunner:
         return outcomes
 
     def missed(self, job_id: str, handler: str, run_time: datetime, reason: str) -> None:
-        log.warning("job %s (%s) missed its run at %s: %s", job_id, handler, run_time.isoformat(), reason)
+        log.warning(
+            "job %s (%s) missed its run at %s: %s", job_id, handler, run_time.isoformat(), reason
+        )
         self._record(RunRecord(job_id, handler, "missed", run_time, error=reason))
-        self._emit(events.JOB_MISSED, job_id, scheduled_run_time=run_time.isoformat(), reason=reason)
+        self._emit(
+            events.JOB_MISSED, job_id, scheduled_run_time=run_time.isoformat(), reason=reason
+        )
 
-    def _run_once(self, job_id: str, jobstore: str, handler: str, kwargs: dict[str, Any],
-                  run_time: datetime) -> JobExecutionEvent:
+    def _run_once(
+        self, job_id: str, jobstore: str, handler: str, kwargs: dict[str, Any], run_time: datetime
+    ) -> JobExecutionEvent:
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        context = HandlerContext(job_id, handler, run_time, logging.getLogger(f"f8a_jobs_worker.job.{handler}"))
+        context = HandlerContext(
+            job_id, handler, run_time, logging.getLogger(f"f8a_jobs_worker.job.{handler}")
+        )
         log.info("job %s (%s) started, scheduled at %s", job_id, handler, run_time.isoformat())
         try:
             summary = self.registry.get(handler)(context).execute(**kwargs) or {}
@@ -80,29 +87,54 @@ class JobRunner:
             error = f"{type(exc).__name__}: {exc}"
             trace = traceback.format_exc()
             log.error("job %s (%s) failed after %.3fs: %s", job_id, handler, duration, error)
-            run = RunRecord(job_id, handler, "failed", run_time, started, datetime.now(UTC), error=error)
+            run = RunRecord(
+                job_id, handler, "failed", run_time, started, datetime.now(UTC), error=error
+            )
             failure_id = self._record(run, kwargs=kwargs, trace=trace)
-            self._emit(events.JOB_FAILED, job_id, handler=handler, error=error, traceback=trace,
-                       failure_id=failure_id, scheduled_run_time=run_time.isoformat(),
-                       duration_s=round(duration, 6))
-            return JobExecutionEvent(EVENT_JOB_ERROR, job_id, jobstore, run_time, exception=exc,
-                                     traceback=trace)
+            self._emit(
+                events.JOB_FAILED,
+                job_id,
+                handler=handler,
+                error=error,
+                traceback=trace,
+                failure_id=failure_id,
+                scheduled_run_time=run_time.isoformat(),
+                duration_s=round(duration, 6),
+            )
+            return JobExecutionEvent(
+                EVENT_JOB_ERROR, job_id, jobstore, run_time, exception=exc, traceback=trace
+            )
         duration = time.perf_counter() - clock
         log.info("job %s (%s) executed in %.3fs", job_id, handler, duration)
-        self._record(RunRecord(job_id, handler, "executed", run_time, started, datetime.now(UTC),
-                               summary=summary))
-        self._emit(events.JOB_EXECUTED, job_id, handler=handler, duration_s=round(duration, 6),
-                   summary=summary, scheduled_run_time=run_time.isoformat())
+        self._record(
+            RunRecord(
+                job_id, handler, "executed", run_time, started, datetime.now(UTC), summary=summary
+            )
+        )
+        self._emit(
+            events.JOB_EXECUTED,
+            job_id,
+            handler=handler,
+            duration_s=round(duration, 6),
+            summary=summary,
+            scheduled_run_time=run_time.isoformat(),
+        )
         return JobExecutionEvent(EVENT_JOB_EXECUTED, job_id, jobstore, run_time, retval=summary)
 
-    def _record(self, run: RunRecord, kwargs: dict[str, Any] | None = None,
-                trace: str | None = None) -> str | None:
+    def _record(
+        self, run: RunRecord, kwargs: dict[str, Any] | None = None, trace: str | None = None
+    ) -> str | None:
         """Store the outcome; if the store is down the outcome is logged in full instead of lost silently."""
         try:
             return self.runs.record(run, kwargs=kwargs, traceback=trace)
         except Exception:
-            log.exception("could not record %s run of job %s scheduled at %s (error: %s)",
-                          run.outcome, run.job_id, run.scheduled_at, run.error)
+            log.exception(
+                "could not record %s run of job %s scheduled at %s (error: %s)",
+                run.outcome,
+                run.job_id,
+                run.scheduled_at,
+                run.error,
+            )
             return None
 
     def _emit(self, name: str, job_id: str, **fields: Any) -> None:

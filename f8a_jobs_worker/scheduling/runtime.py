@@ -48,15 +48,20 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
 class SchedulerRuntime:
     """Builds the scheduler around the job store and the runner, and runs its lifecycle."""
 
-    def __init__(self, engine: sa.Engine, runner: JobRunner, threads: int,
-                 misfire_grace_time: int | None) -> None:
+    def __init__(
+        self, engine: sa.Engine, runner: JobRunner, threads: int, misfire_grace_time: int | None
+    ) -> None:
         self.store = JobStore(engine)
         self.runner = runner
         self.executor = JobExecutor(runner, threads)
         self.scheduler = JobScheduler(
             jobstores={JOBS: self.store, INTERNAL: MemoryJobStore()},
             executors={JOBS: self.executor, INTERNAL: ThreadPoolExecutor(1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": misfire_grace_time},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": misfire_grace_time,
+            },
             timezone=UTC,
         )
         self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
@@ -84,4 +89,6 @@ class SchedulerRuntime:
         job = self.store.lookup_job(event.job_id)
         handler = handler_of(job) if job is not None else "unknown"
         for run_time in event.scheduled_run_times:
-            self.runner.missed(event.job_id, handler, run_time, "the previous run was still in progress")
+            self.runner.missed(
+                event.job_id, handler, run_time, "the previous run was still in progress"
+            )

@@ -6,6 +6,7 @@ Every failure is an :class:`~f8a_jobs_worker.errors.InvalidSchedule` naming the 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from dateutil import parser as date_parser
-from pytimeparse import parse as parse_timespan
+from pytimeparse.timeparse import timeparse as parse_timespan
 
 from f8a_jobs_worker.errors import InvalidSchedule
 
@@ -37,29 +38,32 @@ _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 def parse_duration(value: Any, field: str) -> timedelta:
     """A positive span: seconds as a number, or text such as "1 week", "5:00:00", "32m", "1 day, 0:00:00"."""
-    if isinstance(value, bool):
-        raise InvalidSchedule(field, f"expected a duration, got {value!r}")
-    if isinstance(value, int | float):
-        seconds: float | None = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if _CALENDAR_UNITS.search(text):
-            raise InvalidSchedule(
-                field, f"{value!r}: months and years have no fixed length; use days, e.g. '30 days'"
-            )
-        try:
-            seconds = float(text)
-        except ValueError:
-            seconds = parse_timespan(text)
-        if seconds is None:
-            raise InvalidSchedule(
-                field, f"cannot parse {value!r} as a duration (e.g. '1 week', '5:00:00', '32m')"
-            )
-    else:
-        raise InvalidSchedule(field, f"expected a duration, got {type(value).__name__}")
-    if seconds <= 0:
-        raise InvalidSchedule(field, f"{value!r} must be longer than zero")
+    seconds = _seconds(value, field)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidSchedule(field, f"{value!r} must be a finite span longer than zero")
     return timedelta(seconds=seconds)
+
+
+def _seconds(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidSchedule(field, f"expected a duration, got {type(value).__name__} {value!r}")
+    if not isinstance(value, str):
+        return float(value)
+    text = value.strip()
+    if _CALENDAR_UNITS.search(text):
+        raise InvalidSchedule(
+            field, f"{value!r}: months and years have no fixed length; use days, e.g. '30 days'"
+        )
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    seconds = parse_timespan(text)
+    if seconds is None:
+        raise InvalidSchedule(
+            field, f"cannot parse {value!r} as a duration (e.g. '1 week', '5:00:00', '32m')"
+        )
+    return float(seconds)
 
 
 def parse_when(value: Any, now: datetime) -> datetime | None:
@@ -90,7 +94,9 @@ def parse_when(value: Any, now: datetime) -> datetime | None:
         ) from None
     if first.year != second.year:
         moment = _as_utc(first.replace(year=now.year))
-        return moment if moment >= now - _PAST_TOLERANCE else _as_utc(first.replace(year=now.year + 1))
+        return (
+            moment if moment >= now - _PAST_TOLERANCE else _as_utc(first.replace(year=now.year + 1))
+        )
     return _as_utc(first)
 
 
@@ -192,7 +198,9 @@ def build_schedule(
     if cron is not None:
         if not isinstance(cron, str):
             raise InvalidSchedule("cron", f"expected a crontab line, got {cron!r}")
-        return Schedule(cron_trigger(cron, start or now, jitter_s), start or now, None, cron, jitter_s)
+        return Schedule(
+            cron_trigger(cron, start or now, jitter_s), start or now, None, cron, jitter_s
+        )
     if periodically is not None:
         interval = parse_duration(periodically, "periodically")
         trigger = IntervalTrigger(

@@ -59,15 +59,32 @@ class JobService:
 
     # -- jobs -------------------------------------------------------------------------------------------
 
-    def create_job(self, handler: str, kwargs: dict[str, Any] | None = None, job_id: str | None = None,
-                   periodically: Any = None, cron: Any = None, jitter: Any = None, when: Any = None,
-                   misfire_grace_time: Any = DEFAULT, state: str | None = None,
-                   replace: bool = False) -> dict[str, Any]:
+    def create_job(
+        self,
+        handler: str,
+        kwargs: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        periodically: Any = None,
+        cron: Any = None,
+        jitter: Any = None,
+        when: Any = None,
+        misfire_grace_time: Any = DEFAULT,
+        state: str | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
         """``job.create``: add a job, or replace one with ``replace``; ``job_exists`` otherwise."""
         spec = JobSpec.parse(
-            self.registry, self.default_grace_time, handler=handler, kwargs=kwargs, job_id=job_id,
-            periodically=periodically, cron=cron, jitter=jitter, when=when,
-            misfire_grace_time=misfire_grace_time, state=state,
+            self.registry,
+            self.default_grace_time,
+            handler=handler,
+            kwargs=kwargs,
+            job_id=job_id,
+            periodically=periodically,
+            cron=cron,
+            jitter=jitter,
+            when=when,
+            misfire_grace_time=misfire_grace_time,
+            state=state,
         )
         existed = replace and self._lookup(spec.job_id) is not None
         job = self.add(spec, meta={"default": False, "cron": spec.schedule.cron}, replace=replace)
@@ -83,27 +100,48 @@ class JobService:
         try:
             with store_errors("job store"):
                 job = self.scheduler.add_job(
-                    RUNNER_REF, trigger=spec.schedule.trigger, args=(spec.handler, meta),
-                    kwargs=spec.kwargs, id=spec.job_id, name=spec.handler,
-                    misfire_grace_time=spec.misfire_grace_time, replace_existing=replace,
-                    jobstore=JOBS, executor=JOBS, **options,
+                    RUNNER_REF,
+                    trigger=spec.schedule.trigger,
+                    args=(spec.handler, meta),
+                    kwargs=spec.kwargs,
+                    id=spec.job_id,
+                    name=spec.handler,
+                    misfire_grace_time=spec.misfire_grace_time,
+                    replace_existing=replace,
+                    jobstore=JOBS,
+                    executor=JOBS,
+                    **options,
                 )
         except ConflictingIdError:
-            raise JobExists(f"job {spec.job_id!r} exists; send replace: true to overwrite it") from None
-        log.info("job %s (%s) %s: next run %s", job.id, spec.handler, "replaced" if replace else "added",
-                 getattr(job, "next_run_time", None))
+            raise JobExists(
+                f"job {spec.job_id!r} exists; send replace: true to overwrite it"
+            ) from None
+        log.info(
+            "job %s (%s) %s: next run %s",
+            job.id,
+            spec.handler,
+            "replaced" if replace else "added",
+            getattr(job, "next_run_time", None),
+        )
         return job
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """``job.get``."""
         return {"job": job_view(self._require(job_id))}
 
-    def list_jobs(self, job_type: str = "all", limit: int | None = None, offset: int = 0) -> dict[str, Any]:
+    def list_jobs(
+        self, job_type: str = "all", limit: int | None = None, offset: int = 0
+    ) -> dict[str, Any]:
         """``job.list``: a page of jobs (``limit`` defaults to 100, at most 1000) and the total count."""
         if job_type not in JOB_TYPES:
             raise ValidationFailed(
                 f"job_type must be one of {', '.join(JOB_TYPES)}",
-                [{"path": "$.job_type", "message": f"{job_type!r} is not one of {list(JOB_TYPES)}"}],
+                [
+                    {
+                        "path": "$.job_type",
+                        "message": f"{job_type!r} is not one of {list(JOB_TYPES)}",
+                    }
+                ],
             )
         page = min(DEFAULT_PAGE if limit is None else max(limit, 0), MAX_PAGE)
         offset = max(offset, 0)
@@ -138,7 +176,9 @@ class JobService:
         try:
             self.runtime.executor.submit_job(job, [datetime.now(UTC)])
         except MaxInstancesReachedError:
-            raise JobBusy(f"job {job_id!r} is running now; try again when it has finished") from None
+            raise JobBusy(
+                f"job {job_id!r} is running now; try again when it has finished"
+            ) from None
         log.info("job %s (%s) submitted to run now", job_id, job.args[0])
         return {"job": job_view(job)}
 

@@ -52,12 +52,16 @@ class JobSpec:
                 f"state must be one of {', '.join(STATES)}, got {state!r}",
                 [{"path": "$.state", "message": f"{state!r} is not one of {list(STATES)}"}],
             )
-        if job_id is not None and (not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID):
+        if job_id is not None and (
+            not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID
+        ):
             raise ValidationFailed(
                 f"job_id must be a string of 1 to {MAX_JOB_ID} characters",
                 [{"path": "$.job_id", "message": "expected a string of 1 to 191 characters"}],
             )
-        schedule = build_schedule(periodically=periodically, cron=cron, jitter=jitter, when=when, now=now)
+        schedule = build_schedule(
+            periodically=periodically, cron=cron, jitter=jitter, when=when, now=now
+        )
         return cls(
             job_id=job_id or str(uuid.uuid4()),
             handler=handler,

@@ -26,9 +26,17 @@ class RecordHandler(BaseHandler):
     }
 
     def execute(self, path: str, value: Any = None) -> dict[str, Any]:
-        _append(path, {"job_id": self.context.job_id, "value": value, "at": time.time(),
-                       "scheduled_at": self.context.scheduled_at.isoformat()
-                       if self.context.scheduled_at else None})
+        _append(
+            path,
+            {
+                "job_id": self.context.job_id,
+                "value": value,
+                "at": time.time(),
+                "scheduled_at": self.context.scheduled_at.isoformat()
+                if self.context.scheduled_at
+                else None,
+            },
+        )
         return {"written": value}
 
 

@@ -1,0 +1,127 @@
+"""Runs that fall due while the worker is down, and runs that fall due while it shuts down."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from f8a_jobs_worker.errors import JobNotFound
+from f8a_jobs_worker.scheduling.runtime import JobScheduler
+from tests.helpers import records, sink_of
+
+
+def sleep_until(moment: datetime) -> None:
+    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+
+
+def test_run_inside_grace_time_runs_at_start(make_worker, tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl"
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    worker = make_worker()
+    worker.service.create_job(
+        "record", {"path": str(out)}, job_id="late", when=due.isoformat(), misfire_grace_time=60
+    )
+    worker.stop()
+    sleep_until(due + timedelta(seconds=1.5))
+    assert records(out) == []  # nothing ran while the worker was down
+    again = make_worker()
+    executed = sink_of(again).wait_for("job.executed", "late")[0]
+    assert executed.fields["scheduled_run_time"] == due.isoformat()
+    assert [r["scheduled_at"] for r in records(out)] == [due.isoformat()]
+
+
+def test_run_outside_grace_time_is_recorded_as_missed(make_worker, tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl"
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    worker = make_worker()
+    worker.service.create_job(
+        "record", {"path": str(out)}, job_id="gone", when=due.isoformat(), misfire_grace_time=1
+    )
+    worker.service.create_job(
+        "record",
+        {"path": str(out)},
+        job_id="hourly",
+        when=due.isoformat(),
+        periodically="1 hour",
+        misfire_grace_time=1,
+    )
+    worker.stop()
+    sleep_until(due + timedelta(seconds=3))
+    again = make_worker()
+    missed = sink_of(again).wait_for("job.missed", "gone")[0]
+    assert missed.fields["scheduled_run_time"] == due.isoformat()
+    sink_of(again).wait_for("job.missed", "hourly")
+    assert records(out) == []
+    assert [r["outcome"] for r in again.service.job_history("gone")["runs"]] == ["missed"]
+    with pytest.raises(JobNotFound):
+        again.service.get_job("gone")
+    # the periodic job keeps its rhythm: next run one hour after the missed one
+    hourly = again.service.get_job("hourly")["job"]
+    assert hourly["next_run_time"] == (due + timedelta(hours=1)).isoformat()
+
+
+def _due_run_during_shutdown(make_worker, out: Path):
+    """A job falls due in the store of a running, idle scheduler, which is then shut down.
+
+    Another worker adds the job with its scheduler paused, so the idle one is not woken: the first time it
+    looks at the store is the extra ``_process_jobs`` pass that APScheduler makes after shutdown.
+    """
+    idle = make_worker()
+    writer = make_worker()
+    writer.runtime.scheduler.pause()
+    created = writer.service.create_job(
+        "record", {"path": str(out)}, job_id="due-at-shutdown", periodically="1 hour"
+    )["job"]
+    writer.stop()
+    idle.stop()
+    return created
+
+
+def test_stock_apscheduler_loses_a_run_due_at_shutdown(
+    make_worker, tmp_path: Path, monkeypatch
+) -> None:
+    """The control: with APScheduler's own main loop the due run is skipped: the next run time moves an
+    hour on, and the run never happens."""
+    monkeypatch.setattr(JobScheduler, "_process_jobs", BackgroundScheduler._process_jobs)
+    out = tmp_path / "runs.jsonl"
+    created = _due_run_during_shutdown(make_worker, out)
+    monkeypatch.undo()
+    after = make_worker()
+    advanced = after.service.get_job("due-at-shutdown")["job"]["next_run_time"]
+    assert (
+        advanced
+        == (datetime.fromisoformat(created["next_run_time"]) + timedelta(hours=1)).isoformat()
+    )
+    time.sleep(1)
+    assert records(out) == []
+    assert after.service.job_history("due-at-shutdown")["runs"] == []
+
+
+def test_no_run_is_lost_on_shutdown(make_worker, tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl"
+    created = _due_run_during_shutdown(make_worker, out)
+    after = make_worker(start=False)
+    from f8a_jobs_worker.persistence.tables import create_tables
+
+    create_tables(after.engine)
+    after.runtime.start(paused=True)
+    kept = after.service.get_job("due-at-shutdown")["job"]
+    assert kept["next_run_time"] == created["next_run_time"]
+    assert records(out) == []
+    after.runtime.scheduler.resume()
+    sink_of(after).wait_for("job.executed", "due-at-shutdown")
+    assert len(records(out)) == 1
+
+
+def test_stop_waits_for_running_jobs(make_worker, tmp_path: Path) -> None:
+    out = tmp_path / "slept.jsonl"
+    worker = make_worker()
+    worker.service.create_job("sleep", {"seconds": 1.0, "path": str(out)}, job_id="nap")
+    time.sleep(0.3)
+    worker.stop()
+    assert len(records(out)) == 1
+    assert [r["outcome"] for r in worker.service.job_history("nap")["runs"]] == ["executed"]

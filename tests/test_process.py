@@ -1,0 +1,136 @@
+"""The worker as a real process: the embedded default, SIGTERM, kill -9, retries and what reaches the logs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.helpers import eventually, records
+from tests.process import WorkerProcess, clean_env
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def processes() -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+def test_embedded_default_runs_until_sigterm(tmp_path: Path, processes) -> None:
+    """No setting at all: SQLite in the working directory, the shipped default jobs, a clean exit."""
+    worker = WorkerProcess.run(tmp_path, clean_env())
+    processes.append(worker)
+    worker.wait_for("worker ready")
+    worker.wait_for("event job.executed job_id=heartbeat")
+    assert (tmp_path / "f8a-jobs.sqlite").exists()
+    assert "default jobs from" in worker.output and "1 added" in worker.output
+    time.sleep(1.0)
+    assert worker.proc.poll() is None  # keeps running
+    assert worker.terminate() == 0
+    assert "SIGTERM received: shutting down" in worker.output
+    assert worker.output.rstrip().endswith("stopped")
+
+
+DRIVER = """
+import sys, time
+from pathlib import Path
+from datetime import UTC, datetime, timedelta
+from f8a_jobs_worker.config import Settings
+from f8a_jobs_worker.worker import Worker
+
+worker = Worker(Settings(database_url=sys.argv[1], default_jobs_dir=Path(sys.argv[2])))
+worker.start()
+when = (datetime.now(UTC) + timedelta(seconds=float(sys.argv[4]))).isoformat()
+worker.service.create_job("record", {"path": sys.argv[3], "value": "once"}, job_id="survivor", when=when)
+worker.service.create_job("record", {"path": sys.argv[3], "value": "hourly"}, job_id="hourly",
+                          periodically="1 hour", when=when)
+print("created", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_job_created_through_the_facade_survives_kill_9(
+    database_url: str, empty_jobs_dir: Path, tmp_path: Path, processes
+) -> None:
+    out = tmp_path / "runs.jsonl"
+    env = clean_env(
+        F8A_JOBS_DATABASE_URL=database_url, F8A_JOBS_DEFAULT_JOBS_DIR=str(empty_jobs_dir)
+    )
+    creator = WorkerProcess(
+        [sys.executable, "-c", DRIVER, database_url, str(empty_jobs_dir), str(out), "3"],
+        tmp_path,
+        env,
+        name="creator",
+    )
+    processes.append(creator)
+    creator.wait_for("created")
+    creator.kill()
+    time.sleep(3.5)
+    assert records(out) == []  # due while nothing ran
+    restarted = WorkerProcess.run(tmp_path, env)
+    processes.append(restarted)
+    ran = eventually(lambda: len(records(out)) == 2 and records(out), timeout=30)
+    assert sorted(r["value"] for r in ran) == ["hourly", "once"]
+    assert restarted.terminate() == 0
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT id FROM f8a_jobs ORDER BY id")).scalars().all()
+        runs = connection.execute(
+            sa.text("SELECT job_id, outcome FROM f8a_job_runs ORDER BY job_id")
+        ).all()
+    engine.dispose()
+    assert stored == ["hourly"]  # the one-shot job is done, the periodic one stays
+    assert [tuple(r) for r in runs] == [("hourly", "executed"), ("survivor", "executed")]
+
+
+def test_credentials_never_reach_the_logs(
+    pg_admin_url: str, tmp_path: Path, empty_jobs_dir: Path, processes
+) -> None:
+    # The local server trusts 127.0.0.1, so any password connects; what matters is that none is logged.
+    url = sa.make_url(pg_admin_url).set(password="s3cr3t-Pa55")
+    secret_url = url.render_as_string(hide_password=False)
+    env = clean_env(
+        F8A_JOBS_DEFAULT_JOBS_DIR=str(empty_jobs_dir),
+        F8A_JOBS_BROKER_URL="amqp://guest:br0ker-Pa55@127.0.0.1:5672//",
+    )
+    worker = WorkerProcess.run(tmp_path, env, "--database-url", secret_url, "--no-default-jobs")
+    processes.append(worker)
+    worker.wait_for("worker ready")
+    assert worker.terminate() == 0
+    assert "s3cr3t-Pa55" not in worker.output
+    assert "br0ker-Pa55" not in worker.output
+    assert "postgres:***@127.0.0.1" in worker.output
+
+
+def test_job_store_down_means_retry_not_exit(
+    tmp_path: Path, empty_jobs_dir: Path, processes
+) -> None:
+    env = clean_env(
+        F8A_JOBS_DATABASE_URL="postgresql+psycopg2://postgres:pw@127.0.0.1:1/none",
+        F8A_JOBS_DEFAULT_JOBS_DIR=str(empty_jobs_dir),
+    )
+    worker = WorkerProcess.run(tmp_path, env)
+    processes.append(worker)
+    worker.wait_for("job store unavailable")
+    worker.wait_for("retrying in 2s")
+    assert worker.proc.poll() is None
+    assert worker.terminate() == 69
+
+
+def test_misspelt_setting_is_an_error(tmp_path: Path, processes) -> None:
+    env = clean_env(F8A_JOBS_DATABSE_URL="postgresql://elsewhere/db")
+    worker = WorkerProcess.run(tmp_path, env)
+    processes.append(worker)
+    assert worker.wait(30) == 78
+    assert (
+        "unknown setting F8A_JOBS_DATABSE_URL (did you mean F8A_JOBS_DATABASE_URL?)"
+        in worker.output
+    )

@@ -1,0 +1,112 @@
+"""Failure records, run history and its retention, against PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from f8a_jobs_worker.persistence.runs import RunRecord
+from f8a_jobs_worker.persistence.tables import job_runs
+from tests.helpers import eventually, records, sink_of
+
+
+def test_failed_run_is_recorded_with_traceback_and_event(make_worker) -> None:
+    worker = make_worker()
+    worker.service.create_job("fail", {"message": "disk on fire"}, job_id="bad")
+    failed = sink_of(worker).wait_for("job.failed", "bad")[0].to_dict()
+    listed = worker.service.list_jobs("failed")
+    assert listed["jobs_count"] == 1
+    failure = listed["jobs"][0]
+    assert failure["job_id"] == failed["failure_id"]
+    assert failure["failed_job_id"] == "bad"
+    assert failure["handler"] == "fail"
+    assert failure["kwargs"] == {"message": "disk on fire"}
+    assert failure["error"] == "RuntimeError: disk on fire"
+    assert "raise RuntimeError(message)" in failure["traceback"]
+    assert failed["error"] == "RuntimeError: disk on fire"
+    assert failed["traceback"] == failure["traceback"]
+    history = worker.service.job_history("bad")["runs"]
+    assert [(r["outcome"], r["failure_id"]) for r in history] == [("failed", failure["job_id"])]
+
+
+def test_failing_periodic_job_keeps_its_schedule(make_worker) -> None:
+    worker = make_worker()
+    worker.service.create_job("fail", job_id="flaky", periodically="1 hour")
+    sink_of(worker).wait_for("job.failed", "flaky")
+    view = worker.service.get_job("flaky")["job"]
+    assert view["state"] == "running"
+    next_run = datetime.fromisoformat(view["next_run_time"])
+    assert timedelta(minutes=59) < next_run - datetime.now(UTC) <= timedelta(hours=1)
+    worker.service.run_job_now("flaky")
+    sink_of(worker).wait_for("job.failed", "flaky", count=2)
+    assert worker.service.list_jobs("failed")["jobs_count"] == 2
+    assert worker.service.get_job("flaky")["job"]["next_run_time"] == view["next_run_time"]
+
+
+def test_clean_failed_removes_every_failure_record(make_worker) -> None:
+    worker = make_worker()
+    worker.service.create_job("fail", job_id="a")
+    worker.service.create_job("fail", job_id="b")
+    events = sink_of(worker)
+    events.wait_for("job.failed", "a")
+    events.wait_for("job.failed", "b")
+    ids = {e.fields["failure_id"] for e in events.events if e.name == "job.failed"}
+    assert set(worker.service.clean_failed()["removed"]) == ids
+    assert worker.service.list_jobs("failed") == {"jobs": [], "jobs_count": 0}
+    assert worker.service.clean_failed() == {"removed": []}
+    # the run history still tells that the runs failed
+    assert worker.service.job_history("a")["runs"][0]["outcome"] == "failed"
+
+
+def test_history_keeps_duration_and_summary_newest_first(make_worker, tmp_path: Path) -> None:
+    worker = make_worker()
+    out = tmp_path / "runs.jsonl"
+    worker.service.create_job(
+        "record", {"path": str(out), "value": 1}, job_id="r", periodically="1 day"
+    )
+    sink_of(worker).wait_for("job.executed", "r")
+    worker.service.run_job_now("r")
+    sink_of(worker).wait_for("job.executed", "r", count=2)
+    runs = eventually(
+        lambda: (
+            len(worker.service.job_history("r")["runs"]) == 2
+            and worker.service.job_history("r")["runs"]
+        )
+    )
+    assert [r["outcome"] for r in runs] == ["executed", "executed"]
+    assert all(r["summary"] == {"written": 1} for r in runs)
+    assert all(r["duration_s"] is not None and r["duration_s"] >= 0 for r in runs)
+    assert runs[0]["finished_at"] >= runs[1]["finished_at"]
+    executed = sink_of(worker).wait_for("job.executed", "r")[0].to_dict()
+    assert executed["summary"] == {"written": 1}
+    assert executed["duration_s"] >= 0
+    assert len(records(out)) == 2
+
+
+def test_history_retention_by_count_and_age(make_worker) -> None:
+    worker = make_worker(start=False)
+    from f8a_jobs_worker.persistence.tables import create_tables
+
+    create_tables(worker.engine)
+    now = datetime.now(UTC)
+    for n in range(8):
+        worker.runs.record(
+            RunRecord("many", "noop", "executed", now, now, now - timedelta(minutes=7 - n))
+        )
+    worker.runs.record(RunRecord("old", "noop", "executed", now, now, now - timedelta(days=40)))
+    worker.runs.record(RunRecord("fresh", "noop", "missed", now, finished_at=now))
+    removed = worker.runs.prune(timedelta(days=30), per_job=5)
+    assert removed == 4
+    with worker.engine.connect() as connection:
+        counts = dict(
+            connection.execute(
+                sa.select(job_runs.c.job_id, sa.func.count()).group_by(job_runs.c.job_id)
+            ).all()
+        )
+    assert counts == {"many": 5, "fresh": 1}
+    kept = worker.service.job_history("many")["runs"]
+    expected = [(now - timedelta(minutes=minutes)).isoformat() for minutes in range(5)]
+    assert [r["finished_at"] for r in kept] == expected
+    worker.engine.dispose()
