@@ -1,0 +1,45 @@
+# The two commands of a newcomer: `make run` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck pytest services check-default-jobs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+## run: set up and run the worker on the embedded default (SQLite in ./f8a-jobs.sqlite, no server needed)
+run: $(VENV)/.runtime
+	$(BIN)/f8a-jobs-worker run
+
+## test: set up, start the services the tests need, lint, type-check and run the whole test suite
+test: $(VENV)/.dev services lint typecheck pytest
+
+services:
+	scripts/services start
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+check-default-jobs: $(VENV)/.runtime
+	$(BIN)/f8a-jobs-worker check-default-jobs
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache f8a-jobs.sqlite*
