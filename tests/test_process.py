@@ -57,9 +57,14 @@ time.sleep(3600)
 """
 
 
+@pytest.mark.parametrize("store", ["postgresql", "sqlite"])
 def test_job_created_through_the_facade_survives_kill_9(
-    database_url: str, empty_jobs_dir: Path, tmp_path: Path, processes
+    store: str, request, empty_jobs_dir: Path, tmp_path: Path, processes
 ) -> None:
+    if store == "postgresql":
+        database_url = request.getfixturevalue("database_url")
+    else:
+        database_url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
     out = tmp_path / "runs.jsonl"
     env = clean_env(
         F8A_JOBS_DATABASE_URL=database_url, F8A_JOBS_DEFAULT_JOBS_DIR=str(empty_jobs_dir)

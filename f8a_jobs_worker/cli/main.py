@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -22,6 +23,7 @@ from f8a_jobs_worker.config import ConfigError, Settings
 from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.scheduling.default_jobs import load_definitions
+from f8a_jobs_worker.worker import Worker
 
 EX_UNAVAILABLE = 69
 EX_CONFIG = 78
@@ -88,12 +90,14 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
     """
     settings = _settings(ctx, **options)
     logs.configure(settings.log_level)
-    from f8a_jobs_worker.worker import Worker
 
     stop = _install_signal_handlers()
-    worker = Worker(settings, load_default_jobs=not no_default_jobs)
-    if not _start_with_retry(worker, stop):
+    worker = _start_with_retry(
+        lambda: Worker(settings, load_default_jobs=not no_default_jobs), stop
+    )
+    if worker is None:
         ctx.exit(EX_UNAVAILABLE)
+        return
     try:
         while not stop.wait(1.0):
             pass
@@ -101,19 +105,25 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
         worker.stop(wait=True)
 
 
-def _start_with_retry(worker: Any, stop: threading.Event, max_delay: float = 30.0) -> bool:
-    """Start the worker; while the job store is down, retry with backoff instead of giving up."""
+def _start_with_retry(
+    make_worker: Callable[[], Worker], stop: threading.Event, max_delay: float = 30.0
+) -> Worker | None:
+    """Start a worker; while the job store is down, retry with backoff instead of giving up.
+
+    Each attempt builds a new worker: a scheduler that was shut down cannot be started again.
+    """
     delay = 1.0
     while not stop.is_set():
+        worker = make_worker()
         try:
             worker.start()
-            return True
+            return worker
         except Unavailable as exc:
             log.warning("%s; retrying in %.0fs", exc, delay)
             worker.stop(wait=False)
             stop.wait(delay)
             delay = min(delay * 2, max_delay)
-    return False
+    return None
 
 
 def _install_signal_handlers() -> threading.Event:

@@ -69,10 +69,13 @@ def store_errors(what: str) -> Iterator[None]:
     except Exception as exc:
         if not is_unavailable(exc):
             raise
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise Unavailable(
-            f"{what} unavailable: {reason[0] if reason else type(exc).__name__}"
-        ) from exc
+        raise Unavailable(f"{what} unavailable: {short_reason(exc)}") from exc
+
+
+def short_reason(exc: BaseException) -> str:
+    """The driver's first line of an error: no SQL statement, no parameters, no URL."""
+    lines = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def as_utc(moment: datetime | None) -> datetime | None:

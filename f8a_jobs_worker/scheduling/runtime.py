@@ -17,6 +17,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
 
+from f8a_jobs_worker.persistence.database import short_reason
 from f8a_jobs_worker.persistence.jobstore import JobStore
 from f8a_jobs_worker.scheduling.executor import JobExecutor
 from f8a_jobs_worker.scheduling.jobs import handler_of
@@ -41,7 +42,19 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
         with self._jobstores_lock:
             if self.state == STATE_STOPPED:
                 return None
-            result: float | None = super()._process_jobs()
+            try:
+                result: float | None = super()._process_jobs()
+            except Exception as exc:
+                # APScheduler guards reading due jobs but not writing next run times: an error there would
+                # end the scheduler thread for good while the process lives on. Retry the pass instead.
+                # A run submitted just before the failed write may run once more after recovery.
+                retry: float = self.jobstore_retry_interval
+                log.warning(
+                    "job store error while scheduling (%s); retrying in %ss",
+                    short_reason(exc),
+                    retry,
+                )
+                return retry
             return result
 
 
