@@ -35,7 +35,10 @@ def run_job(*_args: Any, **_kwargs: Any) -> NoReturn:
 
 
 class JobRunner:
-    """Runs handlers and records what happened to each run."""
+    """Runs handlers and records what happened to each run.
+
+    ``sink`` must not raise; the worker hands in a :class:`~f8a_jobs_worker.events.SafeEventSink`.
+    """
 
     def __init__(self, registry: HandlerRegistry, runs: RunStore, sink: EventSink) -> None:
         self.registry = registry
@@ -79,7 +82,7 @@ class JobRunner:
         context = HandlerContext(
             job_id, handler, run_time, logging.getLogger(f"f8a_jobs_worker.job.{handler}")
         )
-        log.info("job %s (%s) started, scheduled at %s", job_id, handler, run_time.isoformat())
+        log.debug("job %s (%s) started, scheduled at %s", job_id, handler, run_time.isoformat())
         try:
             summary = self.registry.get(handler)(context).execute(**kwargs) or {}
         except Exception as exc:
@@ -138,7 +141,4 @@ class JobRunner:
             return None
 
     def _emit(self, name: str, job_id: str, **fields: Any) -> None:
-        try:
-            self.sink.emit(Event(name, job_id, fields))
-        except Exception:
-            log.exception("event %s for job %s could not be emitted", name, job_id)
+        self.sink.emit(Event(name, job_id, fields))

@@ -24,7 +24,6 @@ from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
 from f8a_jobs_worker.scheduling.runtime import JOBS, SchedulerRuntime
-from f8a_jobs_worker.scheduling.schedule import DEFAULT
 from f8a_jobs_worker.scheduling.spec import JobSpec
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,10 @@ MAX_PAGE = 1000
 
 
 class JobService:
-    """Applies job and scheduler commands to the persistent scheduler."""
+    """Applies job and scheduler commands to the persistent scheduler.
+
+    ``sink`` must not raise; the worker hands in a :class:`~f8a_jobs_worker.events.SafeEventSink`.
+    """
 
     def __init__(
         self,
@@ -63,28 +65,16 @@ class JobService:
         self,
         handler: str,
         kwargs: dict[str, Any] | None = None,
-        job_id: str | None = None,
-        periodically: Any = None,
-        cron: Any = None,
-        jitter: Any = None,
-        when: Any = None,
-        misfire_grace_time: Any = DEFAULT,
-        state: str | None = None,
+        *,
         replace: bool = False,
+        **fields: Any,
     ) -> dict[str, Any]:
-        """``job.create``: add a job, or replace one with ``replace``; ``job_exists`` otherwise."""
+        """``job.create``: add a job, or replace one with ``replace``; ``job_exists`` otherwise.
+
+        ``fields`` are the other ``job.create`` arguments, checked by :meth:`JobSpec.parse`.
+        """
         spec = JobSpec.parse(
-            self.registry,
-            self.default_grace_time,
-            handler=handler,
-            kwargs=kwargs,
-            job_id=job_id,
-            periodically=periodically,
-            cron=cron,
-            jitter=jitter,
-            when=when,
-            misfire_grace_time=misfire_grace_time,
-            state=state,
+            self.registry, self.default_grace_time, handler=handler, kwargs=kwargs, **fields
         )
         existed = replace and self._lookup(spec.job_id) is not None
         job = self.add(spec, meta={"default": False, "cron": spec.schedule.cron}, replace=replace)
@@ -244,7 +234,4 @@ class JobService:
             raise JobNotFound(f"no job {job_id!r}") from None
 
     def _emit(self, name: str, job_id: str | None, **fields: Any) -> None:
-        try:
-            self.sink.emit(Event(name, job_id, fields))
-        except Exception:
-            log.exception("event %s for job %s could not be emitted", name, job_id)
+        self.sink.emit(Event(name, job_id, fields))
