@@ -11,14 +11,17 @@ Seam for several replicas: this store is where an active scheduler would claim d
 from __future__ import annotations
 
 import pickle
+from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.util import datetime_to_utc_timestamp
+from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 from sqlalchemy.exc import IntegrityError
+
+from f8a_jobs_worker.persistence.database import connect
 
 JobType = Literal["all", "user", "default"]
 
@@ -47,19 +50,49 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             "is_default": bool(meta.get("default")),
         }
 
+    def lookup_job(self, job_id: str) -> Job | None:
+        query = sa.select(self.jobs_t.c.job_state).where(self.jobs_t.c.id == job_id)
+        with connect(self.engine) as connection:
+            state = connection.execute(query).scalar()
+        return self._reconstitute_job(state) if state else None
+
     def add_job(self, job: Job) -> None:
-        insert = self.jobs_t.insert().values(id=job.id, **self._row(job))
-        with self.engine.begin() as connection:
+        # Checked first, not caught from the INSERT: a failed statement would abort a shared transaction.
+        exists = sa.select(self.jobs_t.c.id).where(self.jobs_t.c.id == job.id)
+        with connect(self.engine) as connection:
+            if connection.execute(exists).first() is not None:
+                raise ConflictingIdError(job.id)
             try:
-                connection.execute(insert)
+                connection.execute(self.jobs_t.insert().values(id=job.id, **self._row(job)))
             except IntegrityError:
                 raise ConflictingIdError(job.id) from None
 
     def update_job(self, job: Job) -> None:
         update = self.jobs_t.update().values(**self._row(job)).where(self.jobs_t.c.id == job.id)
-        with self.engine.begin() as connection:
+        with connect(self.engine) as connection:
             if connection.execute(update).rowcount == 0:
                 raise JobLookupError(job.id)
+
+    def remove_job(self, job_id: str) -> None:
+        with connect(self.engine) as connection:
+            deleted = connection.execute(self.jobs_t.delete().where(self.jobs_t.c.id == job_id))
+            if deleted.rowcount == 0:
+                raise JobLookupError(job_id)
+
+    def remove_all_jobs(self) -> None:
+        with connect(self.engine) as connection:
+            connection.execute(self.jobs_t.delete())
+
+    def get_next_run_time(self) -> datetime | None:
+        query = (
+            sa.select(self.jobs_t.c.next_run_time)
+            .where(self.jobs_t.c.next_run_time.is_not(None))
+            .order_by(self.jobs_t.c.next_run_time)
+            .limit(1)
+        )
+        with connect(self.engine) as connection:
+            moment: datetime | None = utc_timestamp_to_datetime(connection.execute(query).scalar())
+        return moment
 
     def _get_jobs(self, *conditions: Any) -> list[Job]:
         query = sa.select(self.jobs_t.c.id, self.jobs_t.c.job_state).order_by(
@@ -67,7 +100,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         )
         if conditions:
             query = query.where(sa.and_(*conditions))
-        with self.engine.begin() as connection:
+        with connect(self.engine) as connection:
             return self._restore(connection.execute(query))
 
     def _restore(self, rows: Any) -> list[Job]:
@@ -99,6 +132,6 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             .offset(offset)
         )
         count = sa.select(sa.func.count()).select_from(self.jobs_t).where(*conditions)
-        with self.engine.begin() as connection:
+        with connect(self.engine) as connection:
             total = connection.execute(count).scalar_one()
             return self._restore(connection.execute(query)), total

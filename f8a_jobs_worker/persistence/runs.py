@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from f8a_jobs_worker.persistence.database import as_utc, store_errors
+from f8a_jobs_worker.persistence.database import as_utc, connect, store_errors
 from f8a_jobs_worker.persistence.tables import job_failures, job_runs
 
 
@@ -50,7 +50,7 @@ class RunStore:
         """Store a run outcome; for a failed run also its failure record, whose id is returned."""
         finished = run.finished_at or datetime.now(UTC)
         failure_id = str(uuid.uuid4()) if run.outcome == "failed" else None
-        with store_errors("run history"), self.engine.begin() as connection:
+        with store_errors("run history"), connect(self.engine) as connection:
             if failure_id is not None:
                 connection.execute(
                     job_failures.insert().values(
@@ -87,7 +87,7 @@ class RunStore:
             .order_by(job_runs.c.id.desc())
             .limit(limit)
         )
-        with store_errors("run history"), self.engine.connect() as connection:
+        with store_errors("run history"), connect(self.engine) as connection:
             return [_run_view(row._mapping) for row in connection.execute(query)]
 
     def failures(
@@ -101,13 +101,13 @@ class RunStore:
             .offset(offset)
         )
         count = sa.select(sa.func.count()).select_from(job_failures)
-        with store_errors("failure records"), self.engine.connect() as connection:
+        with store_errors("failure records"), connect(self.engine) as connection:
             total = connection.execute(count).scalar_one()
             return [_failure_view(row._mapping) for row in connection.execute(query)], total
 
     def clean_failures(self) -> list[str]:
         """Remove every failure record; return the removed failure ids."""
-        with store_errors("failure records"), self.engine.begin() as connection:
+        with store_errors("failure records"), connect(self.engine) as connection:
             ids = list(connection.execute(sa.select(job_failures.c.failure_id)).scalars())
             if ids:
                 connection.execute(job_failures.delete().where(job_failures.c.failure_id.in_(ids)))
@@ -123,7 +123,7 @@ class RunStore:
             .label("rank"),
         ).subquery()
         surplus = sa.select(ranked.c.id).where(ranked.c.rank > per_job)
-        with store_errors("run history"), self.engine.begin() as connection:
+        with store_errors("run history"), connect(self.engine) as connection:
             old = connection.execute(job_runs.delete().where(job_runs.c.finished_at < cutoff))
             extra = connection.execute(job_runs.delete().where(job_runs.c.id.in_(surplus)))
             return int(old.rowcount or 0) + int(extra.rowcount or 0)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from f8a_jobs_worker.persistence.database import store_errors
+from f8a_jobs_worker.persistence.database import connect, store_errors
 from f8a_jobs_worker.persistence.tables import scheduler_state
 
 _PAUSED = "paused"
@@ -21,12 +21,12 @@ class SchedulerStateStore:
 
     def is_paused(self) -> bool:
         query = sa.select(scheduler_state.c.value).where(scheduler_state.c.key == _PAUSED)
-        with store_errors("job store"), self.engine.connect() as connection:
+        with store_errors("job store"), connect(self.engine) as connection:
             return connection.execute(query).scalar() == "true"
 
     def set_paused(self, paused: bool) -> None:
         values = {"value": "true" if paused else "false", "updated_at": datetime.now(UTC)}
-        with store_errors("job store"), self.engine.begin() as connection:
+        with store_errors("job store"), connect(self.engine) as connection:
             updated = connection.execute(
                 scheduler_state.update().where(scheduler_state.c.key == _PAUSED).values(**values)
             )

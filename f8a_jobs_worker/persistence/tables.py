@@ -3,6 +3,7 @@
 ``f8a_job_runs``: one row per run outcome (executed, failed, missed), pruned by age and count per job.
 ``f8a_job_failures``: one row per failed run with its traceback, kept until ``jobs.clean_failed``.
 ``f8a_scheduler_state``: whole-scheduler settings that must survive restarts (paused or running).
+``f8a_command_replies``: the reply of every applied command, by ``command_id``, for idempotency.
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ scheduler_state = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(255), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+command_replies = sa.Table(
+    "f8a_command_replies",
+    metadata,
+    sa.Column("command_id", sa.String(128), primary_key=True),
+    sa.Column("command", sa.String(64), nullable=False),
+    sa.Column("reply", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_f8a_command_replies_created_at", "created_at"),
 )
 
 

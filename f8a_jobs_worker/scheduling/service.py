@@ -8,9 +8,13 @@ is :class:`~f8a_jobs_worker.errors.Unavailable`: nothing was applied and the com
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
@@ -19,7 +23,7 @@ from f8a_jobs_worker.errors import JobBusy, JobExists, JobNotFound, ValidationFa
 from f8a_jobs_worker.events import Event, EventSink
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.handlers import HandlerRegistry
-from f8a_jobs_worker.persistence.database import ping, store_errors
+from f8a_jobs_worker.persistence.database import ping, store_errors, transaction
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
@@ -29,6 +33,8 @@ from f8a_jobs_worker.scheduling.spec import JobSpec
 log = logging.getLogger(__name__)
 
 JOB_TYPES = ("all", "user", "default", "failed")
+
+_deferred: ContextVar[list[Event] | None] = ContextVar("f8a_jobs_deferred_events", default=None)
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -58,6 +64,30 @@ class JobService:
     @property
     def scheduler(self) -> Any:
         return self.runtime.scheduler
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[sa.Connection]:
+        """Make the commands applied inside one transaction with whatever the caller writes to the
+        connection (a stored reply); their events go out only after the commit.
+
+        The job-store lock is taken before the transaction, the same order as the scheduler's own loop, so
+        the two never wait on each other's database locks. After the commit the scheduler is woken up, since
+        a job written in an open transaction was invisible to it.
+        """
+        pending: list[Event] = []
+        token = _deferred.set(pending)
+        try:
+            with (
+                self.scheduler._jobstores_lock,
+                store_errors("job store"),
+                transaction(self.runtime.store.engine) as connection,
+            ):
+                yield connection
+        finally:
+            _deferred.reset(token)
+        self.scheduler.wakeup()
+        for event in pending:
+            self.sink.emit(event)
 
     # -- jobs -------------------------------------------------------------------------------------------
 
@@ -234,4 +264,8 @@ class JobService:
             raise JobNotFound(f"no job {job_id!r}") from None
 
     def _emit(self, name: str, job_id: str | None, **fields: Any) -> None:
-        self.sink.emit(Event(name, job_id, fields))
+        pending = _deferred.get()
+        if pending is not None:
+            pending.append(Event(name, job_id, fields))
+        else:
+            self.sink.emit(Event(name, job_id, fields))
