@@ -40,6 +40,12 @@ class Settings:
     misfire_grace_time: int | None = DEFAULT_MISFIRE_GRACE_TIME
     history_max_age_days: int = 30
     history_per_job: int = 100
+    reply_max_age_days: int = 7
+    prefetch: int = 10
+    commands_queue: str = "f8a_jobs_commands"
+    dead_letter_queue: str = "f8a_jobs_commands_dead"
+    events_exchange: str = "f8a_jobs_events"
+    flows_exchange: str = "f8a_jobs_flows"
     log_level: str = "INFO"
 
     @property
@@ -76,8 +82,10 @@ class Settings:
             raise ConfigError(f"{PREFIX}THREADS must be at least 1, got {self.threads}")
         if self.misfire_grace_time is not None and self.misfire_grace_time < 1:
             raise ConfigError(f"{PREFIX}MISFIRE_GRACE_TIME must be >= 1 second or 'none'")
-        if self.history_per_job < 1 or self.history_max_age_days < 1:
-            raise ConfigError("history retention must keep at least one run and one day")
+        if self.history_per_job < 1 or self.history_max_age_days < 1 or self.reply_max_age_days < 1:
+            raise ConfigError("retention must keep at least one run and one day")
+        if self.prefetch < 1:
+            raise ConfigError(f"{PREFIX}PREFETCH must be at least 1")
 
     def describe(self) -> dict[str, Any]:
         """Settings as they may be logged: every URL with its password masked."""
@@ -90,6 +98,14 @@ class Settings:
             "misfire_grace_time": self.misfire_grace_time,
             "history_max_age_days": self.history_max_age_days,
             "history_per_job": self.history_per_job,
+            "reply_max_age_days": self.reply_max_age_days,
+            "prefetch": self.prefetch,
+            "names": [
+                self.commands_queue,
+                self.dead_letter_queue,
+                self.events_exchange,
+                self.flows_exchange,
+            ],
         }
 
     def __repr__(self) -> str:
@@ -102,6 +118,8 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "misfire_grace_time": _optional_int,
     "history_max_age_days": int,
     "history_per_job": int,
+    "reply_max_age_days": int,
+    "prefetch": int,
     "log_level": str.upper,
 }
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
+from referencing import Registry, Resource
 
 from f8a_jobs_worker import resources
 from f8a_jobs_worker.errors import ValidationFailed
@@ -25,9 +26,28 @@ def load_schema(relative_path: str) -> dict[str, Any]:
     return schema
 
 
+@cache
+def _registry() -> Registry:
+    """Every file under ``schemas/`` by its ``$id``, so that ``$ref`` between files resolves offline."""
+    found = []
+    for path in sorted(resources.schemas_dir().rglob("*.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        found.append((contents["$id"], Resource.from_contents(contents)))
+    registry: Registry = Registry().with_resources(found)
+    return registry
+
+
 def validator_for(schema: dict[str, Any]) -> Validator:
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(
+        schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+@cache
+def file_validator(relative_path: str) -> Validator:
+    """A compiled validator for a schema file, e.g. ``"commands/job.create.json"``."""
+    return validator_for(load_schema(relative_path))
 
 
 def violations(validator: Validator, instance: Any, root: str = "$") -> list[dict[str, str]]:

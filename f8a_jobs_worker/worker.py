@@ -12,10 +12,17 @@ from datetime import timedelta
 from types import TracebackType
 
 from f8a_jobs_worker import __version__
+from f8a_jobs_worker.commands.consumer import CommandConsumer
+from f8a_jobs_worker.commands.dispatch import CommandApplier
 from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.events import EventSink, LoggingEventSink, SafeEventSink
+from f8a_jobs_worker.events.broker import BrokerEventSink
 from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.messaging import broker
+from f8a_jobs_worker.messaging.publisher import Publisher
+from f8a_jobs_worker.messaging.topology import Names
 from f8a_jobs_worker.persistence.database import create_engine, store_errors
+from f8a_jobs_worker.persistence.replies import ReplyStore
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.tables import create_tables
@@ -38,13 +45,26 @@ class Worker:
         registry: HandlerRegistry | None = None,
         sink: EventSink | None = None,
         load_default_jobs: bool = True,
+        messaging: bool = False,
     ) -> None:
         self.settings = settings
         self.registry = registry or HandlerRegistry.discover()
-        self.sink = SafeEventSink(sink or LoggingEventSink())
+        self.names = Names(
+            settings.commands_queue,
+            settings.dead_letter_queue,
+            settings.events_exchange,
+            settings.flows_exchange,
+        )
+        self.publisher: Publisher | None = None
+        sinks: list[EventSink] = [sink] if sink is not None else []
+        if messaging:
+            self.publisher = Publisher(broker.connection(settings.broker_url, heartbeat=0))
+            sinks.insert(0, BrokerEventSink(self.publisher, self.names.events))
+        self.sink = SafeEventSink(*(sinks or [LoggingEventSink()]))
         self.load_default_jobs = load_default_jobs
         self.engine = create_engine(settings.database_url, pool_size=settings.threads + 2)
         self.runs = RunStore(self.engine)
+        self.replies = ReplyStore(self.engine)
         self.runtime = SchedulerRuntime(
             self.engine,
             JobRunner(self.registry, self.runs, self.sink),
@@ -60,6 +80,16 @@ class Worker:
             settings.misfire_grace_time,
         )
         self.default_jobs: Report | None = None
+        self.consumer: CommandConsumer | None = None
+        if self.publisher is not None:
+            self.consumer = CommandConsumer(
+                broker.connection(settings.broker_url),
+                CommandApplier(self.service, self.replies),
+                self.publisher,
+                self.sink,
+                self.names,
+                settings.prefetch,
+            )
 
     def start(self) -> None:
         """Start firing jobs. Raises Unavailable when the job store does not answer."""
@@ -86,6 +116,8 @@ class Worker:
             )
         else:
             self.runtime.scheduler.resume()
+        if self.consumer is not None:
+            self.consumer.start()
         log.info("worker ready")
 
     def stop(self, wait: bool = True) -> None:
@@ -103,6 +135,9 @@ class Worker:
         )
         if removed:
             log.info("history retention removed %d old runs", removed)
+        expired = self.replies.prune(timedelta(days=self.settings.reply_max_age_days))
+        if expired:
+            log.info("reply retention removed %d stored replies", expired)
 
     def __enter__(self) -> Worker:
         self.start()

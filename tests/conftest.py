@@ -17,9 +17,12 @@ PLUGINS = Path(__file__).parent / "plugins"
 # The test handlers are a separate "installed" distribution with entry points, found like any plug-in.
 sys.path.insert(0, str(PLUGINS))
 
+from f8a_jobs_worker.client import Client  # noqa: E402
 from f8a_jobs_worker.config import Settings  # noqa: E402
 from f8a_jobs_worker.events import MemoryEventSink  # noqa: E402
+from f8a_jobs_worker.messaging.topology import Names  # noqa: E402
 from f8a_jobs_worker.worker import Worker  # noqa: E402
+from tests.messaging import EventWatcher  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -58,14 +61,19 @@ def make_worker(database_url: str, empty_jobs_dir: Path) -> Iterator[Callable[..
     """Start workers on this test's database; each is stopped at the end if the test did not."""
     started: list[Worker] = []
 
-    def make(sink: MemoryEventSink | None = None, start: bool = True, **settings: Any) -> Worker:
+    def make(
+        sink: MemoryEventSink | None = None,
+        start: bool = True,
+        messaging: bool = False,
+        **settings: Any,
+    ) -> Worker:
         values: dict[str, Any] = {
             "database_url": database_url,
             "default_jobs_dir": empty_jobs_dir,
             "threads": 4,
         }
         values.update(settings)
-        worker = Worker(Settings(**values), sink=sink or MemoryEventSink())
+        worker = Worker(Settings(**values), sink=sink or MemoryEventSink(), messaging=messaging)
         if start:
             worker.start()
         started.append(worker)
@@ -75,3 +83,63 @@ def make_worker(database_url: str, empty_jobs_dir: Path) -> Iterator[Callable[..
     for worker in started:
         if worker.runtime.scheduler.state != 0:
             worker.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    try:
+        return services.rabbitmq_url()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def sqs_url() -> Iterator[str]:
+    server = services.MotoServer()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["rabbitmq", "sqs", "embedded"])
+def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The contract suite runs once per transport."""
+    if request.param == "rabbitmq":
+        return str(request.getfixturevalue("rabbitmq_url"))
+    if request.param == "sqs":
+        return str(request.getfixturevalue("sqs_url"))
+    return f"filesystem://{tmp_path / 'broker'}"
+
+
+@pytest.fixture
+def names() -> Names:
+    """Queue and exchange names of this test's own, so tests never see each other's messages."""
+    return Names.with_prefix(f"t{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def messaging_worker(make_worker, broker_url: str, names: Names) -> Callable[..., Worker]:
+    def make(**settings: Any) -> Worker:
+        return make_worker(
+            messaging=True,
+            broker_url=broker_url,
+            commands_queue=names.commands,
+            dead_letter_queue=names.dead,
+            events_exchange=names.events,
+            flows_exchange=names.flows,
+            **settings,
+        )
+
+    return make
+
+
+@pytest.fixture
+def client(broker_url: str, names: Names) -> Iterator[Client]:
+    with Client(broker_url, names=names, timeout=30) as connected:
+        yield connected
+
+
+@pytest.fixture
+def watcher(broker_url: str, names: Names) -> Iterator[EventWatcher]:
+    watching = EventWatcher(broker_url, names.events)
+    yield watching
+    watching.close()

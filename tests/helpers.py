@@ -16,9 +16,7 @@ T = TypeVar("T")
 
 def sink_of(worker: Worker) -> MemoryEventSink:
     """The MemoryEventSink a test worker was given."""
-    sink = worker.sink.sinks[0]
-    assert isinstance(sink, MemoryEventSink)
-    return sink
+    return next(s for s in worker.sink.sinks if isinstance(s, MemoryEventSink))
 
 
 def eventually(probe: Callable[[], T], timeout: float = 15.0, interval: float = 0.05) -> T:

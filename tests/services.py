@@ -50,3 +50,58 @@ def postgres_url() -> str:
 def stop_containers() -> None:
     while _containers:
         _containers.pop().stop()
+
+
+def rabbitmq_url() -> str:
+    """A RabbitMQ URL: F8A_TEST_BROKER_URL, else 127.0.0.1:5672, else testcontainers."""
+    url = os.environ.get("F8A_TEST_BROKER_URL")
+    if url:
+        return url
+    if port_open("127.0.0.1", 5672):
+        return "amqp://guest:guest@127.0.0.1:5672//"
+    if docker_available():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        container = RabbitMqContainer("rabbitmq:3.13-alpine")
+        container.start()
+        _containers.append(container)
+        port = container.get_exposed_port(5672)
+        return f"amqp://guest:guest@{container.get_container_host_ip()}:{port}//"
+    raise RuntimeError(
+        "no RabbitMQ for the tests: set F8A_TEST_BROKER_URL, start one on 127.0.0.1:5672 "
+        "(scripts/services start), or make a Docker engine available for testcontainers"
+    )
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """moto's SQS emulator as a real HTTP server on 127.0.0.1, in a process of its own."""
+
+    def __init__(self) -> None:
+        import sys
+        import time
+
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not port_open("127.0.0.1", self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("moto's SQS server did not start")
+            time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"sqs://testing:testing@127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)

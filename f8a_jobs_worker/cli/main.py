@@ -93,7 +93,7 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
 
     stop = _install_signal_handlers()
     worker = _start_with_retry(
-        lambda: Worker(settings, load_default_jobs=not no_default_jobs), stop
+        lambda: Worker(settings, load_default_jobs=not no_default_jobs, messaging=True), stop
     )
     if worker is None:
         ctx.exit(EX_UNAVAILABLE)

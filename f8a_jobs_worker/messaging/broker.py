@@ -1,0 +1,55 @@
+"""Connections to the three kinds of broker the worker speaks to through kombu.
+
+- ``amqp://`` (RabbitMQ): exchanges, message properties, publisher confirms.
+- ``sqs://key:secret@host:port`` (Amazon SQS or an emulator): queues only, no message properties. kombu builds
+  the endpoint from the URL's host and port, so an emulator on 127.0.0.1 needs nothing more.
+- ``filesystem:///path`` (the embedded default): a directory of message files that any process on the machine
+  can share; queues only. With no broker URL the worker uses ``./f8a-jobs-broker``.
+
+"Queues only" transports route by queue name: events and flow runs go to the queue named like the exchange.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from kombu import Connection
+
+from f8a_jobs_worker.messaging import embedded
+
+EMBEDDED_DIR = "f8a-jobs-broker"
+
+
+def embedded_url(directory: Path | str = EMBEDDED_DIR) -> str:
+    return f"filesystem://{Path(directory).resolve()}"
+
+
+def connection(url: str | None, heartbeat: int = 30) -> Connection:
+    """A (lazy) kombu connection for ``url``; None is the embedded transport in ``./f8a-jobs-broker``."""
+    url = url or embedded_url()
+    scheme = urlsplit(url).scheme
+    if scheme == "filesystem":
+        folder = Path(unquote(urlsplit(url).path) or EMBEDDED_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "polling_interval": 0.05,
+        }
+        return Connection(
+            transport=embedded.Transport, hostname="localhost", transport_options=options
+        )
+    if scheme == "sqs":
+        parts = urlsplit(url)
+        options = {"region": "us-east-1", "wait_time_seconds": 1, "visibility_timeout": 60}
+        if parts.hostname in {"127.0.0.1", "localhost", "::1"}:
+            options["is_secure"] = False
+        return Connection(url, transport_options=options)
+    return Connection(url, heartbeat=heartbeat, transport_options={"confirm_publish": True})
+
+
+def queue_only(conn: Connection) -> bool:
+    """True for transports without exchanges and message properties (SQS, embedded)."""
+    return conn.transport.driver_type in {"sqs", "filesystem"}

@@ -1,0 +1,93 @@
+"""Publishing JSON to the contract's destinations, thread-safe, with retries and (on RabbitMQ) confirms."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from kombu import Connection, Exchange, Queue
+
+from f8a_jobs_worker.messaging.broker import queue_only
+from f8a_jobs_worker.messaging.topology import durable_queue, topic_exchange
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/json"
+DEFAULT_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class Publisher:
+    """One connection and producer shared by the threads of a process; one publish at a time.
+
+    ``publish`` returns once the broker has the message (publisher confirms on RabbitMQ) or raises after
+    ``retry_policy`` is exhausted: callers decide whether that loses anything.
+    """
+
+    def __init__(self, conn: Connection, retry_policy: dict[str, Any] | None = None) -> None:
+        self.conn = conn
+        self.retry_policy = retry_policy or DEFAULT_RETRY
+        self.queue_only = queue_only(conn)
+        self._lock = threading.Lock()
+        self._declared: set[str] = set()
+
+    def to_queue(self, queue: str, body: bytes | Any, **properties: Any) -> None:
+        """Publish to a queue by name (replies, dead letters), declaring it durable the first time."""
+        declare: list[Exchange | Queue] = [] if queue.startswith("amq.") else [durable_queue(queue)]
+        self._publish(body, exchange="", routing_key=queue, declare=declare, **properties)
+
+    def to_reply_queue(self, queue: str, body: Any, **properties: Any) -> None:
+        """Publish to a client's reply queue, which the client declared (it may be exclusive)."""
+        self._publish(body, exchange="", routing_key=queue, declare=[], **properties)
+
+    def to_topic(self, exchange: str, routing_key: str, body: Any, **properties: Any) -> None:
+        """Publish to a topic exchange, or to the queue of that name on queue-only transports."""
+        if self.queue_only:
+            self.to_queue(exchange, body, **properties)
+            return
+        self._publish(
+            body,
+            exchange=topic_exchange(exchange),
+            routing_key=routing_key,
+            declare=[topic_exchange(exchange)],
+            **properties,
+        )
+
+    def _publish(
+        self,
+        body: bytes | Any,
+        exchange: Exchange | str,
+        routing_key: str,
+        declare: list[Exchange | Queue],
+        **properties: Any,
+    ) -> None:
+        payload = body if isinstance(body, bytes) else dumps(body)
+        properties.setdefault("content_type", CONTENT_TYPE)
+        properties.setdefault("content_encoding", "utf-8")
+        with self._lock:
+            fresh = [entity for entity in declare if self._key(entity) not in self._declared]
+            producer = self.conn.Producer()
+            producer.publish(
+                payload,
+                exchange=exchange,
+                routing_key=routing_key,
+                declare=fresh,
+                retry=True,
+                retry_policy=self.retry_policy,
+                delivery_mode=2,
+                **properties,
+            )
+            self._declared.update(self._key(entity) for entity in fresh)
+
+    @staticmethod
+    def _key(entity: Exchange | Queue) -> str:
+        return f"{type(entity).__name__}:{entity.name}"
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.release()

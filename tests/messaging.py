@@ -1,0 +1,104 @@
+"""Test-side broker tools: an independent event watcher and a queue reader, on their own connections."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from typing import Any
+
+from kombu import Connection, Consumer, Queue
+
+from f8a_jobs_worker.messaging import broker
+from f8a_jobs_worker.messaging.topology import durable_queue, topic_exchange
+
+
+def body_of(message: Any) -> bytes:
+    return message.body if isinstance(message.body, bytes) else str(message.body).encode()
+
+
+class EventWatcher:
+    """A monitor that knows only the contract: binds to the events exchange (or reads the events queue)."""
+
+    def __init__(self, url: str, events: str, binding: str = "#") -> None:
+        self.conn: Connection = broker.connection(url)
+        self.events: list[dict[str, Any]] = []
+        channel = self.conn.default_channel
+        if broker.queue_only(self.conn):
+            queue = durable_queue(events)
+        else:
+            name = f"{events}_watch_{uuid.uuid4().hex[:8]}"
+            queue = Queue(
+                name, topic_exchange(events), routing_key=binding, exclusive=True, auto_delete=True
+            )
+        self.queue = queue(channel)
+        self.queue.declare()
+        self.consumer = Consumer(
+            channel, queues=[self.queue], on_message=self._on_message, accept=None
+        )
+        self.consumer.consume()
+
+    def _on_message(self, message: Any) -> None:
+        message.ack()
+        self.events.append(json.loads(body_of(message)))
+
+    def drain(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                self.conn.drain_events(timeout=min(remaining, 0.5))
+
+    def named(self, name: str, job_id: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.events
+            if e["event"] == name and (job_id is None or e.get("job_id") == job_id)
+        ]
+
+    def wait_for(
+        self, name: str, job_id: str | None = None, timeout: float = 20.0, count: int = 1
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.named(name, job_id)) < count and time.monotonic() < deadline:
+            self.drain(0.2)
+        found = self.named(name, job_id)
+        assert len(found) >= count, (
+            f"{name} for {job_id}: {len(found)} of {count}; saw {self.events}"
+        )
+        return found
+
+    def close(self) -> None:
+        self.conn.release()
+
+
+def read_queue(url: str, name: str, count: int, timeout: float = 20.0) -> list[Any]:
+    """Take ``count`` messages off a queue (acknowledging them), waiting up to ``timeout``."""
+    with broker.connection(url) as conn:
+        queue = durable_queue(name)(conn.default_channel)
+        queue.declare()
+        taken: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(taken) < count and time.monotonic() < deadline:
+            message = queue.get(no_ack=False)
+            if message is None:
+                time.sleep(0.1)
+                continue
+            message.ack()
+            taken.append(message)
+        return taken
+
+
+def publish_raw(url: str, queue: str, body: bytes, **properties: Any) -> None:
+    """Publish bytes as they are, the way a careless or hostile publisher would."""
+    with broker.connection(url) as conn:
+        producer = conn.Producer()
+        producer.publish(
+            body,
+            exchange="",
+            routing_key=queue,
+            declare=[durable_queue(queue)],
+            content_type=properties.pop("content_type", "application/json"),
+            content_encoding=properties.pop("content_encoding", "binary"),
+            **properties,
+        )
