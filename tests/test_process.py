@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.helpers import eventually, records
+from tests.messaging import body_of, read_queue
 from tests.process import WorkerProcess, clean_env
 
 pytestmark = pytest.mark.slow
@@ -29,8 +31,11 @@ def test_embedded_default_runs_until_sigterm(tmp_path: Path, processes) -> None:
     worker = WorkerProcess.run(tmp_path, clean_env())
     processes.append(worker)
     worker.wait_for("worker ready")
-    worker.wait_for("event job.executed job_id=heartbeat")
+    worker.wait_for("job heartbeat (noop) executed")
     assert (tmp_path / "f8a-jobs.sqlite").exists()
+    # the events went to the embedded broker, readable from this other process
+    events = read_queue(f"filesystem://{tmp_path / 'f8a-jobs-broker'}", "f8a_jobs_events", 2)
+    assert {json.loads(body_of(e))["event"] for e in events} == {"job.created", "job.executed"}
     assert "default jobs from" in worker.output and "1 added" in worker.output
     time.sleep(1.0)
     assert worker.proc.poll() is None  # keeps running

@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from f8a_jobs_worker.errors import JobsError
+from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.handlers import HandlerRegistry
-from f8a_jobs_worker.scheduling.jobs import meta_of
+from f8a_jobs_worker.scheduling.jobs import job_view, meta_of
 from f8a_jobs_worker.scheduling.runtime import JOBS
 from f8a_jobs_worker.scheduling.service import JobService
 from f8a_jobs_worker.scheduling.spec import JobSpec
@@ -147,7 +148,8 @@ def _apply(service: JobService, definition: Definition, report: Report) -> None:
     meta = {"default": True, "cron": spec.schedule.cron, "declared": declared}
     job = service.scheduler.get_job(spec.job_id, jobstore=JOBS)
     if job is None:
-        service.add(spec, meta)
+        added = service.add(spec, meta)
+        service.emit(events.JOB_CREATED, spec.job_id, job=job_view(added))
         report.added.append(spec.job_id)
         return
     previous = meta_of(job)
@@ -179,7 +181,8 @@ def _apply(service: JobService, definition: Definition, report: Report) -> None:
                 else spec.schedule.trigger.get_next_fire_time(None, now)
             )
         )
-    service.scheduler.modify_job(spec.job_id, jobstore=JOBS, **changes)
+    updated = service.scheduler.modify_job(spec.job_id, jobstore=JOBS, **changes)
+    service.emit(events.JOB_UPDATED, spec.job_id, job=job_view(updated))
     log.info(
         "default job %s updated from %s (%s)",
         spec.job_id,

@@ -109,7 +109,7 @@ class JobService:
         existed = replace and self._lookup(spec.job_id) is not None
         job = self.add(spec, meta={"default": False, "cron": spec.schedule.cron}, replace=replace)
         view = job_view(job)
-        self._emit(events.JOB_UPDATED if existed else events.JOB_CREATED, job.id, job=view)
+        self.emit(events.JOB_UPDATED if existed else events.JOB_CREATED, job.id, job=view)
         return {"job": view}
 
     def add(self, spec: JobSpec, meta: dict[str, Any], replace: bool = False) -> Job:
@@ -175,19 +175,19 @@ class JobService:
     def pause_job(self, job_id: str) -> dict[str, Any]:
         """``job.pause``: no run until resumed; the schedule is kept."""
         job = self._change(job_id, self.scheduler.pause_job)
-        self._emit(events.JOB_PAUSED, job_id)
+        self.emit(events.JOB_PAUSED, job_id)
         return {"job": job_view(job)}
 
     def resume_job(self, job_id: str) -> dict[str, Any]:
         """``job.resume``: the next run is computed from the schedule as of now."""
         job = self._change(job_id, self.scheduler.resume_job)
-        self._emit(events.JOB_RESUMED, job_id)
+        self.emit(events.JOB_RESUMED, job_id)
         return {"job": job_view(job)}
 
     def delete_job(self, job_id: str) -> dict[str, Any]:
         """``job.delete``."""
         self._change(job_id, self.scheduler.remove_job)
-        self._emit(events.JOB_DELETED, job_id)
+        self.emit(events.JOB_DELETED, job_id)
         return {"removed": [job_id]}
 
     def run_job_now(self, job_id: str) -> dict[str, Any]:
@@ -223,7 +223,7 @@ class JobService:
         self.state.set_paused(True)
         self.scheduler.pause()
         log.warning("scheduler paused: no job will fire until scheduler.resume")
-        self._emit(events.SCHEDULER_PAUSED, None)
+        self.emit(events.SCHEDULER_PAUSED, None)
         return {"state": "paused"}
 
     def resume_scheduler(self) -> dict[str, Any]:
@@ -231,7 +231,7 @@ class JobService:
         self.state.set_paused(False)
         self.scheduler.resume()
         log.info("scheduler resumed")
-        self._emit(events.SCHEDULER_RESUMED, None)
+        self.emit(events.SCHEDULER_RESUMED, None)
         return {"state": "running"}
 
     def health(self) -> dict[str, Any]:
@@ -263,7 +263,7 @@ class JobService:
         except JobLookupError:
             raise JobNotFound(f"no job {job_id!r}") from None
 
-    def _emit(self, name: str, job_id: str | None, **fields: Any) -> None:
+    def emit(self, name: str, job_id: str | None, **fields: Any) -> None:
         pending = _deferred.get()
         if pending is not None:
             pending.append(Event(name, job_id, fields))
