@@ -143,3 +143,26 @@ def watcher(broker_url: str, names: Names) -> Iterator[EventWatcher]:
     watching = EventWatcher(broker_url, names.events)
     yield watching
     watching.close()
+
+
+@pytest.fixture
+def own_role(pg_admin_url: str, database_url: str):
+    """A login role of this test's own on the test schema, which the test can lock out and let back in."""
+    role = f"r_{uuid.uuid4().hex[:10]}"
+    url = sa.make_url(database_url)
+    schema = url.query["options"].split("=", 1)[1]
+    admin = sa.create_engine(pg_admin_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+
+    def sql(statement: str) -> None:
+        with admin.connect() as connection:
+            connection.execute(sa.text(statement))
+
+    sql(f'CREATE ROLE "{role}" LOGIN')
+    sql(f'GRANT ALL ON SCHEMA "{schema}" TO "{role}"')
+    yield url.set(username=role, password=None).render_as_string(hide_password=False), role, sql
+    sql(f'ALTER ROLE "{role}" LOGIN')
+    sql(f'DROP SCHEMA "{schema}" CASCADE')
+    sql(f'CREATE SCHEMA "{schema}"')
+    sql(f'DROP OWNED BY "{role}"')
+    sql(f'DROP ROLE "{role}"')
+    admin.dispose()

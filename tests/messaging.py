@@ -102,3 +102,36 @@ def publish_raw(url: str, queue: str, body: bytes, **properties: Any) -> None:
             content_encoding=properties.pop("content_encoding", "binary"),
             **properties,
         )
+
+
+class ReplyCollector:
+    """Every reply that arrives on a queue of its own, duplicates included."""
+
+    def __init__(self, url: str) -> None:
+        self.conn: Connection = broker.connection(url)
+        self.name = f"replies_{uuid.uuid4().hex[:10]}"
+        channel = self.conn.default_channel
+        if broker.queue_only(self.conn):
+            queue = durable_queue(self.name)
+        else:
+            queue = Queue(self.name, routing_key=self.name, exclusive=True, auto_delete=True)
+        self.queue = queue(channel)
+        self.queue.declare()
+        self.replies: list[dict[str, Any]] = []
+        self.consumer = Consumer(
+            channel, queues=[self.queue], on_message=self._on_message, accept=None
+        )
+        self.consumer.consume()
+
+    def _on_message(self, message: Any) -> None:
+        message.ack()
+        self.replies.append(json.loads(body_of(message)))
+
+    def until(self, done: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not done(self.replies) and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                self.conn.drain_events(timeout=0.5)
+
+    def close(self) -> None:
+        self.conn.release()

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
+import time
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
+from f8a_jobs_worker.client import Client
 from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.events import MemoryEventSink
 from f8a_jobs_worker.worker import Worker
-
-
-@pytest.fixture
-def own_role(pg_admin_url: str, database_url: str):
-    """A login role of this test's own on the test schema, which the test can lock out and let back in."""
-    role = f"r_{uuid.uuid4().hex[:10]}"
-    url = sa.make_url(database_url)
-    schema = url.query["options"].split("=", 1)[1]
-    admin = sa.create_engine(pg_admin_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
-
-    def sql(statement: str) -> None:
-        with admin.connect() as connection:
-            connection.execute(sa.text(statement))
-
-    sql(f'CREATE ROLE "{role}" LOGIN')
-    sql(f'GRANT ALL ON SCHEMA "{schema}" TO "{role}"')
-    yield url.set(username=role, password=None).render_as_string(hide_password=False), role, sql
-    sql(f'ALTER ROLE "{role}" LOGIN')
-    sql(f'DROP SCHEMA "{schema}" CASCADE')
-    sql(f'CREATE SCHEMA "{schema}"')
-    sql(f'DROP OWNED BY "{role}"')
-    sql(f'DROP ROLE "{role}"')
-    admin.dispose()
+from tests.messaging import ReplyCollector
 
 
 def test_store_outage_is_unavailable_and_recovers(own_role, empty_jobs_dir: Path) -> None:
@@ -65,4 +43,48 @@ def test_store_outage_is_unavailable_and_recovers(own_role, empty_jobs_dir: Path
         listed = [j["job_id"] for j in worker.service.list_jobs()["jobs"]]
         assert listed == ["before"]  # the refused command left nothing behind
     finally:
+        worker.stop()
+
+
+def test_a_command_during_an_outage_is_retried_not_lost(
+    own_role, broker_url: str, names, empty_jobs_dir: Path
+) -> None:
+    url, role, sql = own_role
+    worker = Worker(
+        Settings(
+            database_url=url,
+            broker_url=broker_url,
+            default_jobs_dir=empty_jobs_dir,
+            threads=2,
+            commands_queue=names.commands,
+            dead_letter_queue=names.dead,
+            events_exchange=names.events,
+            flows_exchange=names.flows,
+        ),
+        messaging=True,
+    )
+    worker.start()
+    collector = ReplyCollector(broker_url)
+    try:
+        sql(f'ALTER ROLE "{role}" NOLOGIN')
+        sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
+        with Client(broker_url, names=names) as client:
+            client.send(
+                "job.create",
+                {"handler": "noop", "job_id": "patient", "periodically": "1 day"},
+                command_id="during-outage",
+                reply_to=collector.name,
+            )
+        collector.until(lambda replies: len(replies) >= 1, timeout=30)
+        assert collector.replies[0]["error"]["code"] == "unavailable"
+        time.sleep(2)  # a retry or two while the store is still down
+        sql(f'ALTER ROLE "{role}" LOGIN')
+        collector.until(lambda replies: any(r["ok"] for r in replies), timeout=60)
+        final = [r for r in collector.replies if r["ok"]]
+        assert len(final) == 1
+        assert final[0]["result"]["job"]["job_id"] == "patient"
+        assert [r["error"]["code"] for r in collector.replies if not r["ok"]] == ["unavailable"]
+        assert worker.service.list_jobs()["jobs_count"] == 1
+    finally:
+        collector.close()
         worker.stop()
