@@ -19,25 +19,16 @@ from typing import Any
 import click
 
 from f8a_jobs_worker import __version__, logs
-from f8a_jobs_worker.config import ConfigError, Settings
+from f8a_jobs_worker.cli import monitor, publish
+from f8a_jobs_worker.cli.settings import settings_from
 from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.scheduling.default_jobs import load_definitions
 from f8a_jobs_worker.worker import Worker
 
 EX_UNAVAILABLE = 69
-EX_CONFIG = 78
 
 log = logging.getLogger("f8a_jobs_worker.cli")
-
-
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    try:
-        return Settings.from_env(os.environ, **ctx.obj, **overrides)
-    except (ConfigError, TypeError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(EX_CONFIG)
-        raise AssertionError("unreachable") from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -88,7 +79,7 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
 
     The first signal stops firing, lets running jobs finish and exits 0; a second one exits at once.
     """
-    settings = _settings(ctx, **options)
+    settings = settings_from(ctx, **options)
     logs.configure(settings.log_level)
 
     stop = _install_signal_handlers()
@@ -154,7 +145,7 @@ def _install_signal_handlers() -> threading.Event:
 @click.pass_context
 def check_default_jobs(ctx: click.Context, directory: Path | None) -> None:
     """Validate the default job YAML files without touching any database; exit 1 if one is bad."""
-    settings = _settings(ctx, default_jobs_dir=directory)
+    settings = settings_from(ctx, default_jobs_dir=directory)
     logs.configure("WARNING")
     report = load_definitions(
         settings.default_jobs_dir, HandlerRegistry.discover(), settings.misfire_grace_time
@@ -174,6 +165,13 @@ def check_default_jobs(ctx: click.Context, directory: Path | None) -> None:
         f"{len(report.definitions)} valid, {len(report.errors)} invalid in {settings.default_jobs_dir}"
     )
     sys.exit(1 if report.errors else 0)
+
+
+cli.add_command(publish.jobs)
+cli.add_command(publish.scheduler)
+cli.add_command(publish.send)
+cli.add_command(monitor.events)
+cli.add_command(monitor.dlq)
 
 
 def main() -> None:
