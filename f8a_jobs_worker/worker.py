@@ -125,7 +125,11 @@ class Worker:
         log.info(
             "stopping: %s", "waiting for running jobs" if wait else "not waiting for running jobs"
         )
+        if self.consumer is not None:
+            self.consumer.stop()  # first: no new command once stopping began
         self.runtime.shutdown(wait=wait)
+        if self.publisher is not None:
+            self.publisher.close()
         self.engine.dispose()
         log.info("stopped")
 

@@ -20,6 +20,7 @@ sys.path.insert(0, str(PLUGINS))
 from f8a_jobs_worker.client import Client  # noqa: E402
 from f8a_jobs_worker.config import Settings  # noqa: E402
 from f8a_jobs_worker.events import MemoryEventSink  # noqa: E402
+from f8a_jobs_worker.messaging import broker  # noqa: E402
 from f8a_jobs_worker.messaging.topology import Names  # noqa: E402
 from f8a_jobs_worker.worker import Worker  # noqa: E402
 from tests.messaging import EventWatcher  # noqa: E402
@@ -111,15 +112,34 @@ def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def names() -> Names:
-    """Queue and exchange names of this test's own, so tests never see each other's messages."""
-    return Names.with_prefix(f"t{uuid.uuid4().hex[:10]}")
+def names(request: pytest.FixtureRequest) -> Iterator[Names]:
+    """Queue and exchange names of this test's own, so tests never see each other's messages.
+
+    Durable RabbitMQ queues and exchanges outlive the test; they are deleted afterwards.
+    """
+    names = Names.with_prefix(f"t{uuid.uuid4().hex[:10]}")
+    yield names
+    if "rabbitmq_url" in request.fixturenames:
+        delete_amqp_entities(request.getfixturevalue("rabbitmq_url"), names)
+
+
+def delete_amqp_entities(url: str, names: Names) -> None:
+    with broker.connection(url) as conn:
+        channel = conn.channel()
+        for queue in (names.commands, names.dead):
+            channel.queue_delete(queue)
+        for exchange in (names.events, names.flows):
+            channel.exchange_delete(exchange)
+        channel.close()
 
 
 @pytest.fixture
-def messaging_worker(make_worker, broker_url: str, names: Names) -> Callable[..., Worker]:
+def messaging_worker(make_worker, broker_url: str, names: Names) -> Iterator[Callable[..., Worker]]:
+    """Workers with the consumer and broker events on; stopped before the test's queues are deleted."""
+    started: list[Worker] = []
+
     def make(**settings: Any) -> Worker:
-        return make_worker(
+        worker = make_worker(
             messaging=True,
             broker_url=broker_url,
             commands_queue=names.commands,
@@ -128,8 +148,13 @@ def messaging_worker(make_worker, broker_url: str, names: Names) -> Callable[...
             flows_exchange=names.flows,
             **settings,
         )
+        started.append(worker)
+        return worker
 
-    return make
+    yield make
+    for worker in started:
+        if worker.runtime.scheduler.state != 0:
+            worker.stop()
 
 
 @pytest.fixture
