@@ -1,0 +1,68 @@
+"""The schema files themselves: valid draft 2020-12, one per command, result and event, and the AsyncAPI
+document pointing only at files that exist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from f8a_jobs_worker.commands.dispatch import COMMANDS
+from f8a_jobs_worker.events import model as events
+from f8a_jobs_worker.handlers.builtin import BUILTIN_HANDLERS
+
+SCHEMAS = Path(__file__).parents[1] / "schemas"
+
+
+def test_every_schema_file_is_valid_and_has_an_id() -> None:
+    files = sorted(SCHEMAS.rglob("*.json"))
+    assert len(files) > 30
+    ids = set()
+    for path in files:
+        schema = json.loads(path.read_text())
+        Draft202012Validator.check_schema(schema)
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema", path
+        assert schema["$id"].endswith("schemas/" + path.relative_to(SCHEMAS).as_posix()), path
+        ids.add(schema["$id"])
+    assert len(ids) == len(files)
+
+
+def test_one_args_and_one_result_schema_per_command() -> None:
+    for command in COMMANDS:
+        assert (SCHEMAS / "commands" / f"{command}.json").is_file(), command
+        assert (SCHEMAS / "results" / f"{command}.json").is_file(), command
+    assert {p.stem for p in (SCHEMAS / "commands").glob("*.json")} == set(COMMANDS)
+
+
+def test_one_schema_per_event() -> None:
+    names = {v for k, v in vars(events).items() if k.isupper() and isinstance(v, str)}
+    assert {p.stem for p in (SCHEMAS / "events").glob("*.json")} == names
+
+
+def test_job_create_references_every_builtin_handler_schema() -> None:
+    create = json.loads((SCHEMAS / "commands" / "job.create.json").read_text())
+    referenced = {branch["if"]["properties"]["handler"]["const"] for branch in create["allOf"]}
+    assert referenced == set(BUILTIN_HANDLERS)
+
+
+def test_asyncapi_points_at_existing_files() -> None:
+    document = yaml.safe_load((SCHEMAS / "asyncapi.yaml").read_text())
+    assert document["asyncapi"].startswith("3.")
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref" and isinstance(value, str) and value.startswith("./"):
+                    refs.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(document)
+    assert refs
+    for ref in refs:
+        assert (SCHEMAS / ref).is_file(), ref
