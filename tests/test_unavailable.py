@@ -12,6 +12,7 @@ from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.events import MemoryEventSink
 from f8a_jobs_worker.worker import Worker
+from tests.helpers import eventually, records
 from tests.messaging import ReplyCollector
 
 
@@ -88,3 +89,17 @@ def test_a_command_during_an_outage_is_retried_not_lost(
     finally:
         collector.close()
         worker.stop()
+
+
+def test_jobs_keep_firing_while_the_broker_is_away(make_worker, tmp_path: Path) -> None:
+    """No broker at all: commands cannot arrive, but the scheduler fires, records runs, and stops cleanly."""
+    out = tmp_path / "runs.jsonl"
+    worker = make_worker(messaging=True, broker_url="amqp://guest:guest@127.0.0.1:1//")
+    worker.service.create_job("record", {"path": str(out)}, job_id="offline", periodically="1 day")
+    eventually(lambda: worker.service.job_history("offline")["runs"], timeout=30)
+    assert [r["outcome"] for r in worker.service.job_history("offline")["runs"]] == ["executed"]
+    assert len(records(out)) == 1
+    started = time.monotonic()
+    worker.stop()
+    assert worker.consumer is not None and not worker.consumer.alive
+    assert time.monotonic() - started < 15

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from kombu import Connection, Consumer, Message
+from kombu.exceptions import OperationalError
 from kombu.mixins import ConsumerMixin
 
 from f8a_jobs_worker.commands.dispatch import COMMANDS, CommandApplier, error_reply
@@ -64,11 +65,12 @@ class CommandConsumer(ConsumerMixin):  # type: ignore[misc]
             )
         ]
 
+    #: one reconnection attempt per round, so that a stop request is noticed between rounds
+    connect_max_retries = 1
+
     def on_connection_error(self, exc: Exception, interval: float) -> None:
-        log.warning(
-            "broker unavailable (%s); reconnecting in %.0fs; jobs keep firing meanwhile",
-            type(exc).__name__,
-            interval,
+        log.debug(
+            "broker connection failed (%s); next attempt in %.0fs", type(exc).__name__, interval
         )
 
     def on_consume_ready(
@@ -179,9 +181,7 @@ class CommandConsumer(ConsumerMixin):  # type: ignore[misc]
                 self.answer(envelope, error_reply(envelope, exc))
             except Exception:
                 log.exception("could not tell %s that it will be retried", envelope.reply_to)
-        deadline = time.monotonic() + self._backoff
-        while not self.should_stop and time.monotonic() < deadline:
-            time.sleep(0.1)
+        self._sleep(self._backoff)
         message.requeue()
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -191,14 +191,30 @@ class CommandConsumer(ConsumerMixin):  # type: ignore[misc]
         self._thread.start()
 
     def _run_forever(self) -> None:
-        """kombu's loop handles connection errors itself; anything else is logged and the loop restarted,
-        so that the consumer never dies quietly while the process lives on."""
+        """Consume until stopped, whatever happens: a broker that cannot be reached is retried with backoff
+        (checking for stop in between), anything else is logged and the loop restarted, so that the consumer
+        never dies quietly while the process lives on."""
+        delay = 1.0
         while not self.should_stop:
             try:
                 self.run()
+                delay = 1.0
+            except OperationalError as exc:
+                log.warning(
+                    "broker unavailable (%s); retrying in %.0fs; jobs keep firing meanwhile",
+                    exc,
+                    delay,
+                )
+                self._sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
             except Exception:
                 log.exception("command consumer failed; restarting it in 1s")
-                time.sleep(1.0)
+                self._sleep(1.0)
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.should_stop and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     @property
     def alive(self) -> bool:
