@@ -21,7 +21,7 @@ from kombu import Consumer, Queue
 from f8a_jobs_worker.errors import ERRORS_BY_CODE, InternalError, JobsError, Unavailable
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import Publisher
-from f8a_jobs_worker.messaging.topology import Names, durable_queue
+from f8a_jobs_worker.messaging.topology import Names, private_queue
 
 
 class ReplyTimeout(TimeoutError):
@@ -136,11 +136,7 @@ class Client:
     def _ensure_reply_queue(self) -> Queue:
         if self._reply_queue is not None:
             return self._reply_queue
-        name = f"f8a_jobs_reply_{uuid.uuid4().hex}"
-        if self.publisher.queue_only:
-            queue = durable_queue(name)
-        else:
-            queue = Queue(name, routing_key=name, exclusive=True, auto_delete=True, durable=False)
+        queue = private_queue(f"f8a_jobs_reply_{uuid.uuid4().hex}", self.publisher.queue_only)
         channel = self.conn.default_channel
         queue = queue(channel)
         queue.declare()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from apscheduler.schedulers.base import STATE_STOPPED
 
 from tests import services
 
@@ -50,6 +51,13 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
     admin.dispose()
 
 
+def stop_all(workers: list[Worker]) -> None:
+    """Stop the workers a test left running."""
+    for worker in workers:
+        if worker.runtime.scheduler.state != STATE_STOPPED:
+            worker.stop()
+
+
 @pytest.fixture
 def empty_jobs_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "default_jobs"
@@ -81,9 +89,7 @@ def make_worker(database_url: str, empty_jobs_dir: Path) -> Iterator[Callable[..
         return worker
 
     yield make
-    for worker in started:
-        if worker.runtime.scheduler.state != 0:
-            worker.stop()
+    stop_all(started)
 
 
 @pytest.fixture(scope="session")
@@ -152,9 +158,7 @@ def messaging_worker(make_worker, broker_url: str, names: Names) -> Iterator[Cal
         return worker
 
     yield make
-    for worker in started:
-        if worker.runtime.scheduler.state != 0:
-            worker.stop()
+    stop_all(started)
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import time
 import uuid
 from typing import Any
 
-from kombu import Connection, Consumer, Queue
+from kombu import Connection, Consumer
 
 from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.topology import durable_queue, topic_exchange
+from f8a_jobs_worker.messaging.topology import durable_queue, events_queue, private_queue
 
 
 def body_of(message: Any) -> bytes:
@@ -25,14 +25,7 @@ class EventWatcher:
         self.conn: Connection = broker.connection(url)
         self.events: list[dict[str, Any]] = []
         channel = self.conn.default_channel
-        if broker.queue_only(self.conn):
-            queue = durable_queue(events)
-        else:
-            name = f"{events}_watch_{uuid.uuid4().hex[:8]}"
-            queue = Queue(
-                name, topic_exchange(events), routing_key=binding, exclusive=True, auto_delete=True
-            )
-        self.queue = queue(channel)
+        self.queue = events_queue(events, broker.queue_only(self.conn), binding)(channel)
         self.queue.declare()
         self.consumer = Consumer(
             channel, queues=[self.queue], on_message=self._on_message, accept=None
@@ -111,11 +104,7 @@ class ReplyCollector:
         self.conn: Connection = broker.connection(url)
         self.name = f"replies_{uuid.uuid4().hex[:10]}"
         channel = self.conn.default_channel
-        if broker.queue_only(self.conn):
-            queue = durable_queue(self.name)
-        else:
-            queue = Queue(self.name, routing_key=self.name, exclusive=True, auto_delete=True)
-        self.queue = queue(channel)
+        self.queue = private_queue(self.name, broker.queue_only(self.conn))(channel)
         self.queue.declare()
         self.replies: list[dict[str, Any]] = []
         self.consumer = Consumer(

@@ -7,18 +7,17 @@ import json
 import re
 import signal
 import time
-import uuid
 from typing import Any
 
 import click
-from kombu import Consumer, Queue
+from kombu import Consumer
 
 from f8a_jobs_worker.cli.output import table
 from f8a_jobs_worker.cli.publish import names_of
 from f8a_jobs_worker.cli.settings import settings_from
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import Publisher
-from f8a_jobs_worker.messaging.topology import durable_queue, topic_exchange
+from f8a_jobs_worker.messaging.topology import durable_queue, events_queue
 
 broker_option = click.option(
     "--broker-url", metavar="URL", help="Broker [env F8A_JOBS_BROKER_URL]."
@@ -96,17 +95,7 @@ def watch(
 
     with broker.connection(settings.broker_url) as conn:
         channel = conn.default_channel
-        if broker.queue_only(conn):
-            queue = durable_queue(names.events)
-        else:
-            name = f"{names.events}_watch_{uuid.uuid4().hex[:8]}"
-            queue = Queue(
-                name,
-                topic_exchange(names.events),
-                routing_key=pattern,
-                exclusive=True,
-                auto_delete=True,
-            )
+        queue = events_queue(names.events, broker.queue_only(conn), pattern)
         try:
             with Consumer(channel, queues=[queue], on_message=on_message, accept=None):
                 click.echo(f"watching {names.events} for {pattern} (Ctrl-C to stop)", err=True)

@@ -7,6 +7,7 @@ Every name uses letters, digits and ``_`` only, so the same names are valid SQS 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from kombu import Exchange, Queue
@@ -41,3 +42,30 @@ def durable_queue(name: str) -> Queue:
 
 def topic_exchange(name: str) -> Exchange:
     return Exchange(name, type="topic", durable=True)
+
+
+def private_queue(
+    name: str, queue_only: bool, exchange: Exchange | None = None, routing_key: str | None = None
+) -> Queue:
+    """A queue of one consumer's own (replies, a watcher): exclusive and auto-deleted on RabbitMQ; on
+    queue-only transports, which have neither, a durable queue its owner deletes."""
+    if queue_only:
+        return durable_queue(name)
+    return Queue(
+        name,
+        exchange,
+        routing_key=routing_key or name,
+        exclusive=True,
+        auto_delete=True,
+        durable=False,
+    )
+
+
+def events_queue(events: str, queue_only: bool, binding: str = "#") -> Queue:
+    """Where a monitor reads events: a private queue bound to the events exchange with ``binding`` on
+    RabbitMQ; the one shared events queue elsewhere (so readers there take events off it)."""
+    if queue_only:
+        return durable_queue(events)
+    return private_queue(
+        f"{events}_watch_{uuid.uuid4().hex[:8]}", False, topic_exchange(events), binding
+    )
