@@ -42,6 +42,8 @@ class Settings:
     history_per_job: int = 100
     reply_max_age_days: int = 7
     prefetch: int = 10
+    filter_timeout: int = 30
+    filter_tables: str = ""
     commands_queue: str = "f8a_jobs_commands"
     dead_letter_queue: str = "f8a_jobs_commands_dead"
     events_exchange: str = "f8a_jobs_events"
@@ -100,6 +102,8 @@ class Settings:
             "history_per_job": self.history_per_job,
             "reply_max_age_days": self.reply_max_age_days,
             "prefetch": self.prefetch,
+            "filter_timeout": self.filter_timeout,
+            "filter_tables": self.filter_tables or "all analytics tables",
             "names": [
                 self.commands_queue,
                 self.dead_letter_queue,
@@ -120,6 +124,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "history_per_job": int,
     "reply_max_age_days": int,
     "prefetch": int,
+    "filter_timeout": int,
     "log_level": str.upper,
 }
 

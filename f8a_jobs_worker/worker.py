@@ -17,6 +17,8 @@ from f8a_jobs_worker.commands.dispatch import CommandApplier
 from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.events import EventSink, LoggingEventSink, SafeEventSink
 from f8a_jobs_worker.events.broker import BrokerEventSink
+from f8a_jobs_worker.filters.compiler import FilterCompiler
+from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import Publisher
@@ -78,6 +80,7 @@ class Worker:
             SchedulerStateStore(self.engine),
             self.sink,
             settings.misfire_grace_time,
+            self._filter_runner(),
         )
         self.default_jobs: Report | None = None
         self.consumer: CommandConsumer | None = None
@@ -90,6 +93,17 @@ class Worker:
                 self.names,
                 settings.prefetch,
             )
+
+    def _filter_runner(self) -> FilterRunner:
+        """``$filter`` queries run on the analytics database: its own engine, or the job store's."""
+        url = self.settings.effective_analytics_database_url
+        self.analytics_engine = (
+            self.engine if url == self.settings.database_url else create_engine(url, pool_size=2)
+        )
+        tables = [t.strip() for t in self.settings.filter_tables.split(",") if t.strip()] or None
+        return FilterRunner(
+            self.analytics_engine, FilterCompiler(tables), self.settings.filter_timeout
+        )
 
     def start(self) -> None:
         """Start firing jobs. Raises Unavailable when the job store does not answer."""
@@ -131,6 +145,7 @@ class Worker:
         if self.publisher is not None:
             self.publisher.close()
         self.engine.dispose()
+        self.analytics_engine.dispose()
         log.info("stopped")
 
     def prune_history(self) -> None:

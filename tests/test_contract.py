@@ -259,3 +259,28 @@ def test_worker_answers_a_client_that_has_only_the_contract(
             "result": {"jobs": [], "jobs_count": 0},
         }
         assert conn is not None
+
+
+def test_filter_commands(messaging_worker, client, database_url: str) -> None:
+    import sqlalchemy as sa
+
+    from f8a_jobs_worker.filters.demo import create_demo_data
+
+    engine = sa.create_engine(database_url)
+    create_demo_data(engine)
+    engine.dispose()
+    messaging_worker()
+    query = {
+        "table": "packages",
+        "select": "packages.name as name",
+        "where": {"packages.name like": "%re%"},
+    }
+    shown = call(client, "filter.sql", **{"$filter": query})
+    assert "%(" in shown["query"] and "%re%" in shown["params"].values()
+    assert call(client, "filter.expand", **{"$filter": query}) == {
+        "matched": [{"name": "requests"}],
+        "truncated": False,
+    }
+    error = error_of(client, "filter.expand", **{"$filter": {"table": "pg_catalog.pg_user"}})
+    assert error["code"] == "filter_error"
+    assert error["details"][0]["path"] == "$.args.$filter.table"

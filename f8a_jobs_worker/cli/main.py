@@ -21,8 +21,11 @@ import click
 from f8a_jobs_worker import __version__, logs
 from f8a_jobs_worker.cli import monitor, publish
 from f8a_jobs_worker.cli.settings import settings_from
+from f8a_jobs_worker.config import redact_url
 from f8a_jobs_worker.errors import Unavailable
+from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.persistence.database import create_engine
 from f8a_jobs_worker.scheduling.default_jobs import load_definitions
 from f8a_jobs_worker.worker import Worker
 
@@ -165,6 +168,32 @@ def check_default_jobs(ctx: click.Context, directory: Path | None) -> None:
         f"{len(report.definitions)} valid, {len(report.errors)} invalid in {settings.default_jobs_dir}"
     )
     sys.exit(1 if report.errors else 0)
+
+
+@cli.command("demo-data")
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="Where to create the analytics tables [default: F8A_JOBS_ANALYTICS_DATABASE_URL, "
+    "else the job store].",
+)
+@click.pass_context
+def demo_data(ctx: click.Context, database_url: str | None) -> None:
+    """Create the analytics tables with a small sample, to try $filter queries on.
+
+    Existing rows of those tables are replaced: do not point this at a real analytics database.
+    """
+    settings = settings_from(ctx)
+    url = database_url or settings.effective_analytics_database_url
+    engine = create_engine(url)
+    try:
+        counts = create_demo_data(engine)
+    finally:
+        engine.dispose()
+    click.echo(
+        f"demo analytics data in {redact_url(url)}: "
+        + ", ".join(f"{n} {table}" for table, n in counts.items())
+    )
 
 
 cli.add_command(publish.jobs)

@@ -25,6 +25,10 @@ COMMANDS: dict[str, Apply] = {
     "job.run_now": lambda service, args: service.run_job_now(args["job_id"]),
     "job.history": lambda service, args: service.job_history(**args),
     "jobs.clean_failed": lambda service, _: service.clean_failed(),
+    "filter.expand": lambda service, args: service.filter_expand(
+        args["$filter"], args.get("limit")
+    ),
+    "filter.sql": lambda service, args: service.filter_sql(args["$filter"]),
     "scheduler.state": lambda service, _: service.scheduler_state(),
     "scheduler.pause": lambda service, _: service.pause_scheduler(),
     "scheduler.resume": lambda service, _: service.resume_scheduler(),

@@ -19,9 +19,10 @@ from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 
-from f8a_jobs_worker.errors import JobBusy, JobExists, JobNotFound, ValidationFailed
+from f8a_jobs_worker.errors import FilterError, JobBusy, JobExists, JobNotFound, ValidationFailed
 from f8a_jobs_worker.events import Event, EventSink
 from f8a_jobs_worker.events import model as events
+from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.persistence.database import ping, store_errors, transaction
 from f8a_jobs_worker.persistence.runs import RunStore
@@ -53,6 +54,7 @@ class JobService:
         state: SchedulerStateStore,
         sink: EventSink,
         default_grace_time: int | None,
+        filters: FilterRunner | None = None,
     ) -> None:
         self.runtime = runtime
         self.registry = registry
@@ -60,6 +62,7 @@ class JobService:
         self.state = state
         self.sink = sink
         self.default_grace_time = default_grace_time
+        self.filters = filters
 
     @property
     def scheduler(self) -> Any:
@@ -211,6 +214,21 @@ class JobService:
     def job_history(self, job_id: str, limit: int = 100) -> dict[str, Any]:
         """The latest run outcomes of a job, newest first (kept within the history retention)."""
         return {"runs": self.runs.history(job_id, min(max(limit, 1), MAX_PAGE))}
+
+    # -- $filter queries -------------------------------------------------------------------------------
+
+    def _filter_runner(self) -> FilterRunner:
+        if self.filters is None:
+            raise FilterError("no analytics database is configured for $filter queries")
+        return self.filters
+
+    def filter_sql(self, query: Any) -> dict[str, Any]:
+        """``filter.sql``: the SQL of a ``$filter`` query and its bound parameters."""
+        return self._filter_runner().sql(query, path="$.$filter")
+
+    def filter_expand(self, query: Any, limit: int | None = None) -> dict[str, Any]:
+        """``filter.expand``: the rows a ``$filter`` query matches (capped, see FilterRunner.expand)."""
+        return self._filter_runner().expand(query, limit, path="$.$filter")
 
     # -- the whole scheduler ----------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""``$filter`` queries: the JSON query language compiled to bound SQL over the analytics tables."""
