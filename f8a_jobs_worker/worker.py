@@ -19,6 +19,7 @@ from f8a_jobs_worker.events import EventSink, LoggingEventSink, SafeEventSink
 from f8a_jobs_worker.events.broker import BrokerEventSink
 from f8a_jobs_worker.filters.compiler import FilterCompiler
 from f8a_jobs_worker.filters.query import FilterRunner
+from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import Publisher
@@ -67,9 +68,11 @@ class Worker:
         self.engine = create_engine(settings.database_url, pool_size=settings.threads + 2)
         self.runs = RunStore(self.engine)
         self.replies = ReplyStore(self.engine)
+        self.filters = self._filter_runner()
+        self.flows = FlowDispatcher(settings.broker_url, self.names.flows) if messaging else None
         self.runtime = SchedulerRuntime(
             self.engine,
-            JobRunner(self.registry, self.runs, self.sink),
+            JobRunner(self.registry, self.runs, self.sink, self.filters, self.flows),
             settings.threads,
             settings.misfire_grace_time,
         )
@@ -80,7 +83,7 @@ class Worker:
             SchedulerStateStore(self.engine),
             self.sink,
             settings.misfire_grace_time,
-            self._filter_runner(),
+            self.filters,
         )
         self.default_jobs: Report | None = None
         self.consumer: CommandConsumer | None = None

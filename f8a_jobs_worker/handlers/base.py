@@ -6,7 +6,11 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from f8a_jobs_worker.filters.query import FilterRunner
+    from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,8 @@ class HandlerContext:
     handler: str
     scheduled_at: datetime | None
     logger: logging.Logger
+    filters: FilterRunner | None = None  # $filter queries on the analytics database
+    flows: FlowDispatcher | None = None  # flow-run messages to the flow engine
 
 
 class BaseHandler:
@@ -33,6 +39,6 @@ class BaseHandler:
         self.context = context
         self.log = context.logger
 
-    def execute(self, **kwargs: Any) -> dict[str, Any] | None:
+    def execute(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """Do the job's work; return a small JSON-able summary for the ``job.executed`` event."""
         raise NotImplementedError

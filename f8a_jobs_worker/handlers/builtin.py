@@ -16,6 +16,14 @@ class NoopHandler(BaseHandler):
         return {"message": message} if message else {}
 
 
-BUILTIN_HANDLERS: dict[str, type[BaseHandler]] = {
-    "noop": NoopHandler,
-}
+def _builtins() -> dict[str, type[BaseHandler]]:
+    from f8a_jobs_worker.handlers.flows import FlowScheduling, SelectiveFlowScheduling
+
+    return {
+        "noop": NoopHandler,
+        "flow_scheduling": FlowScheduling,
+        "selective_flow_scheduling": SelectiveFlowScheduling,
+    }
+
+
+BUILTIN_HANDLERS: dict[str, type[BaseHandler]] = _builtins()

@@ -21,6 +21,8 @@ from apscheduler.events import (
 
 from f8a_jobs_worker.events import Event, EventSink
 from f8a_jobs_worker.events import model as events
+from f8a_jobs_worker.filters.query import FilterRunner
+from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 from f8a_jobs_worker.handlers import HandlerContext, HandlerRegistry
 from f8a_jobs_worker.persistence.runs import RunRecord, RunStore
 
@@ -40,10 +42,19 @@ class JobRunner:
     ``sink`` must not raise; the worker hands in a :class:`~f8a_jobs_worker.events.SafeEventSink`.
     """
 
-    def __init__(self, registry: HandlerRegistry, runs: RunStore, sink: EventSink) -> None:
+    def __init__(
+        self,
+        registry: HandlerRegistry,
+        runs: RunStore,
+        sink: EventSink,
+        filters: FilterRunner | None = None,
+        flows: FlowDispatcher | None = None,
+    ) -> None:
         self.registry = registry
         self.runs = runs
         self.sink = sink
+        self.filters = filters
+        self.flows = flows
 
     def run(
         self,
@@ -80,7 +91,12 @@ class JobRunner:
         started = datetime.now(UTC)
         clock = time.perf_counter()
         context = HandlerContext(
-            job_id, handler, run_time, logging.getLogger(f"f8a_jobs_worker.job.{handler}")
+            job_id,
+            handler,
+            run_time,
+            logging.getLogger(f"f8a_jobs_worker.job.{handler}"),
+            filters=self.filters,
+            flows=self.flows,
         )
         log.debug("job %s (%s) started, scheduled at %s", job_id, handler, run_time.isoformat())
         try:

@@ -1,0 +1,128 @@
+"""Publishing flow runs: one message per run on ``f8a_jobs_flows``, routing key = flow name.
+
+On RabbitMQ the dispatcher publishes on a channel in confirm mode and waits for the broker's acks once per
+batch, not once per message, so a fan-out of many runs costs one round trip per batch while still knowing that
+every message was taken. Elsewhere (SQS, embedded) each publish returns once the broker has the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import amqp
+from kombu import Connection
+
+from f8a_jobs_worker.messaging import broker
+from f8a_jobs_worker.messaging.publisher import CONTENT_TYPE, Publisher, dumps
+from f8a_jobs_worker.messaging.topology import topic_exchange
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+CONFIRM_TIMEOUT = 30.0
+
+
+class DispatchFailed(Exception):
+    """The broker failed during a fan-out; ``dispatched`` runs were confirmed before it did."""
+
+    def __init__(self, dispatched: int, reason: str) -> None:
+        super().__init__(
+            f"{dispatched} flow runs were dispatched and confirmed before the broker failed: "
+            f"{reason}"
+        )
+        self.dispatched = dispatched
+
+
+class FlowDispatcher:
+    """Publishes flow runs to the flows exchange (or queue); one dispatcher per process, one fan-out at a
+    time per connection it opens."""
+
+    def __init__(self, broker_url: str | None, exchange: str, batch: int = BATCH) -> None:
+        self.broker_url = broker_url
+        self.exchange = exchange
+        self.batch = batch
+
+    def dispatch(self, runs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Publish every ``(flow_name, body)``; return how many were confirmed, or raise DispatchFailed."""
+        conn = broker.connection(self.broker_url, heartbeat=0)
+        try:
+            if broker.queue_only(conn):
+                return self._one_by_one(conn, runs)
+            return self._confirmed_batches(conn, runs)
+        finally:
+            conn.release()
+
+    def _one_by_one(self, conn: Connection, runs: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        publisher = Publisher(conn)
+        sent = 0
+        for (
+            flow_name,
+            body,
+        ) in runs:  # an error of the runs themselves (a bad $filter) is the caller's
+            try:
+                publisher.to_topic(self.exchange, flow_name, body)
+            except Exception as exc:
+                raise DispatchFailed(sent, f"{type(exc).__name__}: {exc}") from exc
+            sent += 1
+        return sent
+
+    def _confirmed_batches(
+        self, conn: Connection, runs: Iterable[tuple[str, dict[str, Any]]]
+    ) -> int:
+        published = confirmed = 0
+        acked: set[int] = set()
+        nacked: list[int] = []
+
+        def on_ack(tag: int, multiple: bool) -> None:
+            nonlocal confirmed
+            if multiple:
+                confirmed = max(confirmed, tag)
+            else:
+                acked.add(tag)
+            while confirmed + 1 in acked:
+                confirmed += 1
+                acked.discard(confirmed)
+
+        def on_nack(tag: int, multiple: bool) -> None:
+            nacked.append(tag)
+
+        def wait_for_confirms() -> None:
+            while confirmed < published and not nacked:
+                conn.drain_events(timeout=CONFIRM_TIMEOUT)
+            if nacked:
+                raise DispatchFailed(confirmed, f"the broker refused delivery tag {nacked[0]}")
+
+        try:
+            conn.ensure_connection(max_retries=3)
+            channel = conn.channel()
+            topic_exchange(self.exchange)(channel).declare()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(on_ack)
+            channel.events["basic_nack"].add(on_nack)
+        except Exception as exc:
+            raise DispatchFailed(0, f"{type(exc).__name__}: {exc}") from exc
+        for (
+            flow_name,
+            body,
+        ) in runs:  # an error of the runs themselves (a bad $filter) is the caller's
+            message = amqp.Message(
+                dumps(body), content_type=CONTENT_TYPE, content_encoding="utf-8", delivery_mode=2
+            )
+            try:
+                channel._basic_publish(message, exchange=self.exchange, routing_key=flow_name)
+                published += 1
+                if published % self.batch == 0:
+                    wait_for_confirms()
+            except DispatchFailed:
+                raise
+            except Exception as exc:
+                raise DispatchFailed(confirmed, f"{type(exc).__name__}: {exc}") from exc
+        try:
+            wait_for_confirms()
+        except DispatchFailed:
+            raise
+        except Exception as exc:
+            raise DispatchFailed(confirmed, f"{type(exc).__name__}: {exc}") from exc
+        return confirmed
