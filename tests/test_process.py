@@ -34,9 +34,9 @@ def test_embedded_default_runs_until_sigterm(tmp_path: Path, processes) -> None:
     worker.wait_for("job heartbeat (noop) executed")
     assert (tmp_path / "f8a-jobs.sqlite").exists()
     # the events went to the embedded broker, readable from this other process
-    events = read_queue(f"filesystem://{tmp_path / 'f8a-jobs-broker'}", "f8a_jobs_events", 2)
+    events = read_queue(f"filesystem://{tmp_path / 'f8a-jobs-broker'}", "f8a_jobs_events", 3)
     assert {json.loads(body_of(e))["event"] for e in events} == {"job.created", "job.executed"}
-    assert "default jobs from" in worker.output and "1 added" in worker.output
+    assert "default jobs from" in worker.output and "2 added" in worker.output
     time.sleep(1.0)
     assert worker.proc.poll() is None  # keeps running
     assert worker.terminate() == 0
