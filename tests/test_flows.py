@@ -178,7 +178,9 @@ def test_fan_out_is_observed_exactly_once(
     assert len(runs) == fan_out_rows
 
 
-def test_a_broker_failure_mid_fan_out_says_how_many_were_dispatched(rabbitmq_url: str, names) -> None:
+def test_a_broker_failure_mid_fan_out_says_how_many_were_dispatched(
+    rabbitmq_url: str, names
+) -> None:
     from f8a_jobs_worker.flows.dispatch import DispatchFailed, FlowDispatcher
     from f8a_jobs_worker.messaging import broker
 
@@ -187,8 +189,15 @@ def test_a_broker_failure_mid_fan_out_says_how_many_were_dispatched(rabbitmq_url
             if n == 1200:  # the exchange disappears under the running fan-out
                 with broker.connection(rabbitmq_url) as other:
                     other.channel().exchange_delete(names.flows)
-            yield "bayesianFlow", {"flow_name": "bayesianFlow", "node_args": {"n": n}, "job_id": "j",
-                                   "dispatch_id": "d"}
+            yield (
+                "bayesianFlow",
+                {
+                    "flow_name": "bayesianFlow",
+                    "node_args": {"n": n},
+                    "job_id": "j",
+                    "dispatch_id": "d",
+                },
+            )
 
     with pytest.raises(DispatchFailed) as caught:
         FlowDispatcher(rabbitmq_url, names.flows, batch=500).dispatch(runs())
