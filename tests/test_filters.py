@@ -351,3 +351,19 @@ def test_a_slow_query_is_cancelled_as_a_filter_error(runner: FilterRunner) -> No
     }
     with pytest.raises(FilterError, match=r"longer than 0\.1s"):
         impatient.expand(cross)
+
+
+def test_demo_data_command(database_url: str) -> None:
+    from click.testing import CliRunner
+
+    from f8a_jobs_worker.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["demo-data", "--database-url", database_url], env={})
+    assert result.exit_code == 0, result.output
+    assert "8 analyses" in result.output and "7 worker_results" in result.output
+    engine = sa.create_engine(database_url)
+    try:
+        runner = FilterRunner(engine)
+        assert rows(runner, _example("count-analyses")) == [{"count": 8}]
+    finally:
+        engine.dispose()
