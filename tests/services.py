@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
@@ -27,50 +28,63 @@ def docker_available() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
 
 
-def postgres_url() -> str:
-    """An admin URL of a PostgreSQL server the tests may create schemas in."""
-    url = os.environ.get("F8A_TEST_DATABASE_URL")
+def _discover(name: str, env: str, port: int, local_url: str, container: Callable[[], str]) -> str:
+    """The order every service is found in: the environment variable, the local port, testcontainers."""
+    url = os.environ.get(env)
     if url:
         return url
-    if port_open("127.0.0.1", 5432):
-        return "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    if port_open("127.0.0.1", port):
+        return local_url
     if docker_available():
+        return container()
+    raise RuntimeError(
+        f"no {name} for the tests: set {env}, start one on 127.0.0.1:{port} "
+        "(scripts/services start), or make a Docker engine available for testcontainers"
+    )
+
+
+def _started(container: Any) -> Any:
+    container.start()
+    _containers.append(container)
+    return container
+
+
+def postgres_url() -> str:
+    """An admin URL of a PostgreSQL server the tests may create schemas in."""
+
+    def container() -> str:
         from testcontainers.postgres import PostgresContainer
 
-        container = PostgresContainer("postgres:15-alpine", driver="psycopg2")
-        container.start()
-        _containers.append(container)
-        return str(container.get_connection_url())
-    raise RuntimeError(
-        "no PostgreSQL for the tests: set F8A_TEST_DATABASE_URL, start one on 127.0.0.1:5432 "
-        "(scripts/services start), or make a Docker engine available for testcontainers"
+        started = _started(PostgresContainer("postgres:15-alpine", driver="psycopg2"))
+        return str(started.get_connection_url())
+
+    return _discover(
+        "PostgreSQL",
+        "F8A_TEST_DATABASE_URL",
+        5432,
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+        container,
+    )
+
+
+def rabbitmq_url() -> str:
+    """A RabbitMQ URL."""
+
+    def container() -> str:
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        started = _started(RabbitMqContainer("rabbitmq:3.13-alpine"))
+        host, port = started.get_container_host_ip(), started.get_exposed_port(5672)
+        return f"amqp://guest:guest@{host}:{port}//"
+
+    return _discover(
+        "RabbitMQ", "F8A_TEST_BROKER_URL", 5672, "amqp://guest:guest@127.0.0.1:5672//", container
     )
 
 
 def stop_containers() -> None:
     while _containers:
         _containers.pop().stop()
-
-
-def rabbitmq_url() -> str:
-    """A RabbitMQ URL: F8A_TEST_BROKER_URL, else 127.0.0.1:5672, else testcontainers."""
-    url = os.environ.get("F8A_TEST_BROKER_URL")
-    if url:
-        return url
-    if port_open("127.0.0.1", 5672):
-        return "amqp://guest:guest@127.0.0.1:5672//"
-    if docker_available():
-        from testcontainers.rabbitmq import RabbitMqContainer
-
-        container = RabbitMqContainer("rabbitmq:3.13-alpine")
-        container.start()
-        _containers.append(container)
-        port = container.get_exposed_port(5672)
-        return f"amqp://guest:guest@{container.get_container_host_ip()}:{port}//"
-    raise RuntimeError(
-        "no RabbitMQ for the tests: set F8A_TEST_BROKER_URL, start one on 127.0.0.1:5672 "
-        "(scripts/services start), or make a Docker engine available for testcontainers"
-    )
 
 
 def free_port() -> int:
