@@ -8,7 +8,8 @@ every message was taken. Elsewhere (SQS, embedded) each publish returns once the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import amqp
@@ -56,17 +57,13 @@ class FlowDispatcher:
 
     def _one_by_one(self, conn: Connection, runs: Iterable[tuple[str, dict[str, Any]]]) -> int:
         publisher = Publisher(conn)
-        sent = 0
-        for (
-            flow_name,
-            body,
-        ) in runs:  # an error of the runs themselves (a bad $filter) is the caller's
-            try:
+        confirmed = 0  # each publish returns once the broker has the message
+        # An error of the runs themselves (a bad $filter) is the caller's; only the broker's are wrapped.
+        for flow_name, body in runs:
+            with _broker_errors(lambda: confirmed):  # noqa: B023 - called within this iteration
                 publisher.to_topic(self.exchange, flow_name, body)
-            except Exception as exc:
-                raise DispatchFailed(sent, f"{type(exc).__name__}: {exc}") from exc
-            sent += 1
-        return sent
+            confirmed += 1
+        return confirmed
 
     def _confirmed_batches(
         self, conn: Connection, runs: Iterable[tuple[str, dict[str, Any]]]
@@ -94,35 +91,34 @@ class FlowDispatcher:
             if nacked:
                 raise DispatchFailed(confirmed, f"the broker refused delivery tag {nacked[0]}")
 
-        try:
+        with _broker_errors(lambda: confirmed):
             conn.ensure_connection(max_retries=3)
             channel = conn.channel()
             topic_exchange(self.exchange)(channel).declare()
             channel.confirm_select()
             channel.events["basic_ack"].add(on_ack)
             channel.events["basic_nack"].add(on_nack)
-        except Exception as exc:
-            raise DispatchFailed(0, f"{type(exc).__name__}: {exc}") from exc
-        for (
-            flow_name,
-            body,
-        ) in runs:  # an error of the runs themselves (a bad $filter) is the caller's
+        # An error of the runs themselves (a bad $filter) is the caller's; only the broker's are wrapped.
+        for flow_name, body in runs:
             message = amqp.Message(
                 dumps(body), content_type=CONTENT_TYPE, content_encoding="utf-8", delivery_mode=2
             )
-            try:
+            with _broker_errors(lambda: confirmed):
                 channel._basic_publish(message, exchange=self.exchange, routing_key=flow_name)
                 published += 1
                 if published % self.batch == 0:
                     wait_for_confirms()
-            except DispatchFailed:
-                raise
-            except Exception as exc:
-                raise DispatchFailed(confirmed, f"{type(exc).__name__}: {exc}") from exc
-        try:
+        with _broker_errors(lambda: confirmed):
             wait_for_confirms()
-        except DispatchFailed:
-            raise
-        except Exception as exc:
-            raise DispatchFailed(confirmed, f"{type(exc).__name__}: {exc}") from exc
         return confirmed
+
+
+@contextmanager
+def _broker_errors(dispatched: Callable[[], int]) -> Iterator[None]:
+    """Turn a broker error into DispatchFailed with the number of runs confirmed so far."""
+    try:
+        yield
+    except DispatchFailed:
+        raise
+    except Exception as exc:
+        raise DispatchFailed(dispatched(), f"{type(exc).__name__}: {exc}") from exc
