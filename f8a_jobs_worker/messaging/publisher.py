@@ -7,7 +7,7 @@ import logging
 import threading
 from typing import Any
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Producer, Queue
 
 from f8a_jobs_worker.messaging.broker import queue_only
 from f8a_jobs_worker.messaging.topology import durable_queue, topic_exchange
@@ -35,6 +35,7 @@ class Publisher:
         self.queue_only = queue_only(conn)
         self._lock = threading.Lock()
         self._declared: set[str] = set()
+        self._producer: Producer | None = None
 
     def to_queue(self, queue: str, body: bytes | Any, **properties: Any) -> None:
         """Publish to a queue by name (replies, dead letters), declaring it durable the first time."""
@@ -71,8 +72,9 @@ class Publisher:
         properties.setdefault("content_encoding", "utf-8")
         with self._lock:
             fresh = [entity for entity in declare if self._key(entity) not in self._declared]
-            producer = self.conn.Producer()
-            producer.publish(
+            if self._producer is None:  # kept: publish(retry=True) revives it after a reconnect
+                self._producer = self.conn.Producer()
+            self._producer.publish(
                 payload,
                 exchange=exchange,
                 routing_key=routing_key,
