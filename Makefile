@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+BENCH_ARGS ?= --json bench/results.json
 
-.PHONY: run test lint typecheck pytest services check-default-jobs clean
+.PHONY: run test bench lint typecheck pytest services check-default-jobs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,10 @@ run: $(VENV)/.runtime
 
 ## test: set up, start the services the tests need, lint, type-check and run the whole test suite
 test: $(VENV)/.dev services lint typecheck pytest
+
+## bench: run the four benchmarks against PostgreSQL and RabbitMQ on 127.0.0.1 (about 10 minutes; docs/benchmarks.md)
+bench: $(VENV)/.dev services
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 services:
 	scripts/services start

@@ -1,0 +1,228 @@
+"""Benchmark 2: a ``flow_scheduling`` job whose ``$filter`` matches N rows (100,000 by default), until every flow
+message is confirmed, against a bare kombu publisher of the same bodies with and without confirms."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from kombu import Connection, Exchange, Producer, Queue
+
+from bench.driver import Driver, command, wait_ready
+from bench.harness import (
+    RABBITMQ_URL,
+    Collector,
+    Row,
+    Stats,
+    delete_exchanges,
+    delete_queues,
+    fresh_database,
+    peak_rss_mb,
+    repeat,
+    rss_mb,
+    start_worker,
+    unique_prefix,
+    worker_env,
+)
+from f8a_jobs_worker.filters import tables
+
+QUERY = {
+    "table": "versions",
+    "joins": [
+        {"table": "packages", "on": {"versions.package_id": "packages.id"}},
+        {"table": "ecosystems", "on": {"packages.ecosystem_id": "ecosystems.id"}},
+    ],
+    "select": [
+        "ecosystems.name as ecosystem",
+        "packages.name as name",
+        "versions.identifier as version",
+    ],
+    "where": {"versions.synced2graph": False},
+}
+
+
+def fill(database_url: str, rows: int) -> None:
+    """``rows`` unsynced versions of rows/10 npm packages, written by the database itself."""
+    engine = sa.create_engine(database_url)
+    tables.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(tables.ecosystems.insert().values(id=1, name="npm", _backend="npm"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO packages (id, ecosystem_id, name) "
+                "SELECT n, 1, 'package-' || n FROM generate_series(1, :n) n"
+            ),
+            {"n": max(1, rows // 10)},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO versions (id, package_id, identifier, synced2graph) "
+                "SELECT n, 1 + n % :p, '1.0.' || n, false FROM generate_series(1, :n) n"
+            ),
+            {"n": rows, "p": max(1, rows // 10)},
+        )
+    engine.dispose()
+
+
+def _queue_depth(conn: Connection, name: str) -> int:
+    return int(conn.channel().queue_declare(name, passive=True).message_count)
+
+
+def _wait_depth(conn: Connection, name: str, count: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _queue_depth(conn, name) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name}: {_queue_depth(conn, name)} of {count} messages")
+        time.sleep(0.05)
+
+
+def bare_publish(body: bytes, count: int, exchange: str, confirms: bool) -> float:
+    """Seconds for a bare kombu producer to publish ``count`` copies of ``body``."""
+    options = {"confirm_publish": True} if confirms else {}
+    with Connection(RABBITMQ_URL, transport_options=options) as conn:
+        producer = Producer(conn.channel())
+        target = Exchange(exchange, type="topic", durable=True)
+        started = time.perf_counter()
+        for _ in range(count):
+            producer.publish(
+                body,
+                exchange=target,
+                routing_key="bayesianFlow",
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+            )
+        return time.perf_counter() - started
+
+
+def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
+    rows = max(1000, int(100_000 * scale))
+    confirmed_rows = max(
+        1000, rows // 5
+    )  # kombu waits for each confirm: a fifth is enough for a rate
+    prefix = unique_prefix()
+    commands, flows, events = f"{prefix}_commands", f"{prefix}_flows", f"{prefix}_events"
+    sink, bare_sink = f"{prefix}_flow_sink", f"{prefix}_bare_sink"
+    with fresh_database() as database_url:
+        fill(database_url, rows)
+        worker = start_worker(worker_env(database_url, prefix), log_dir)
+        driver = Driver()
+        conn = Connection(RABBITMQ_URL)
+        channel = conn.channel()
+        for exchange, queue in ((flows, sink), (f"{prefix}_bare", bare_sink)):
+            Queue(queue, Exchange(exchange, type="topic", durable=True), routing_key="#")(
+                channel
+            ).declare()
+        executed = Queue(
+            f"{prefix}_executed",
+            Exchange(events, type="topic", durable=True),
+            routing_key="job.executed",
+            durable=False,
+            auto_delete=True,
+        )(channel)
+        executed.declare()
+        try:
+            wait_ready(driver, commands)
+            baseline_rss = rss_mb(worker.pid)
+            body: bytes = b""
+            rep = 0
+
+            def once(collected: Collector) -> None:
+                nonlocal body, rep
+                rep += 1
+                channel.queue_purge(sink)
+                reply = driver.call(
+                    commands,
+                    command(
+                        "job.create",
+                        {
+                            "handler": "flow_scheduling",
+                            "job_id": f"fan-{rep}",
+                            "kwargs": {
+                                "flow_name": "bayesianFlow",
+                                "flow_arguments": [{"$filter": QUERY, "force": True}],
+                            },
+                        },
+                    ),
+                )
+                assert reply["ok"], reply
+                event = _wait_event(conn, executed, f"fan-{rep}")
+                seconds = float(event["duration_s"])
+                dispatched = int(event["summary"]["dispatched"])
+                if dispatched != rows:
+                    raise RuntimeError(f"dispatched {dispatched} of {rows}")
+                _wait_depth(conn, sink, rows)
+                if not body:
+                    message = channel.basic_get(sink, no_ack=True)
+                    raw = message.body
+                    body = raw.encode() if isinstance(raw, str) else bytes(raw)
+                channel.queue_purge(sink)
+                collected.add("project", rows / seconds)
+
+                channel.queue_purge(bare_sink)
+                bare = bare_publish(body, rows, f"{prefix}_bare", confirms=False)
+                _wait_depth(conn, bare_sink, rows)  # all of them reached the queue
+                channel.queue_purge(bare_sink)
+                collected.add("unconfirmed", rows / bare)
+                bare = bare_publish(body, confirmed_rows, f"{prefix}_bare", confirms=True)
+                channel.queue_purge(bare_sink)
+                collected.add("confirmed", confirmed_rows / bare)
+                collected.add("rss", peak_rss_mb(worker.pid))
+
+            collected = repeat(repetitions, once)
+            worker.check_alive()
+        finally:
+            driver.close()
+            worker.stop()
+            conn.release()
+            delete_queues(commands, f"{prefix}_commands_dead", sink, bare_sink)
+            delete_exchanges(events, flows, f"{prefix}_bare")
+    c = collected
+    ratio_to_unconfirmed = c["project"].median / c["unconfirmed"].median
+    return [
+        Row(
+            "2 fan-out",
+            f"{rows:,} flow runs, all confirmed",
+            "msg/s",
+            c["project"],
+            c["unconfirmed"],
+            "bare, no confirms",
+            goal=">= 0.5 x unconfirmed",
+            goal_met=ratio_to_unconfirmed >= 0.5,
+        ),
+        Row(
+            "2 fan-out",
+            f"{rows:,} flow runs, all confirmed",
+            "msg/s",
+            c["project"],
+            c["confirmed"],
+            "bare, confirm each",
+        ),
+        Row(
+            "2 fan-out",
+            "worker peak RSS",
+            "MiB",
+            c["rss"],
+            Stats((baseline_rss,)),
+            "worker idle",
+            higher_is_better=False,
+            goal="<= 200 MiB",
+            goal_met=c["rss"].median <= 200,
+        ),
+    ]
+
+
+def _wait_event(conn: Connection, queue: Queue, job_id: str, timeout: float = 600.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = queue.get(no_ack=True)
+        if message is None:
+            time.sleep(0.05)
+            continue
+        event = json.loads(message.body)
+        if event.get("job_id") == job_id:
+            return event
+    raise TimeoutError(f"no job.executed for {job_id}")

@@ -1,0 +1,213 @@
+"""Benchmark 3: firing. 10,000 one-shot jobs due at once (catch-up after downtime) and a steady stream of jobs
+due at 1,000/s, each run persisted with its ``job.executed`` event; against bare APScheduler on the same
+PostgreSQL with the stock job store."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from kombu import Connection, Consumer, Exchange, Queue
+
+from bench.harness import (
+    RABBITMQ_URL,
+    Collector,
+    Process,
+    Row,
+    delete_exchanges,
+    delete_queues,
+    fresh_database,
+    percentile,
+    python_module,
+    repeat,
+    start_worker,
+    unique_prefix,
+    worker_env,
+)
+from bench.jobfill import fill_bare_store, fill_worker_store
+from f8a_jobs_worker.persistence.tables import job_runs
+
+STREAM_RATE = 1000  # jobs due per second in the steady stream
+STREAM_LEAD = (
+    4.0  # seconds between filling the store and the first due run (the worker starts meanwhile)
+)
+
+
+class ExecutedEvents:
+    """Counts ``job.executed`` events on a queue of the bench's own, noting when each arrived."""
+
+    def __init__(self, events_exchange: str, queue: str) -> None:
+        self.conn = Connection(RABBITMQ_URL)
+        channel = self.conn.channel()
+        self.queue = Queue(
+            queue, Exchange(events_exchange, type="topic", durable=True), "job.executed"
+        )(channel)
+        self.queue.declare()
+        self.arrived: list[float] = []
+        self.consumer = Consumer(
+            channel, [self.queue], on_message=self._on_message, no_ack=True, accept=None
+        )
+        self.consumer.consume()
+
+    def _on_message(self, _message: object) -> None:
+        self.arrived.append(time.time())
+
+    def wait(self, count: int, worker: Process, timeout: float = 600.0) -> list[float]:
+        deadline = time.monotonic() + timeout
+        while len(self.arrived) < count:
+            try:
+                self.conn.drain_events(timeout=1.0)
+            except TimeoutError:
+                worker.check_alive()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{len(self.arrived)} of {count} events") from None
+        arrived, self.arrived = self.arrived, []
+        return arrived
+
+    def close(self) -> None:
+        self.conn.release()
+
+
+def _rate(times: list[float]) -> float:
+    return (len(times) - 1) / (max(times) - min(times))
+
+
+def _worker_lateness(engine: sa.Engine) -> list[float]:
+    late = (job_runs.c.started_at - job_runs.c.scheduled_at).label("late")
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(late).where(job_runs.c.outcome == "executed"))
+        return [row.late.total_seconds() * 1000 for row in rows]
+
+
+def _check_persisted(engine: sa.Engine, count: int) -> None:
+    """Every run recorded, every one-shot job gone from the store."""
+    with engine.connect() as connection:
+        runs = connection.execute(
+            sa.select(sa.func.count()).where(job_runs.c.outcome == "executed")
+        ).scalar_one()
+        left = connection.execute(sa.text("SELECT count(*) FROM f8a_jobs")).scalar_one()
+    if runs != count or left != 0:
+        raise RuntimeError(f"{runs} runs recorded of {count}; {left} jobs left in the store")
+
+
+@dataclass(frozen=True)
+class BareRuns:
+    rate: float
+    lateness_ms: list[float]
+    startup_s: float  # from process spawn to a started scheduler
+
+
+def run_bare(database_url: str, count: int, log_dir: Path, *probe: str) -> BareRuns:
+    """Run bare APScheduler until ``count`` runs are done; see bench/bare_scheduler.py."""
+    process = python_module(
+        "bench.bare_scheduler", database_url, str(count), *probe, log_dir=log_dir, name="bare"
+    )
+    code = process.proc.wait(600)
+    lines = [line for line in process.output().splitlines() if line.startswith("{")]
+    if code != 0 or len(lines) < 2:
+        raise RuntimeError(f"bare scheduler failed:\n{process.output()[-3000:]}")
+    result = json.loads(lines[-1])
+    if result["executed"] != count:
+        raise RuntimeError(f"bare scheduler ran {result['executed']} of {count}")
+    rate = (count - 1) / (result["last"] - result["first"]) if count > 1 else 0.0
+    startup = json.loads(lines[0])["ready"] - process.started_wall
+    return BareRuns(rate, result["lateness_ms"], startup)
+
+
+def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
+    due_at_once = max(500, int(10_000 * scale))
+    stream = max(300, int(3 * STREAM_RATE * scale))
+
+    def once(collected: Collector) -> None:
+        prefix = unique_prefix()
+        with fresh_database() as database_url:
+            engine = sa.create_engine(database_url)
+            events = ExecutedEvents(f"{prefix}_events", f"{prefix}_executed")
+            try:
+                # catch-up: everything due a second ago, worker started afterwards
+                past = datetime.now(UTC) - timedelta(seconds=1)
+                fill_worker_store(engine, [past] * due_at_once, "due")
+                worker = start_worker(worker_env(database_url, prefix), log_dir)
+                try:
+                    arrived = events.wait(due_at_once, worker)
+                finally:
+                    worker.stop()
+                _check_persisted(engine, due_at_once)
+                collected.add("catch-up project", _rate(arrived))
+                fill_bare_store(engine, [past] * due_at_once, "due")
+                bare = run_bare(database_url, due_at_once, log_dir)
+                collected.add("catch-up limit", bare.rate)
+
+                # steady stream: STREAM_RATE jobs due per second, from a few seconds from now
+                with engine.begin() as connection:
+                    connection.execute(job_runs.delete())
+                first = datetime.now(UTC) + timedelta(seconds=STREAM_LEAD)
+                times = [first + timedelta(seconds=n / STREAM_RATE) for n in range(stream)]
+                fill_worker_store(engine, times, "stream")
+                worker = start_worker(worker_env(database_url, prefix), log_dir)
+                try:
+                    arrived = events.wait(stream, worker)
+                finally:
+                    worker.stop()
+                _check_persisted(engine, stream)
+                lateness = _worker_lateness(engine)
+                collected.add("stream rate project", _rate(arrived))
+                collected.add("stream p50 project", percentile(lateness, 50))
+                collected.add("stream p99 project", percentile(lateness, 99))
+                first = datetime.now(UTC) + timedelta(seconds=STREAM_LEAD)
+                times = [first + timedelta(seconds=n / STREAM_RATE) for n in range(stream)]
+                fill_bare_store(engine, times, "stream")
+                bare = run_bare(database_url, stream, log_dir)
+                collected.add("stream rate limit", bare.rate)
+                collected.add("stream p50 limit", percentile(bare.lateness_ms, 50))
+                collected.add("stream p99 limit", percentile(bare.lateness_ms, 99))
+            finally:
+                events.close()
+                engine.dispose()
+                delete_queues(f"{prefix}_executed", f"{prefix}_commands", f"{prefix}_commands_dead")
+                delete_exchanges(f"{prefix}_events", f"{prefix}_flows")
+
+    c = repeat(repetitions, once)
+    catch_up = c["catch-up project"]
+    return [
+        Row(
+            "3 firing",
+            f"catch-up: {due_at_once:,} due at once",
+            "runs/s",
+            catch_up,
+            c["catch-up limit"],
+            "bare APScheduler",
+            goal=">= 1,000/s persisted",
+            goal_met=catch_up.median >= 1000,
+        ),
+        Row(
+            "3 firing",
+            f"stream: {stream:,} due at {STREAM_RATE:,}/s",
+            "runs/s",
+            c["stream rate project"],
+            c["stream rate limit"],
+            "bare APScheduler",
+        ),
+        Row(
+            "3 firing",
+            "stream: lateness p50",
+            "ms",
+            c["stream p50 project"],
+            c["stream p50 limit"],
+            "bare APScheduler",
+            higher_is_better=False,
+        ),
+        Row(
+            "3 firing",
+            "stream: lateness p99",
+            "ms",
+            c["stream p99 project"],
+            c["stream p99 limit"],
+            "bare APScheduler",
+            higher_is_better=False,
+        ),
+    ]

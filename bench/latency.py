@@ -1,0 +1,200 @@
+"""Benchmark 4: with 100,000 jobs stored, fire latency (scheduled time to handler start) of probe jobs, start-up
+time, and ``job.list`` page latency; against bare APScheduler over a store of the same size, the worker on an
+empty store, and ``job.get`` on the same worker."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.driver import Driver, command, wait_ready
+from bench.firing import run_bare
+from bench.harness import (
+    Collector,
+    Process,
+    Row,
+    delete_exchanges,
+    delete_queues,
+    fresh_database,
+    percentile,
+    repeat,
+    start_worker,
+    unique_prefix,
+    worker_env,
+)
+from bench.jobfill import fill_bare_store, fill_worker_store
+from f8a_jobs_worker.persistence.tables import job_runs
+
+PROBES = 200
+SPACING = 0.025  # seconds between probe runs: 40 due per second over 5 s
+PAGE_REQUESTS = 50
+
+
+def _started(driver: Driver, queue: str, worker: Process) -> float:
+    """Seconds from spawning the worker until it answers a command."""
+    wait_ready(driver, queue)
+    return time.perf_counter() - worker.started
+
+
+def _probe_lateness(engine: sa.Engine, timeout: float = 120.0) -> list[float]:
+    late = (job_runs.c.started_at - job_runs.c.scheduled_at).label("late")
+    query = sa.select(late).where(job_runs.c.job_id.like("probe-%"))
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(query).all()
+        if len(rows) >= PROBES:
+            return [row.late.total_seconds() * 1000 for row in rows]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(rows)} of {PROBES} probe runs recorded")
+        time.sleep(0.2)
+
+
+def _latencies(driver: Driver, queue: str, name: str, args: dict[str, object]) -> list[float]:
+    result = driver.run(queue, lambda _: command(name, args), PAGE_REQUESTS, 1)
+    return result.latencies_ms
+
+
+def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
+    stored = max(1000, int(100_000 * scale))
+    prefix = unique_prefix()
+    commands = f"{prefix}_commands"
+    driver = Driver()
+    try:
+        with fresh_database() as database_url, fresh_database() as empty_url:
+            engine = sa.create_engine(database_url)
+            far = datetime.now(UTC) + timedelta(days=30)
+            fill_worker_store(engine, [far] * stored, "stored")
+            fill_bare_store(engine, [far] * stored, "stored")
+
+            def once(collected: Collector) -> None:
+                worker = start_worker(worker_env(empty_url, prefix), log_dir)
+                try:
+                    collected.add("startup empty", _started(driver, commands, worker))
+                finally:
+                    worker.stop()
+
+                with engine.begin() as connection:
+                    connection.execute(job_runs.delete())
+                worker = start_worker(worker_env(database_url, prefix), log_dir)
+                try:
+                    collected.add("startup", _started(driver, commands, worker))
+                    first = time.time() + 3.0
+                    for n in range(PROBES):
+                        at = datetime.fromtimestamp(first + n * SPACING, UTC)
+                        reply = driver.call(
+                            commands,
+                            command(
+                                "job.create",
+                                {
+                                    "handler": "noop",
+                                    "job_id": f"probe-{n}",
+                                    "when": at.isoformat(),
+                                    "misfire_grace_time": None,
+                                },
+                            ),
+                        )
+                        assert reply["ok"], reply
+                    lateness = _probe_lateness(engine)
+                    collected.add("fire p50", percentile(lateness, 50))
+                    collected.add("fire p99", percentile(lateness, 99))
+                    get = _latencies(driver, commands, "job.get", {"job_id": "stored-1"})
+                    first_page = _latencies(driver, commands, "job.list", {"limit": 100})
+                    last_page = _latencies(
+                        driver, commands, "job.list", {"limit": 100, "offset": stored - 100}
+                    )
+                    for key, values in (("get", get), ("first", first_page), ("last", last_page)):
+                        collected.add(f"{key} p50", percentile(values, 50))
+                        collected.add(f"{key} p99", percentile(values, 99))
+                    worker.check_alive()
+                finally:
+                    worker.stop()
+
+                first = time.time() + 3.0
+                bare = run_bare(
+                    database_url, PROBES, log_dir, str(first), str(PROBES), str(SPACING)
+                )
+                collected.add("bare fire p50", percentile(bare.lateness_ms, 50))
+                collected.add("bare fire p99", percentile(bare.lateness_ms, 99))
+                collected.add("bare startup", bare.startup_s)
+
+            c = repeat(repetitions, once)
+            engine.dispose()
+    finally:
+        driver.close()
+        delete_queues(commands, f"{prefix}_commands_dead")
+        delete_exchanges(f"{prefix}_events", f"{prefix}_flows")
+
+    at = f"{stored:,} stored"
+    bare = "bare APScheduler"
+    return [
+        Row(
+            "4 latency",
+            f"fire latency p50, {at}",
+            "ms",
+            c["fire p50"],
+            c["bare fire p50"],
+            bare,
+            False,
+        ),
+        Row(
+            "4 latency",
+            f"fire latency p99, {at}",
+            "ms",
+            c["fire p99"],
+            c["bare fire p99"],
+            bare,
+            False,
+            goal="<= 50 ms",
+            goal_met=c["fire p99"].median <= 50,
+        ),
+        Row(
+            "4 latency",
+            f"start-up, {at}",
+            "s",
+            c["startup"],
+            c["startup empty"],
+            "empty store",
+            False,
+        ),
+        Row("4 latency", f"start-up, {at}", "s", c["startup"], c["bare startup"], bare, False),
+        Row(
+            "4 latency",
+            f"job.list first page p50, {at}",
+            "ms",
+            c["first p50"],
+            c["get p50"],
+            "job.get",
+            False,
+        ),
+        Row(
+            "4 latency",
+            f"job.list first page p99, {at}",
+            "ms",
+            c["first p99"],
+            c["get p99"],
+            "job.get",
+            False,
+        ),
+        Row(
+            "4 latency",
+            f"job.list last page p50, {at}",
+            "ms",
+            c["last p50"],
+            c["get p50"],
+            "job.get",
+            False,
+        ),
+        Row(
+            "4 latency",
+            f"job.list last page p99, {at}",
+            "ms",
+            c["last p99"],
+            c["get p99"],
+            "job.get",
+            False,
+        ),
+    ]

@@ -1,0 +1,140 @@
+"""Benchmark 1: command round trips (``job.get``, ``job.create``) at 1 and 50 in flight, against a bare echo
+server on the same broker with the same request bytes and reply sizes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.driver import Driver, command, wait_ready
+from bench.harness import (
+    RABBITMQ_URL,
+    Collector,
+    Row,
+    delete_exchanges,
+    delete_queues,
+    fresh_database,
+    python_module,
+    repeat,
+    start_worker,
+    unique_prefix,
+    worker_env,
+)
+
+PREFETCH = 10  # the worker's default (F8A_JOBS_PREFETCH); the echo server uses the same
+CASES = [("job.get", 1), ("job.get", 50), ("job.create", 1), ("job.create", 50)]
+
+
+def _bodies(name: str, tag: str) -> Any:
+    if name == "job.get":
+        return lambda _i: command("job.get", {"job_id": "bench-get"})
+    return lambda i: command(
+        "job.create",
+        {"handler": "noop", "job_id": f"{tag}-{i}", "periodically": "1 day", "state": "paused"},
+    )
+
+
+def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
+    counts = {1: max(50, int(300 * scale)), 50: max(200, int(2000 * scale))}
+    prefix = unique_prefix()
+    commands, echo = f"{prefix}_commands", f"{prefix}_echo"
+    with fresh_database() as database_url:
+        worker = start_worker(worker_env(database_url, prefix), log_dir)
+        echo_server = python_module(
+            "bench.echo", RABBITMQ_URL, echo, str(PREFETCH), log_dir=log_dir, name="echo"
+        )
+        driver = Driver()
+        try:
+            wait_ready(driver, commands)
+            created = driver.call(
+                commands,
+                command(
+                    "job.create",
+                    {"handler": "noop", "job_id": "bench-get", "periodically": "1 day"},
+                ),
+            )
+            assert created["ok"], created
+            sizes = {
+                "job.get": len(driver.run(commands, _bodies("job.get", "s"), 1, 1).replies[0]),
+                "job.create": len(
+                    driver.run(commands, _bodies("job.create", "size"), 1, 1).replies[0]
+                ),
+            }
+            for name in sizes:  # warm both sides up: connections, caches, JIT-free but lazy imports
+                driver.run(commands, _bodies(name, f"warm-{name}"), 50, 10)
+                driver.run(echo, _bodies(name, "w"), 50, 10, {"x-bench-reply-bytes": sizes[name]})
+            rep = 0
+
+            def once(collected: Collector) -> None:
+                nonlocal rep
+                rep += 1
+                for name, in_flight in CASES:
+                    count = counts[in_flight] // (2 if name == "job.create" else 1)
+                    tag = f"r{rep}-{in_flight}"
+                    project = driver.run(commands, _bodies(name, tag), count, in_flight)
+                    replies = [json.loads(body) for body in project.replies]
+                    failed = [r for r in replies if not r.get("ok")]
+                    if failed:
+                        raise RuntimeError(f"{len(failed)} {name} commands failed: {failed[0]}")
+                    limit = driver.run(
+                        echo,
+                        _bodies(name, tag),
+                        count,
+                        in_flight,
+                        {"x-bench-reply-bytes": sizes[name]},
+                    )
+                    key = f"{name} @{in_flight}"
+                    for side, result in (("project", project), ("limit", limit)):
+                        collected.add(f"{key} rate {side}", result.rate)
+                        collected.add(f"{key} p50 {side}", result.p50)
+                        collected.add(f"{key} p99 {side}", result.p99)
+
+            collected = repeat(repetitions, once)
+            worker.check_alive()
+        finally:
+            driver.close()
+            echo_server.stop()
+            worker.stop()
+            delete_queues(commands, f"{prefix}_commands_dead", echo)
+            delete_exchanges(f"{prefix}_events", f"{prefix}_flows")
+    return _rows(collected)
+
+
+def _rows(c: Collector) -> list[Row]:
+    rows = []
+    for name, in_flight in CASES:
+        key = f"{name} @{in_flight}"
+        rate = Row(
+            "1 commands",
+            f"{key} in flight",
+            "cmd/s",
+            c[f"{key} rate project"],
+            c[f"{key} rate limit"],
+            "echo",
+        )
+        if key == "job.get @50":
+            ratio = rate.ratio or 0.0
+            rate = Row(**{**rate.__dict__, "goal": ">= 0.6 x echo", "goal_met": ratio >= 0.6})
+        if key == "job.create @50":
+            rate = Row(
+                **{
+                    **rate.__dict__,
+                    "goal": ">= 2,000/s",
+                    "goal_met": rate.project.median >= 2000,
+                }
+            )
+        rows.append(rate)
+        for pct in ("p50", "p99"):
+            rows.append(
+                Row(
+                    "1 commands",
+                    f"{key} latency {pct}",
+                    "ms",
+                    c[f"{key} {pct} project"],
+                    c[f"{key} {pct} limit"],
+                    "echo",
+                    higher_is_better=False,
+                )
+            )
+    return rows
