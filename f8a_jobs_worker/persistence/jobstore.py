@@ -25,12 +25,18 @@ from f8a_jobs_worker.persistence.database import connect
 
 JobType = Literal["all", "user", "default"]
 
+#: due jobs handed to the scheduler per pass; each pass commits once and holds the job-store lock meanwhile
+DUE_JOBS_PER_PASS = 100
+
 
 class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     """The ``f8a_jobs`` table: APScheduler's columns plus ``handler`` and ``is_default``."""
 
-    def __init__(self, engine: sa.Engine, tablename: str = "f8a_jobs") -> None:
+    def __init__(
+        self, engine: sa.Engine, tablename: str = "f8a_jobs", due_per_pass: int = DUE_JOBS_PER_PASS
+    ) -> None:
         super().__init__(engine=engine, tablename=tablename, metadata=sa.MetaData())
+        self.due_per_pass = due_per_pass
         self.jobs_t = sa.Table(
             tablename,
             sa.MetaData(),
@@ -40,6 +46,10 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             sa.Column("handler", sa.Unicode(191), nullable=False),
             sa.Column("is_default", sa.Boolean, nullable=False, default=False),
         )
+        # built once: the scheduler updates or removes every job it fires, and SQLAlchemy then reuses the
+        # compiled statement instead of building a cache key per call
+        self._update = self.jobs_t.update().where(self.jobs_t.c.id == sa.bindparam("job_id"))
+        self._delete = self.jobs_t.delete().where(self.jobs_t.c.id == sa.bindparam("job_id"))
 
     def _row(self, job: Job) -> dict[str, Any]:
         handler, meta = job.args[0], job.args[1]
@@ -68,20 +78,31 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
                 raise ConflictingIdError(job.id) from None
 
     def update_job(self, job: Job) -> None:
-        update = self.jobs_t.update().values(**self._row(job)).where(self.jobs_t.c.id == job.id)
         with connect(self.engine) as connection:
-            if connection.execute(update).rowcount == 0:
+            if connection.execute(self._update, {"job_id": job.id, **self._row(job)}).rowcount == 0:
                 raise JobLookupError(job.id)
 
     def remove_job(self, job_id: str) -> None:
         with connect(self.engine) as connection:
-            deleted = connection.execute(self.jobs_t.delete().where(self.jobs_t.c.id == job_id))
-            if deleted.rowcount == 0:
+            if connection.execute(self._delete, {"job_id": job_id}).rowcount == 0:
                 raise JobLookupError(job_id)
 
     def remove_all_jobs(self) -> None:
         with connect(self.engine) as connection:
             connection.execute(self.jobs_t.delete())
+
+    def get_due_jobs(self, now: datetime) -> list[Job]:
+        """The earliest due jobs, at most ``due_per_pass``: the scheduler's pass holds the job-store lock,
+        so a capped pass lets commands in between passes during a large catch-up (the next pass starts
+        at once, since the next run time is still due)."""
+        query = (
+            sa.select(self.jobs_t.c.id, self.jobs_t.c.job_state)
+            .where(self.jobs_t.c.next_run_time <= datetime_to_utc_timestamp(now))
+            .order_by(self.jobs_t.c.next_run_time)
+            .limit(self.due_per_pass)
+        )
+        with connect(self.engine) as connection:
+            return self._restore(connection.execute(query))
 
     def get_next_run_time(self) -> datetime | None:
         query = (

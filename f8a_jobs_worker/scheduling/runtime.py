@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC
+from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -17,7 +18,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
 
-from f8a_jobs_worker.persistence.database import short_reason
+from f8a_jobs_worker.persistence.database import short_reason, transaction
 from f8a_jobs_worker.persistence.jobstore import JobStore
 from f8a_jobs_worker.scheduling.executor import JobExecutor
 from f8a_jobs_worker.scheduling.jobs import handler_of
@@ -38,12 +39,21 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
     before shutdown (and its runs were submitted to live executors, which shutdown waits for) or no pass runs.
     """
 
+    def __init__(self, engine: sa.Engine, **options: Any) -> None:
+        self.engine = engine
+        super().__init__(**options)
+
     def _process_jobs(self) -> float | None:
+        """One pass: the due jobs (at most ``JobStore.due_per_pass``) are submitted and their next run
+        times written in one transaction, so a catch-up of thousands of runs costs one commit per pass
+        rather than one per run. A pass that cannot commit is retried, and the runs it submitted may run
+        once more: the pass size bounds that."""
         with self._jobstores_lock:
             if self.state == STATE_STOPPED:
                 return None
             try:
-                result: float | None = super()._process_jobs()
+                with transaction(self.engine):
+                    result: float | None = super()._process_jobs()
             except Exception as exc:
                 # APScheduler guards reading due jobs but not writing next run times: an error there would
                 # end the scheduler thread for good while the process lives on. Retry the pass instead.
@@ -68,6 +78,7 @@ class SchedulerRuntime:
         self.runner = runner
         self.executor = JobExecutor(runner, threads)
         self.scheduler = JobScheduler(
+            engine,
             jobstores={JOBS: self.store, INTERNAL: MemoryJobStore()},
             executors={JOBS: self.executor, INTERNAL: ThreadPoolExecutor(1)},
             job_defaults={
