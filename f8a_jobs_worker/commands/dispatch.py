@@ -34,6 +34,12 @@ COMMANDS: dict[str, Apply] = {
     "scheduler.resume": lambda service, _: service.resume_scheduler(),
 }
 
+#: commands that never change the job store: no scheduler wake-up after them (it would only contend for the
+#: job-store lock with the next command)
+READ_ONLY = frozenset(
+    {"job.get", "job.list", "job.history", "filter.expand", "filter.sql", "scheduler.state"}
+)
+
 
 def ok_reply(envelope: Envelope, result: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -79,7 +85,7 @@ class CommandApplier:
         An error reply (``job_not_found``...) is stored like a result: the same command gets the same answer.
         """
         assert envelope.command is not None
-        with self.service.unit_of_work():
+        with self.service.unit_of_work(wake=envelope.command not in READ_ONLY):
             stored = self.replies.get(envelope.command_id)
             if stored is not None:
                 return stored, True

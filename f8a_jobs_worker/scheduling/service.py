@@ -69,13 +69,14 @@ class JobService:
         return self.runtime.scheduler
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[sa.Connection]:
+    def unit_of_work(self, wake: bool = True) -> Iterator[sa.Connection]:
         """Make the commands applied inside one transaction with whatever the caller writes to the
         connection (a stored reply); their events go out only after the commit.
 
         The job-store lock is taken before the transaction, the same order as the scheduler's own loop, so
-        the two never wait on each other's database locks. After the commit the scheduler is woken up, since
-        a job written in an open transaction was invisible to it.
+        the two never wait on each other's database locks. After the commit the scheduler is woken up
+        (unless ``wake`` is False: read-only work), since a job written in an open transaction was
+        invisible to it.
         """
         pending: list[Event] = []
         token = _deferred.set(pending)
@@ -88,7 +89,8 @@ class JobService:
                 yield connection
         finally:
             _deferred.reset(token)
-        self.scheduler.wakeup()
+        if wake:
+            self.scheduler.wakeup()
         for event in pending:
             self.sink.emit(event)
 
