@@ -69,8 +69,9 @@ class FilterRunner:
                 result = connection.execution_options(stream_results=True, yield_per=500).execute(
                     statement
                 )
+                keys = list(result.keys())
                 for row in result:
-                    yield {key: jsonable(value) for key, value in row._mapping.items()}
+                    yield {key: jsonable(value) for key, value in zip(keys, row, strict=True)}
             except sa.exc.DBAPIError as exc:
                 if getattr(exc.orig, "pgcode", None) == QUERY_CANCELED:
                     raise FilterError(f"the query ran longer than {self.timeout_s}s") from None
