@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kombu import Queue
 
 from f8a_jobs_worker.client import Client
 from f8a_jobs_worker.errors import JobNotFound
@@ -242,6 +243,8 @@ def test_worker_answers_a_client_that_has_only_the_contract(
             "reply_to": reply_queue,
             "correlation_id": "corr-1",
         }
+        # as any client must: the reply queue exists before the command goes out (else the reply is dropped)
+        Queue(reply_queue, routing_key=reply_queue, durable=True)(conn.default_channel).declare()
         publish_raw(
             broker_url,
             names.commands,

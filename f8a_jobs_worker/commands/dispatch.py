@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from f8a_jobs_worker.commands.envelope import Envelope
@@ -71,29 +72,75 @@ def _under_args(detail: dict[str, Any]) -> dict[str, Any]:
     return detail
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What became of one command of a batch: its reply, whether that reply was stored before (a
+    redelivered or re-sent command), or the unexpected error that rolled it back alone."""
+
+    reply: dict[str, Any] | None
+    duplicate: bool = False
+    error: Exception | None = None
+
+
 class CommandApplier:
-    """Applies a valid command and stores its reply in the same transaction."""
+    """Applies valid commands and stores their replies in the same transaction.
+
+    A batch of commands shares one transaction (one commit, one read and one write of stored replies: group
+    commit); on PostgreSQL each command that writes runs in a savepoint of its own, so a command that fails
+    rolls back alone. SQLite gets batches of one (see :attr:`batches`).
+    """
 
     def __init__(self, service: JobService, replies: ReplyStore) -> None:
         self.service = service
         self.replies = replies
+        #: savepoints, hence batches of several commands, where the driver handles them (not pysqlite)
+        self.batches = replies.engine.dialect.name != "sqlite"
 
     def apply(self, envelope: Envelope) -> tuple[dict[str, Any], bool]:
-        """The reply, and whether it is a stored one (the command was applied before).
+        """Apply one command: the reply, and whether it is a stored one. Raises what :meth:`apply_many`
+        would report as an unexpected error."""
+        applied = self.apply_many([envelope])[0]
+        if applied.error is not None:
+            raise applied.error
+        assert applied.reply is not None
+        return applied.reply, applied.duplicate
 
-        Raises :class:`Unavailable` when the store is down (nothing applied); any other exception is a bug.
-        An error reply (``job_not_found``...) is stored like a result: the same command gets the same answer.
+    def apply_many(self, envelopes: list[Envelope]) -> list[Applied]:
+        """Apply ``envelopes`` in order, in one transaction; one :class:`Applied` per envelope.
+
+        Raises :class:`Unavailable` when the store is down (nothing applied). An error reply
+        (``job_not_found``...) is stored like a result: the same command gets the same answer. Any other
+        exception is a bug: a command in a savepoint reports it in its ``Applied``; outside one (a batch of
+        one, a read-only command) it ends the whole batch, which the caller may retry one by one.
         """
-        assert envelope.command is not None
-        with self.service.unit_of_work(wake=envelope.command not in READ_ONLY):
-            stored = self.replies.get(envelope.command_id)
-            if stored is not None:
-                return stored, True
-            try:
-                reply = ok_reply(envelope, COMMANDS[envelope.command](self.service, envelope.args))
-            except Unavailable:
-                raise
-            except JobsError as exc:
-                reply = error_reply(envelope, exc, under_args=True)
-            self.replies.save(envelope.command_id, envelope.command, reply)
-        return reply, False
+        writes = any(envelope.command not in READ_ONLY for envelope in envelopes)
+        isolate = self.batches and len(envelopes) > 1
+        results: list[Applied] = []
+        with self.service.unit_of_work(wake=writes) as connection:
+            known = self.replies.get_many([envelope.command_id for envelope in envelopes])
+            fresh: list[tuple[str, str, dict[str, Any]]] = []
+            for envelope in envelopes:
+                assert envelope.command is not None
+                stored = known.get(envelope.command_id)
+                if stored is not None:
+                    results.append(Applied(stored, duplicate=True))
+                    continue
+                savepoint = isolate and envelope.command not in READ_ONLY
+                try:
+                    with self.service.isolated(connection, savepoint):
+                        result = COMMANDS[envelope.command](self.service, envelope.args)
+                    reply = ok_reply(envelope, result)
+                except Unavailable:
+                    raise
+                except JobsError as exc:
+                    reply = error_reply(envelope, exc, under_args=True)
+                except Exception as exc:
+                    if not savepoint:
+                        raise
+                    results.append(Applied(None, error=exc))
+                    continue
+                known[envelope.command_id] = reply  # the same command_id later in the batch
+                fresh.append((envelope.command_id, envelope.command, reply))
+                results.append(Applied(reply))
+            self.replies.save_many(fresh)
+        return results

@@ -13,17 +13,16 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import amqp
 from kombu import Connection
 
 from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.publisher import CONTENT_TYPE, Publisher, dumps
+from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
+from f8a_jobs_worker.messaging.publisher import Publisher, dumps
 from f8a_jobs_worker.messaging.topology import topic_exchange
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
-CONFIRM_TIMEOUT = 30.0
 
 
 class DispatchFailed(Exception):
@@ -69,52 +68,21 @@ class FlowDispatcher:
     def _confirmed_batches(
         self, conn: Connection, runs: Iterable[tuple[str, dict[str, Any]]]
     ) -> int:
-        published = confirmed = 0
-        acked: set[int] = set()
-        nacked: list[int] = []
-
-        def on_ack(tag: int, multiple: bool) -> None:
-            nonlocal confirmed
-            if multiple:
-                confirmed = max(confirmed, tag)
-            else:
-                acked.add(tag)
-            while confirmed + 1 in acked:
-                confirmed += 1
-                acked.discard(confirmed)
-
-        def on_nack(tag: int, multiple: bool) -> None:
-            nacked.append(tag)
-
-        def wait_for_confirms(down_to: int = 0) -> None:
-            """Until at most ``down_to`` published messages are unconfirmed (or one was refused)."""
-            while published - confirmed > down_to and not nacked:
-                conn.drain_events(timeout=CONFIRM_TIMEOUT)
-            if nacked:
-                raise DispatchFailed(confirmed, f"the broker refused delivery tag {nacked[0]}")
-
-        with _broker_errors(lambda: confirmed):
+        with _broker_errors(lambda: 0):
             conn.ensure_connection(max_retries=3)
-            channel = conn.channel()
-            topic_exchange(self.exchange)(channel).declare()
-            channel.confirm_select()
-            channel.events["basic_ack"].add(on_ack)
-            channel.events["basic_nack"].add(on_nack)
+            confirms = ConfirmedChannel(conn)
+            topic_exchange(self.exchange)(confirms.channel).declare()
         # An error of the runs themselves (a bad $filter) is the caller's; only the broker's are wrapped.
         for flow_name, body in runs:
-            message = amqp.Message(
-                dumps(body), content_type=CONTENT_TYPE, content_encoding="utf-8", delivery_mode=2
-            )
             try:  # not _broker_errors(): a context manager per message cost a seventh of the fan-out
-                channel._basic_publish(message, exchange=self.exchange, routing_key=flow_name)
-                published += 1
-                if published - confirmed >= self.batch:  # a sliding window: the pipe never runs dry
-                    wait_for_confirms(down_to=self.batch // 2)
+                confirms.publish(dumps(body), self.exchange, flow_name)
+                if confirms.outstanding >= self.batch:  # a sliding window: the pipe never runs dry
+                    confirms.wait(down_to=self.batch // 2)
             except Exception as exc:
-                raise _failed(confirmed, exc) from exc
-        with _broker_errors(lambda: confirmed):
-            wait_for_confirms()
-        return confirmed
+                raise _failed(confirms.confirmed, exc) from exc
+        with _broker_errors(lambda: confirms.confirmed):
+            confirms.wait()
+        return confirms.confirmed
 
 
 @contextmanager

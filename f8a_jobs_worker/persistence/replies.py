@@ -19,21 +19,25 @@ class ReplyStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def get(self, command_id: str) -> dict[str, Any] | None:
-        query = sa.select(command_replies.c.reply).where(command_replies.c.command_id == command_id)
+    def get_many(self, command_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored replies among ``command_ids``, by command_id (one query for a batch)."""
+        query = sa.select(command_replies.c.command_id, command_replies.c.reply).where(
+            command_replies.c.command_id.in_(command_ids)
+        )
         with store_errors("reply store"), connect(self.engine) as connection:
-            reply: dict[str, Any] | None = connection.execute(query).scalar()
-        return reply
+            return {row.command_id: row.reply for row in connection.execute(query)}
 
-    def save(self, command_id: str, command: str, reply: dict[str, Any]) -> None:
-        row = {
-            "command_id": command_id,
-            "command": command,
-            "reply": reply,
-            "created_at": datetime.now(UTC),
-        }
+    def save_many(self, replies: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Store ``(command_id, command, reply)`` rows in one statement."""
+        if not replies:
+            return
+        now = datetime.now(UTC)
+        rows = [
+            {"command_id": command_id, "command": command, "reply": reply, "created_at": now}
+            for command_id, command, reply in replies
+        ]
         with store_errors("reply store"), connect(self.engine) as connection:
-            connection.execute(command_replies.insert().values(**row))
+            connection.execute(command_replies.insert(), rows)
 
     def prune(self, max_age: timedelta, now: datetime | None = None) -> int:
         cutoff = (now or datetime.now(UTC)) - max_age

@@ -94,6 +94,23 @@ class JobService:
         for event in pending:
             self.sink.emit(event)
 
+    @contextmanager
+    def isolated(self, connection: sa.Connection, savepoint: bool = True) -> Iterator[None]:
+        """One command of a batch inside :meth:`unit_of_work`: if it raises, its writes (a savepoint) and
+        its deferred events are undone, and the batch's other commands are not."""
+        if not savepoint:
+            yield
+            return
+        pending = _deferred.get()
+        mark = len(pending) if pending is not None else 0
+        try:
+            with connection.begin_nested():
+                yield
+        except BaseException:
+            if pending is not None:
+                del pending[mark:]
+            raise
+
     # -- jobs -------------------------------------------------------------------------------------------
 
     def create_job(

@@ -1,0 +1,76 @@
+"""Publisher confirms counted on one RabbitMQ channel: publish many messages without waiting, then wait once.
+
+kombu's ``confirm_publish`` waits for the broker's ack after every message, a network round trip each. Here the
+channel is put in confirm mode and acks are counted as they arrive (the broker may ack several at once), so a
+caller can publish a batch (the replies of a batch of commands, the runs of a fan-out) and then wait until the
+broker has taken all of them, or only until few enough are outstanding (a sliding window).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import amqp
+from kombu import Connection
+
+from f8a_jobs_worker.messaging.publisher import CONTENT_TYPE
+
+CONFIRM_TIMEOUT = 30.0
+
+
+class Refused(Exception):
+    """The broker refused (nacked) a message."""
+
+
+class ConfirmedChannel:
+    """A channel of ``conn`` in confirm mode; not thread-safe (one per thread or per task)."""
+
+    def __init__(self, conn: Connection, timeout: float = CONFIRM_TIMEOUT) -> None:
+        self.conn = conn
+        self.timeout = timeout
+        self.channel = conn.channel()
+        self.published = 0
+        self.confirmed = 0  # every tag up to this one is acknowledged
+        self._acked: set[int] = set()
+        self._nacked: list[int] = []
+        self.channel.confirm_select()
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        if multiple:
+            self.confirmed = max(self.confirmed, tag)
+        else:
+            self._acked.add(tag)
+        while self.confirmed + 1 in self._acked:
+            self.confirmed += 1
+            self._acked.discard(self.confirmed)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self._nacked.append(tag)
+
+    def publish(self, body: bytes, exchange: str, routing_key: str, **properties: Any) -> None:
+        """Hand one persistent JSON message to the broker without waiting for its ack."""
+        message = amqp.Message(
+            body,
+            content_type=CONTENT_TYPE,
+            content_encoding="utf-8",
+            delivery_mode=2,
+            **properties,
+        )
+        self.channel._basic_publish(message, exchange=exchange, routing_key=routing_key)
+        self.published += 1
+
+    @property
+    def outstanding(self) -> int:
+        return self.published - self.confirmed
+
+    def wait(self, down_to: int = 0) -> None:
+        """Read acks until at most ``down_to`` messages are unconfirmed; :class:`Refused` on a nack."""
+        while self.outstanding > down_to and not self._nacked:
+            self.conn.drain_events(timeout=self.timeout)
+        if self._nacked:
+            raise Refused(f"the broker refused delivery tag {self._nacked[0]}")
+
+    def close(self) -> None:
+        self.channel.close()

@@ -1,0 +1,134 @@
+"""Group commit on RabbitMQ: commands that arrive together are applied in one transaction, in arrival order,
+each write command in a savepoint of its own; and the scheduler fires a large catch-up in capped passes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from f8a_jobs_worker.client import Client
+from f8a_jobs_worker.persistence.tables import command_replies, job_runs
+from tests.messaging import ReplyCollector, read_queue
+
+LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
+
+rabbitmq_only = pytest.mark.parametrize("broker_url", ["rabbitmq"], indirect=True)
+
+
+def send_all(
+    client: Client, reply_to: str, commands: list[tuple[str, dict[str, Any]]]
+) -> list[str]:
+    """Publish every command before any reply is read; return their command_ids in order."""
+    ids = []
+    for index, (command, args) in enumerate(commands):
+        command_id = f"c{index:02d}-{uuid.uuid4().hex[:6]}"
+        ids.append(client.send(command, args, command_id=command_id, reply_to=reply_to))
+    return ids
+
+
+@rabbitmq_only
+def test_pipelined_commands_apply_in_order_and_commit_together(
+    messaging_worker, client: Client, broker_url: str, database_url: str
+) -> None:
+    worker = messaging_worker(start=False)
+    collector = ReplyCollector(broker_url)
+    create = ("job.create", {"handler": "noop", "job_id": "b", "periodically": "1 day"})
+    commands = [
+        create,
+        ("job.pause", {"job_id": "b"}),
+        ("job.get", {"job_id": "b"}),
+        ("job.resume", {"job_id": "b"}),
+        ("job.create", {"handler": "noop", "job_id": "b", "when": LATER}),  # job_exists
+        ("job.delete", {"job_id": "b"}),
+        ("job.get", {"job_id": "b"}),  # job_not_found
+        ("job.create", {"handler": "noop", "job_id": "c", "when": LATER}),
+    ]
+    try:
+        ids = send_all(client, collector.name, commands)  # all queued before the worker consumes
+        again = client.send(*create, command_id=ids[0], reply_to=collector.name)
+        worker.start()
+        collector.until(lambda replies: len(replies) >= len(ids) + 1, timeout=30)
+    finally:
+        collector.close()
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for reply in collector.replies:
+        by_id.setdefault(reply["command_id"], []).append(reply)
+    first = [by_id[command_id][0] for command_id in ids]
+    assert [r["ok"] for r in first] == [True, True, True, True, False, True, False, True]
+    assert first[2]["result"]["job"]["state"] == "paused"  # the pause before it was applied first
+    assert first[4]["error"]["code"] == "job_exists"
+    assert first[6]["error"]["code"] == "job_not_found"  # the delete before it was applied first
+    assert by_id[again] == [first[0], first[0]]  # the same command twice: one effect, same reply
+    assert worker.service.get_job("c")["job"]["job_id"] == "c"
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        stamps = connection.execute(sa.select(command_replies.c.created_at)).scalars().all()
+    engine.dispose()
+    assert len(stamps) == len(ids)
+    assert max(Counter(stamps).values()) > 1, "replies of one batch share their commit's time"
+
+
+@rabbitmq_only
+def test_a_command_that_fails_unexpectedly_rolls_back_alone(
+    messaging_worker, client: Client, broker_url: str, names, watcher
+) -> None:
+    """PostgreSQL refuses NUL characters: the insert fails inside the batch's transaction. Only that
+    command's savepoint is rolled back; it is dead-lettered with ``internal_error``, the others apply."""
+    worker = messaging_worker(start=False)
+    collector = ReplyCollector(broker_url)
+    commands = [
+        ("job.create", {"handler": "noop", "job_id": "before", "when": LATER}),
+        ("job.create", {"handler": "noop", "job_id": "bad\x00id", "when": LATER}),
+        ("job.create", {"handler": "noop", "job_id": "after", "when": LATER}),
+    ]
+    try:
+        ids = send_all(client, collector.name, commands)
+        worker.start()
+        collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
+    finally:
+        collector.close()
+    replies = {reply["command_id"]: reply for reply in collector.replies}
+    assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
+    assert replies[ids[1]]["error"]["code"] == "internal_error"
+    assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["after", "before"]
+    dead = read_queue(broker_url, names.dead, 1)
+    assert dead[0].headers["x-f8a-reason"] == "internal_error"
+    rejected = watcher.wait_for("command.rejected")
+    assert [e["command_id"] for e in rejected] == [ids[1]]
+
+
+def test_a_catch_up_larger_than_a_pass_fires_every_job_once(make_worker, database_url) -> None:
+    """250 due jobs: three scheduler passes (100 per pass, one commit each), each job run exactly once."""
+    worker = make_worker(start=False)
+    worker.runtime.store.due_per_pass = 100
+    past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+    worker.start()
+    worker.service.pause_scheduler()
+    for n in range(250):
+        worker.service.create_job("noop", job_id=f"due-{n:03d}", when=past, misfire_grace_time=None)
+    worker.service.resume_scheduler()
+    engine = sa.create_engine(database_url)
+    query = sa.select(job_runs.c.job_id, job_runs.c.outcome)
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    rows: list[Any] = []
+    while datetime.now(UTC) < deadline:
+        with engine.connect() as connection:
+            rows = list(connection.execute(query))
+        if len(rows) >= 250:
+            break
+        time.sleep(0.2)
+    worker.stop()
+    with engine.connect() as connection:
+        rows = list(connection.execute(query))
+        left = connection.execute(sa.text("SELECT count(*) FROM f8a_jobs")).scalar_one()
+    engine.dispose()
+    assert Counter(outcome for _, outcome in rows) == {"executed": 250}
+    assert len({job_id for job_id, _ in rows}) == 250
+    assert left == 0
