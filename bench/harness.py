@@ -6,6 +6,7 @@ median of several repetitions with their min and max, for both sides, and the ra
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -35,8 +36,8 @@ RABBITMQ_URL = os.environ.get("F8A_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile; ``values`` need not be sorted."""
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
+    return ordered[rank - 1]
 
 
 @dataclass(frozen=True)

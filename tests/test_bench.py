@@ -1,0 +1,69 @@
+"""The benchmark harness keeps working: its statistics, and one tiny run of all four benchmarks end to end
+against the real services (sizes scaled down; no timing is asserted, only that every number was measured)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.harness import Row, Stats, percentile, table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(list(reversed(values)), 100) == 100.0
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_rows_report_median_spread_and_ratio() -> None:
+    row = Row("x", "rate", "msg/s", Stats((10.0, 30.0, 20.0)), Stats((40.0, 40.0)), "bare")
+    assert row.project.median == 20.0
+    assert row.ratio == 0.5
+    assert row.to_dict()["project"] == {
+        "median": 20.0,
+        "min": 10.0,
+        "max": 30.0,
+        "n": 3,
+        "values": [10.0, 30.0, 20.0],
+    }
+    assert "20.0 [10.0-30.0]" in table([row]) and "0.5" in table([row])
+    assert Row("x", "m", "s", Stats((1.0,))).ratio is None
+
+
+@pytest.mark.slow
+def test_a_tiny_run_of_every_benchmark(
+    pg_admin_url: str, rabbitmq_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "results.json"
+    env = {
+        **os.environ,
+        "F8A_BENCH_POSTGRES_URL": pg_admin_url,
+        "F8A_BENCH_RABBITMQ_URL": rabbitmq_url,
+    }
+    args = ["--scale", "0.01", "-r", "1", "--json", str(out), "--log-dir", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    benchmarks = {row["benchmark"] for row in report["rows"]}
+    assert benchmarks == {"1 commands", "2 fan-out", "3 firing", "4 latency"}
+    for row in report["rows"]:
+        assert row["project"]["median"] > 0, row
+        assert row["limit"] is None or row["limit"]["median"] > 0, row
+    assert report["machine"]["cpus"] >= 1
+    assert "ratio" in done.stdout
