@@ -103,3 +103,34 @@ def test_jobs_keep_firing_while_the_broker_is_away(make_worker, tmp_path: Path) 
     worker.stop()
     assert worker.consumer is not None and not worker.consumer.alive
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("idle_ping", [True, False])
+def test_a_pooled_connection_that_died_idle(
+    database_url: str, pg_admin_url: str, monkeypatch, idle_ping
+) -> None:
+    """A pooled connection whose server process went away while it sat in the pool: pinged before use after
+    ``PING_AFTER_IDLE`` and replaced without an error; used sooner, its statement fails as ``unavailable``
+    (which callers retry) and the pool replaces it for the next checkout."""
+    import sqlalchemy as sa
+
+    from f8a_jobs_worker.persistence import database
+
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.0 if idle_ping else 3600.0)
+    engine = database.create_engine(database_url)
+    pid = "SELECT pg_backend_pid()"
+    with engine.connect() as connection:
+        first = connection.exec_driver_sql(pid).scalar()
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        assert connection.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": first}).scalar()
+        gone = sa.text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :p")
+        eventually(lambda: connection.execute(gone, {"p": first}).scalar())
+    admin.dispose()
+    if not idle_ping:
+        with pytest.raises(Unavailable), database.store_errors("job store"), engine.connect() as c:
+            c.exec_driver_sql(pid)
+    with engine.connect() as connection:
+        second = connection.exec_driver_sql(pid).scalar()
+    engine.dispose()
+    assert second != first
