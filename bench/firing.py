@@ -118,6 +118,25 @@ def run_bare(database_url: str, count: int, log_dir: Path, *probe: str) -> BareR
     return BareRuns(rate, result["lateness_ms"], startup)
 
 
+def _fire(
+    engine: sa.Engine,
+    database_url: str,
+    prefix: str,
+    events: ExecutedEvents,
+    count: int,
+    log_dir: Path,
+) -> list[float]:
+    """Start a worker on the filled store, wait for ``count`` job.executed events, stop it, and check that
+    every run was persisted; return when each event arrived."""
+    worker = start_worker(worker_env(database_url, prefix), log_dir)
+    try:
+        arrived = events.wait(count, worker)
+    finally:
+        worker.stop()
+    _check_persisted(engine, count)
+    return arrived
+
+
 def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
     due_at_once = max(500, int(10_000 * scale))
     stream = max(300, int(3 * STREAM_RATE * scale))
@@ -131,12 +150,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 # catch-up: everything due a second ago, worker started afterwards
                 past = datetime.now(UTC) - timedelta(seconds=1)
                 fill_worker_store(engine, [past] * due_at_once, "due")
-                worker = start_worker(worker_env(database_url, prefix), log_dir)
-                try:
-                    arrived = events.wait(due_at_once, worker)
-                finally:
-                    worker.stop()
-                _check_persisted(engine, due_at_once)
+                arrived = _fire(engine, database_url, prefix, events, due_at_once, log_dir)
                 collected.add("catch-up project", _rate(arrived))
                 fill_bare_store(engine, [past] * due_at_once, "due")
                 bare = run_bare(database_url, due_at_once, log_dir)
@@ -148,12 +162,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 first = datetime.now(UTC) + timedelta(seconds=STREAM_LEAD)
                 times = [first + timedelta(seconds=n / STREAM_RATE) for n in range(stream)]
                 fill_worker_store(engine, times, "stream")
-                worker = start_worker(worker_env(database_url, prefix), log_dir)
-                try:
-                    arrived = events.wait(stream, worker)
-                finally:
-                    worker.stop()
-                _check_persisted(engine, stream)
+                arrived = _fire(engine, database_url, prefix, events, stream, log_dir)
                 lateness = _worker_lateness(engine)
                 collected.add("stream rate project", _rate(arrived))
                 collected.add("stream p50 project", percentile(lateness, 50))

@@ -207,21 +207,20 @@ def unique_prefix() -> str:
 
 
 def delete_queues(*names: str) -> None:
-    with Connection(RABBITMQ_URL) as conn:
-        channel = conn.channel()
-        for name in names:
-            try:
-                channel.queue_delete(name)
-            except Exception:
-                channel = conn.channel()
+    _delete("queue_delete", names)
 
 
 def delete_exchanges(*names: str) -> None:
+    _delete("exchange_delete", names)
+
+
+def _delete(method: str, names: tuple[str, ...]) -> None:
+    """Best effort: a name that does not exist closes the channel, so the next one gets a new channel."""
     with Connection(RABBITMQ_URL) as conn:
         channel = conn.channel()
         for name in names:
             try:
-                channel.exchange_delete(name)
+                getattr(channel, method)(name)
             except Exception:
                 channel = conn.channel()
 
