@@ -132,3 +132,31 @@ def test_a_catch_up_larger_than_a_pass_fires_every_job_once(make_worker, databas
     assert Counter(outcome for _, outcome in rows) == {"executed": 250}
     assert len({job_id for job_id, _ in rows}) == 250
     assert left == 0
+
+
+@rabbitmq_only
+def test_a_batch_that_fails_as_a_whole_is_applied_again_one_by_one(
+    messaging_worker, client: Client, broker_url: str, names, caplog
+) -> None:
+    """A read-only command has no savepoint: when it fails unexpectedly (NUL in a lookup) the batch's
+    transaction is rolled back and each command is applied on its own; only the culprit is dead-lettered."""
+    worker = messaging_worker(start=False)
+    collector = ReplyCollector(broker_url)
+    commands = [
+        ("job.create", {"handler": "noop", "job_id": "one", "when": LATER}),
+        ("job.get", {"job_id": "nul\x00"}),
+        ("job.create", {"handler": "noop", "job_id": "two", "when": LATER}),
+    ]
+    try:
+        ids = send_all(client, collector.name, commands)
+        worker.start()
+        collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
+    finally:
+        collector.close()
+    replies = {reply["command_id"]: reply for reply in collector.replies}
+    assert len(collector.replies) == 3
+    assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
+    assert replies[ids[1]]["error"]["code"] == "internal_error"
+    assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["one", "two"]
+    assert read_queue(broker_url, names.dead, 1)[0].headers["x-f8a-reason"] == "internal_error"
+    assert "a batch of 3 commands failed" in caplog.text
