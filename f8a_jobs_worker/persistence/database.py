@@ -133,6 +133,12 @@ def transaction(engine: Engine) -> Iterator[sa.Connection]:
             _current.reset(token)
 
 
+def in_transaction(engine: Engine) -> bool:
+    """Whether a :func:`transaction` on ``engine`` is open in this context."""
+    current = _current.get()
+    return current is not None and current.engine is engine
+
+
 @contextmanager
 def connect(engine: Engine) -> Iterator[sa.Connection]:
     """The open :func:`transaction` of this thread if it is on ``engine``, else a transaction of its own."""

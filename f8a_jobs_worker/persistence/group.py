@@ -1,0 +1,64 @@
+"""Group commit for writes made by many threads: one transaction for whatever is waiting, no writer thread.
+
+A thread that submits an item waits until it is written. If no other thread is writing, it becomes the writer:
+it takes every item waiting at that moment (its own included) and writes them in one call, then wakes the
+others. Items submitted meanwhile are written by the next thread to find the writer gone. Each caller still
+returns only once its own item is committed, so "recorded, then announced" holds as before; under load the
+commits are shared.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class GroupCommit(Generic[Item, Result]):
+    def __init__(self, write: Callable[[list[Item]], list[Result]]) -> None:
+        """``write`` stores a batch in one transaction and returns one result per item, in order."""
+        self._write = write
+        self._cond = threading.Condition()
+        self._waiting: list[tuple[Item, Future[Result]]] = []
+        self._writing = False
+
+    def submit(self, item: Item) -> Result:
+        """Write ``item`` (with whatever else is waiting); its result, or the exception of its write."""
+        future: Future[Result] = Future()
+        with self._cond:
+            self._waiting.append((item, future))
+            while not future.done():
+                if self._writing:
+                    self._cond.wait()
+                    continue
+                self._writing = True
+                batch, self._waiting = self._waiting, []
+                self._cond.release()
+                try:
+                    self._write_batch(batch)
+                finally:
+                    self._cond.acquire()
+                    self._writing = False
+                    self._cond.notify_all()
+        return future.result()
+
+    def _write_batch(self, batch: list[tuple[Item, Future[Result]]]) -> None:
+        """One transaction for the batch; if it fails, each item alone, so one bad item fails only itself."""
+        try:
+            results = self._write([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            for item, future in batch:
+                try:
+                    future.set_result(self._write([item])[0])
+                except Exception as one:
+                    future.set_exception(one)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)
