@@ -13,8 +13,7 @@ from typing import Any
 import amqp
 from kombu import Connection
 
-from f8a_jobs_worker.messaging.publisher import CONTENT_TYPE
-
+CONTENT_TYPE = "application/json"
 CONFIRM_TIMEOUT = 30.0
 
 
@@ -33,6 +32,7 @@ class ConfirmedChannel:
         self.confirmed = 0  # every tag up to this one is acknowledged
         self._acked: set[int] = set()
         self._nacked: list[int] = []
+        self.declared: set[str] = set()  # what its user declared on it already
         self.channel.confirm_select()
         self.channel.events["basic_ack"].add(self._on_ack)
         self.channel.events["basic_nack"].add(self._on_nack)

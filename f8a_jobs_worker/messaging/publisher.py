@@ -9,12 +9,13 @@ from typing import Any
 
 from kombu import Connection, Exchange, Producer, Queue
 
+from f8a_jobs_worker.group_commit import GroupCommit
 from f8a_jobs_worker.messaging.broker import queue_only
+from f8a_jobs_worker.messaging.confirms import CONTENT_TYPE, ConfirmedChannel
 from f8a_jobs_worker.messaging.topology import durable_queue, topic_exchange
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = "application/json"
 DEFAULT_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
 
 
@@ -40,6 +41,11 @@ class Publisher:
         self._lock = threading.Lock()
         self._declared: set[str] = set()
         self._producer: Producer | None = None
+        # topic messages (events) from many threads share their confirm waits: see _publish_topics
+        self._topics: GroupCommit[tuple[str, str, bytes, dict[str, Any]], None] = GroupCommit(
+            self._publish_topics
+        )
+        self._confirms: ConfirmedChannel | None = None
 
     def to_queue(self, queue: str, body: bytes | Any, **properties: Any) -> None:
         """Publish to a queue by name (replies, dead letters), declaring it durable the first time."""
@@ -51,17 +57,39 @@ class Publisher:
         self._publish(body, exchange="", routing_key=queue, declare=[], **properties)
 
     def to_topic(self, exchange: str, routing_key: str, body: Any, **properties: Any) -> None:
-        """Publish to a topic exchange, or to the queue of that name on queue-only transports."""
+        """Publish to a topic exchange, or to the queue of that name on queue-only transports.
+
+        On RabbitMQ, messages published at the same time by several threads (the runner threads' events) go
+        out together on a confirm-mode channel and share one wait for the broker's acks; each call still
+        returns only once the broker has confirmed its own message.
+        """
         if self.queue_only:
             self.to_queue(exchange, body, **properties)
             return
-        self._publish(
-            body,
-            exchange=topic_exchange(exchange),
-            routing_key=routing_key,
-            declare=[topic_exchange(exchange)],
-            **properties,
-        )
+        payload = body if isinstance(body, bytes) else dumps(body)
+        self._topics.submit((exchange, routing_key, payload, properties))
+
+    def _publish_topics(self, batch: list[tuple[str, str, bytes, dict[str, Any]]]) -> list[None]:
+        with self._lock:
+            publish = self.conn.ensure(self, self._publish_confirmed, **self.retry_policy)
+            publish(batch)
+        return [None] * len(batch)
+
+    def _publish_confirmed(self, batch: list[tuple[str, str, bytes, dict[str, Any]]]) -> None:
+        if self._confirms is None:
+            self._confirms = ConfirmedChannel(self.conn)
+        confirms = self._confirms
+        for exchange, routing_key, payload, properties in batch:
+            if f"Exchange:{exchange}" not in confirms.declared:
+                topic_exchange(exchange)(confirms.channel).declare()
+                confirms.declared.add(f"Exchange:{exchange}")
+            confirms.publish(payload, exchange, routing_key, **properties)
+        confirms.wait()
+
+    def revive(self, _channel: Any) -> None:
+        """Called by kombu's ``ensure`` after a reconnect: the confirm channel is opened anew on next use
+        (not on the channel kombu hands in, the default one, whose acks the producer waits for)."""
+        self._confirms = None
 
     def _publish(
         self,

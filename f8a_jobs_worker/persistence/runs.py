@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.group_commit import GroupCommit
 from f8a_jobs_worker.persistence.database import as_utc, connect, in_transaction, store_errors
-from f8a_jobs_worker.persistence.group import GroupCommit
 from f8a_jobs_worker.persistence.tables import job_failures, job_runs
 
 # statements built once: SQLAlchemy reuses their compiled form instead of building a cache key per run

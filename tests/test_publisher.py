@@ -1,0 +1,71 @@
+"""The publisher on RabbitMQ: events from many threads share their confirm waits, each call returns once its
+own message is confirmed, and a dropped connection is re-established under the retry policy."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from f8a_jobs_worker.messaging import broker
+from f8a_jobs_worker.messaging.publisher import Publisher
+from tests.messaging import read_queue
+
+
+@pytest.fixture
+def bound(rabbitmq_url: str) -> Iterator[tuple[str, str]]:
+    """An exchange and a queue bound to it, both of the test's own, deleted afterwards."""
+    exchange, queue = f"pub_events_{uuid.uuid4().hex[:8]}", f"pub_{uuid.uuid4().hex[:8]}"
+    with Connection(rabbitmq_url) as conn:
+        Queue(queue, Exchange(exchange, type="topic", durable=True), routing_key="#")(
+            conn.channel()
+        ).declare()
+    yield exchange, queue
+    with Connection(rabbitmq_url) as conn:
+        channel = conn.channel()
+        channel.queue_delete(queue)
+        channel.exchange_delete(exchange)
+
+
+def test_events_from_many_threads_each_arrive_once(
+    rabbitmq_url: str, bound: tuple[str, str]
+) -> None:
+    exchange, queue = bound
+    publisher = Publisher(broker.connection(rabbitmq_url, heartbeat=0))
+    returned: list[int] = []
+
+    def publish(thread: int) -> None:
+        for n in range(50):
+            publisher.to_topic(exchange, "job.executed", {"thread": thread, "n": n})
+            returned.append(1)
+
+    threads = [threading.Thread(target=publish, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    publisher.close()
+    assert len(returned) == 400
+    bodies = [json.loads(m.body) for m in read_queue(rabbitmq_url, queue, 400)]
+    assert Counter((b["thread"], b["n"]) for b in bodies) == {
+        (t, n): 1 for t in range(8) for n in range(50)
+    }
+
+
+def test_a_dropped_connection_is_reopened_and_the_event_published(
+    rabbitmq_url: str, bound: tuple[str, str]
+) -> None:
+    exchange, queue = bound
+    publisher = Publisher(broker.connection(rabbitmq_url, heartbeat=0))
+    publisher.to_topic(exchange, "job.created", {"n": 1})
+    publisher.conn.connection.sock.shutdown(socket.SHUT_RDWR)  # the network drops under it
+    publisher.to_topic(exchange, "job.created", {"n": 2})
+    publisher.close()
+    bodies = [json.loads(m.body) for m in read_queue(rabbitmq_url, queue, 2)]
+    assert [b["n"] for b in bodies] == [1, 2]
