@@ -28,10 +28,15 @@ class GroupCommit(Generic[Item, Result]):
 
     def submit(self, item: Item) -> Result:
         """Write ``item`` (with whatever else is waiting); its result, or the exception of its write."""
-        future: Future[Result] = Future()
+        return self.submit_many([item])[0]
+
+    def submit_many(self, items: list[Item]) -> list[Result]:
+        """Write ``items`` (in one batch if no one else is writing); their results, in order. The first
+        exception among them is raised, once every one of them was written or failed."""
+        futures: list[Future[Result]] = [Future() for _ in items]
         with self._cond:
-            self._waiting.append((item, future))
-            while not future.done():
+            self._waiting.extend(zip(items, futures, strict=True))
+            while not all(future.done() for future in futures):
                 if self._writing:
                     self._cond.wait()
                     continue
@@ -44,7 +49,7 @@ class GroupCommit(Generic[Item, Result]):
                     self._cond.acquire()
                     self._writing = False
                     self._cond.notify_all()
-        return future.result()
+        return [future.result() for future in futures]
 
     def _write_batch(self, batch: list[tuple[Item, Future[Result]]]) -> None:
         """One transaction for the batch; if it fails, each item alone, so one bad item fails only itself."""

@@ -69,3 +69,21 @@ def test_a_dropped_connection_is_reopened_and_the_event_published(
     publisher.close()
     bodies = [json.loads(m.body) for m in read_queue(rabbitmq_url, queue, 2)]
     assert [b["n"] for b in bodies] == [1, 2]
+
+
+def test_events_handed_over_together_arrive_in_order(
+    rabbitmq_url: str, bound: tuple[str, str]
+) -> None:
+    """A batch of commands hands its events over in one call: one confirm wait, the order kept."""
+    from f8a_jobs_worker.events import Event
+    from f8a_jobs_worker.events.broker import BrokerEventSink
+
+    exchange, queue = bound
+    publisher = Publisher(broker.connection(rabbitmq_url, heartbeat=0))
+    BrokerEventSink(publisher, exchange).emit_many(
+        [Event("job.created", f"j{n}", {"n": n}) for n in range(30)]
+    )
+    publisher.close()
+    bodies = [json.loads(m.body) for m in read_queue(rabbitmq_url, queue, 30)]
+    assert [b["job_id"] for b in bodies] == [f"j{n}" for n in range(30)]
+    assert {b["event"] for b in bodies} == {"job.created"}

@@ -19,6 +19,11 @@ class BrokerEventSink:
         self.exchange = exchange
 
     def emit(self, event: Event) -> None:
-        self.publisher.to_topic(
-            self.exchange, event.name, event.to_dict(), message_id=str(uuid.uuid4())
+        self.emit_many([event])
+
+    def emit_many(self, events: list[Event]) -> None:
+        """On RabbitMQ the events go out together and share one confirm wait."""
+        self.publisher.to_topic_many(
+            self.exchange,
+            [(event.name, event.to_dict(), {"message_id": str(uuid.uuid4())}) for event in events],
         )

@@ -20,6 +20,10 @@ class EventSink(Protocol):
 
     def emit(self, event: Event) -> None: ...
 
+    def emit_many(self, events: list[Event]) -> None:
+        """Several events at once (a batch of commands'), in order; a sink may deliver them together."""
+        ...
+
 
 class LoggingEventSink:
     """Writes each event as one log line; the sink of a worker with no broker."""
@@ -31,6 +35,10 @@ class LoggingEventSink:
         fields = " ".join(f"{k}={v!r}" for k, v in event.fields.items() if k != "traceback")
         self.log.info("event %s job_id=%s %s", event.name, event.job_id, fields)
 
+    def emit_many(self, events: list[Event]) -> None:
+        for event in events:
+            self.emit(event)
+
 
 class MemoryEventSink:
     """Keeps events in a list: the stub adapter for unit tests and in-process observers."""
@@ -40,8 +48,11 @@ class MemoryEventSink:
         self._changed = threading.Condition()
 
     def emit(self, event: Event) -> None:
+        self.emit_many([event])
+
+    def emit_many(self, events: list[Event]) -> None:
         with self._changed:
-            self.events.append(event)
+            self.events.extend(events)
             self._changed.notify_all()
 
     def names(self, job_id: str | None = None) -> list[str]:
@@ -74,8 +85,18 @@ class SafeEventSink:
         self.sinks = list(sinks)
 
     def emit(self, event: Event) -> None:
+        self.emit_many([event])
+
+    def emit_many(self, events: list[Event]) -> None:
+        if not events:
+            return
         for sink in self.sinks:
             try:
-                sink.emit(event)
+                sink.emit_many(events)
             except Exception:
-                log.exception("event %s for job %s could not be emitted", event.name, event.job_id)
+                log.exception(
+                    "%d events (%s for job %s first) could not be emitted",
+                    len(events),
+                    events[0].name,
+                    events[0].job_id,
+                )

@@ -63,11 +63,20 @@ class Publisher:
         out together on a confirm-mode channel and share one wait for the broker's acks; each call still
         returns only once the broker has confirmed its own message.
         """
+        self.to_topic_many(exchange, [(routing_key, body, properties)])
+
+    def to_topic_many(self, exchange: str, messages: list[tuple[str, Any, dict[str, Any]]]) -> None:
+        """:meth:`to_topic` for several ``(routing_key, body, properties)``, in order, confirmed together."""
         if self.queue_only:
-            self.to_queue(exchange, body, **properties)
+            for _routing_key, body, properties in messages:  # routed by queue name here
+                self.to_queue(exchange, body, **properties)
             return
-        payload = body if isinstance(body, bytes) else dumps(body)
-        self._topics.submit((exchange, routing_key, payload, properties))
+        self._topics.submit_many(
+            [
+                (exchange, routing_key, body if isinstance(body, bytes) else dumps(body), props)
+                for routing_key, body, props in messages
+            ]
+        )
 
     def _publish_topics(self, batch: list[tuple[str, str, bytes, dict[str, Any]]]) -> list[None]:
         with self._lock:

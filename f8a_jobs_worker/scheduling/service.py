@@ -91,8 +91,7 @@ class JobService:
             _deferred.reset(token)
         if wake:
             self.scheduler.wakeup()
-        for event in pending:
-            self.sink.emit(event)
+        self.sink.emit_many(pending)
 
     @contextmanager
     def isolated(self, connection: sa.Connection, savepoint: bool = True) -> Iterator[None]:
