@@ -32,6 +32,21 @@ def send_all(
     return ids
 
 
+def first_batch(
+    worker: Any, client: Client, broker_url: str, commands: list[tuple[str, dict[str, Any]]]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Queue ``commands`` before ``worker`` (not started yet) consumes, start it, and collect one reply per
+    command: the command_ids in order and every reply that arrived."""
+    collector = ReplyCollector(broker_url)
+    try:
+        ids = send_all(client, collector.name, commands)
+        worker.start()
+        collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
+    finally:
+        collector.close()
+    return ids, collector.replies
+
+
 @rabbitmq_only
 def test_pipelined_commands_apply_in_order_and_commit_together(
     messaging_worker, client: Client, broker_url: str, database_url: str
@@ -82,19 +97,13 @@ def test_a_command_that_fails_unexpectedly_rolls_back_alone(
     """PostgreSQL refuses NUL characters: the insert fails inside the batch's transaction. Only that
     command's savepoint is rolled back; it is dead-lettered with ``internal_error``, the others apply."""
     worker = messaging_worker(start=False)
-    collector = ReplyCollector(broker_url)
     commands = [
         ("job.create", {"handler": "noop", "job_id": "before", "when": LATER}),
         ("job.create", {"handler": "noop", "job_id": "bad\x00id", "when": LATER}),
         ("job.create", {"handler": "noop", "job_id": "after", "when": LATER}),
     ]
-    try:
-        ids = send_all(client, collector.name, commands)
-        worker.start()
-        collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
-    finally:
-        collector.close()
-    replies = {reply["command_id"]: reply for reply in collector.replies}
+    ids, received = first_batch(worker, client, broker_url, commands)
+    replies = {reply["command_id"]: reply for reply in received}
     assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
     assert replies[ids[1]]["error"]["code"] == "internal_error"
     assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["after", "before"]
@@ -141,20 +150,14 @@ def test_a_batch_that_fails_as_a_whole_is_applied_again_one_by_one(
     """A read-only command has no savepoint: when it fails unexpectedly (NUL in a lookup) the batch's
     transaction is rolled back and each command is applied on its own; only the culprit is dead-lettered."""
     worker = messaging_worker(start=False)
-    collector = ReplyCollector(broker_url)
     commands = [
         ("job.create", {"handler": "noop", "job_id": "one", "when": LATER}),
         ("job.get", {"job_id": "nul\x00"}),
         ("job.create", {"handler": "noop", "job_id": "two", "when": LATER}),
     ]
-    try:
-        ids = send_all(client, collector.name, commands)
-        worker.start()
-        collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
-    finally:
-        collector.close()
-    replies = {reply["command_id"]: reply for reply in collector.replies}
-    assert len(collector.replies) == 3
+    ids, received = first_batch(worker, client, broker_url, commands)
+    replies = {reply["command_id"]: reply for reply in received}
+    assert len(received) == 3
     assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
     assert replies[ids[1]]["error"]["code"] == "internal_error"
     assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["one", "two"]
