@@ -96,15 +96,6 @@ class CommandApplier:
         #: savepoints, hence batches of several commands, where the driver handles them (not pysqlite)
         self.batches = replies.engine.dialect.name != "sqlite"
 
-    def apply(self, envelope: Envelope) -> tuple[dict[str, Any], bool]:
-        """Apply one command: the reply, and whether it is a stored one. Raises what :meth:`apply_many`
-        would report as an unexpected error."""
-        applied = self.apply_many([envelope])[0]
-        if applied.error is not None:
-            raise applied.error
-        assert applied.reply is not None
-        return applied.reply, applied.duplicate
-
     def apply_many(self, envelopes: list[Envelope]) -> list[Applied]:
         """Apply ``envelopes`` in order, in one transaction; one :class:`Applied` per envelope.
 
