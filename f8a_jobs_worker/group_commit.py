@@ -1,10 +1,11 @@
-"""Group commit for writes made by many threads: one transaction for whatever is waiting, no writer thread.
+"""Group commit for writes made by many threads: one write for whatever is waiting, no writer thread.
 
-A thread that submits an item waits until it is written. If no other thread is writing, it becomes the writer:
-it takes every item waiting at that moment (its own included) and writes them in one call, then wakes the
-others. Items submitted meanwhile are written by the next thread to find the writer gone. Each caller still
-returns only once its own item is committed, so "recorded, then announced" holds as before; under load the
-commits are shared.
+Used for the runner threads' run records (one transaction) and their events (one wait for the broker's
+confirms). A thread that submits an item waits until it is written. If no other thread is writing, it becomes
+the writer: it takes every item waiting at that moment (its own included) and writes them in one call, then
+wakes the others. Items submitted meanwhile are written by the next thread to find the writer gone. Each caller
+still returns only once its own item is committed (or confirmed), so "recorded, then announced" holds as
+before; under load the commits are shared.
 """
 
 from __future__ import annotations
