@@ -95,14 +95,8 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         """The earliest due jobs, at most ``due_per_pass``: the scheduler's pass holds the job-store lock,
         so a capped pass lets commands in between passes during a large catch-up (the next pass starts
         at once, since the next run time is still due)."""
-        query = (
-            sa.select(self.jobs_t.c.id, self.jobs_t.c.job_state)
-            .where(self.jobs_t.c.next_run_time <= datetime_to_utc_timestamp(now))
-            .order_by(self.jobs_t.c.next_run_time)
-            .limit(self.due_per_pass)
-        )
-        with connect(self.engine) as connection:
-            return self._restore(connection.execute(query))
+        due = self.jobs_t.c.next_run_time <= datetime_to_utc_timestamp(now)
+        return self._get_jobs(due, limit=self.due_per_pass)
 
     def get_next_run_time(self) -> datetime | None:
         query = (
@@ -115,9 +109,11 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             moment: datetime | None = utc_timestamp_to_datetime(connection.execute(query).scalar())
         return moment
 
-    def _get_jobs(self, *conditions: Any) -> list[Job]:
-        query = sa.select(self.jobs_t.c.id, self.jobs_t.c.job_state).order_by(
-            self.jobs_t.c.next_run_time
+    def _get_jobs(self, *conditions: Any, limit: int | None = None) -> list[Job]:
+        query = (
+            sa.select(self.jobs_t.c.id, self.jobs_t.c.job_state)
+            .order_by(self.jobs_t.c.next_run_time)
+            .limit(limit)
         )
         if conditions:
             query = query.where(sa.and_(*conditions))
