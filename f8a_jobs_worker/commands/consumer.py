@@ -63,9 +63,9 @@ class CommandConsumer(ConsumerMixin):  # type: ignore[misc]
         self._told_unavailable: set[str] = set()
         self._thread: threading.Thread | None = None
         self._batch: list[Message] = []
-        amqp = connection.transport.driver_type == "amqp"
+        self.amqp = connection.transport.driver_type == "amqp"
         #: commands applied in one transaction: what RabbitMQ has already delivered, up to the prefetch
-        self.batch_size = max(1, prefetch) if amqp and applier.batches else 1
+        self.batch_size = max(1, prefetch) if self.amqp and applier.batches else 1
         #: on RabbitMQ, replies go out on a confirm-mode channel of the consumer's own connection and are
         #: confirmed once per batch; elsewhere through the publisher, one by one
         self._replies: ConfirmedChannel | None = None
@@ -91,7 +91,7 @@ class CommandConsumer(ConsumerMixin):  # type: ignore[misc]
     def on_consume_ready(
         self, connection: Connection, channel: Any, consumers: Any, **_: Any
     ) -> None:
-        if connection.transport.driver_type == "amqp":
+        if self.amqp:
             self._replies = ConfirmedChannel(connection)
         log.info("consuming commands from %s", self.names.commands)
 

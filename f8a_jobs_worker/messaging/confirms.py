@@ -32,7 +32,7 @@ class ConfirmedChannel:
         self.confirmed = 0  # every tag up to this one is acknowledged
         self._acked: set[int] = set()
         self._nacked: list[int] = []
-        self.declared: set[str] = set()  # what its user declared on it already
+        self.declared: set[str] = set()  # exchanges its user declared on it already
         self.channel.confirm_select()
         self.channel.events["basic_ack"].add(self._on_ack)
         self.channel.events["basic_nack"].add(self._on_nack)

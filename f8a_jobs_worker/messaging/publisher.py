@@ -89,9 +89,9 @@ class Publisher:
             self._confirms = ConfirmedChannel(self.conn)
         confirms = self._confirms
         for exchange, routing_key, payload, properties in batch:
-            if f"Exchange:{exchange}" not in confirms.declared:
+            if exchange not in confirms.declared:
                 topic_exchange(exchange)(confirms.channel).declare()
-                confirms.declared.add(f"Exchange:{exchange}")
+                confirms.declared.add(exchange)
             confirms.publish(payload, exchange, routing_key, **properties)
         confirms.wait()
 
