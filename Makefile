@@ -36,6 +36,7 @@ services:
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/deptry .
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

@@ -25,7 +25,7 @@ from kombu import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(
-    "F8A_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    "F8A_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 RABBITMQ_URL = os.environ.get("F8A_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 

@@ -88,6 +88,29 @@ class Settings:
             raise ConfigError("retention must keep at least one run and one day")
         if self.prefetch < 1:
             raise ConfigError(f"{PREFIX}PREFETCH must be at least 1")
+        self._check_urls()
+
+    def _check_urls(self) -> None:
+        """A URL that can never work stops the start here, with one line; an unreachable server does not
+        (that is retried)."""
+        from f8a_jobs_worker.messaging.broker import check_broker_url
+        from f8a_jobs_worker.persistence.database import database_url
+
+        databases = {"DATABASE_URL": self.database_url}
+        if self.analytics_database_url:
+            databases["ANALYTICS_DATABASE_URL"] = self.analytics_database_url
+        for name, url in databases.items():
+            try:
+                database_url(url)
+            except ValueError as exc:
+                raise ConfigError(f"{PREFIX}{name} {redact_url(url)}: {exc}") from None
+        if self.broker_url:
+            try:
+                check_broker_url(self.broker_url)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{PREFIX}BROKER_URL {redact_url(self.broker_url)}: {exc}"
+                ) from None
 
     def describe(self) -> dict[str, Any]:
         """Settings as they may be logged: every URL with its password masked."""
@@ -151,8 +174,6 @@ def redact_url(url: str) -> str:
     if parts.password is None:
         return url
     user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    # the netloc after the last "@" is host and port as written (a port that does not parse included)
+    host_port = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host_port}"))

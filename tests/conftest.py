@@ -90,6 +90,10 @@ def make_worker(database_url: str, empty_jobs_dir: Path) -> Iterator[Callable[..
 
     yield make
     stop_all(started)
+    # tests may read through a stopped worker's stores: close what that opened
+    for worker in started:
+        worker.engine.dispose()
+        worker.analytics_engine.dispose()
 
 
 @pytest.fixture(scope="session")

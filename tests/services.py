@@ -55,14 +55,14 @@ def postgres_url() -> str:
     def container() -> str:
         from testcontainers.postgres import PostgresContainer
 
-        started = _started(PostgresContainer("postgres:15-alpine", driver="psycopg2"))
+        started = _started(PostgresContainer("postgres:15-alpine", driver="psycopg"))
         return str(started.get_connection_url())
 
     return _discover(
         "PostgreSQL",
         "F8A_TEST_DATABASE_URL",
         5432,
-        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+        "postgresql://postgres@127.0.0.1:5432/postgres",
         container,
     )
 

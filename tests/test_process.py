@@ -124,7 +124,7 @@ def test_job_store_down_means_retry_not_exit(
     tmp_path: Path, empty_jobs_dir: Path, processes
 ) -> None:
     env = clean_env(
-        F8A_JOBS_DATABASE_URL="postgresql+psycopg2://postgres:pw@127.0.0.1:1/none",
+        F8A_JOBS_DATABASE_URL="postgresql://postgres:pw@127.0.0.1:1/none",
         F8A_JOBS_DEFAULT_JOBS_DIR=str(empty_jobs_dir),
     )
     worker = WorkerProcess.run(tmp_path, env)

@@ -391,7 +391,11 @@ class FilterCompiler:
     def _scalar(self, value: Any, path: str, scope: Scope) -> Any:
         if isinstance(value, str) and value.startswith("$"):
             return self._column(value[1:], path, scope)
-        if value is None or isinstance(value, str | int | float | bool):
+        if isinstance(value, str):
+            # untyped, so that PostgreSQL reads it as the type it is compared with ('2017-04-05' as a
+            # timestamp): psycopg 3 would otherwise send it cast to VARCHAR
+            return sa.literal(value, sa.types.NullType())
+        if value is None or isinstance(value, int | float | bool):
             return value
         raise FilterError(
             f'{path}: values are strings, numbers, booleans, null, lists or {{"$filter"}}',

@@ -70,10 +70,13 @@ class FilterRunner:
                     statement
                 )
                 keys = list(result.keys())
-                for row in result:
-                    yield {key: jsonable(value) for key, value in zip(keys, row, strict=True)}
+                try:
+                    for row in result:
+                        yield {key: jsonable(value) for key, value in zip(keys, row, strict=True)}
+                finally:  # a caller that stops early (a capped expand) closes the server-side cursor
+                    result.close()
             except sa.exc.DBAPIError as exc:
-                if getattr(exc.orig, "pgcode", None) == QUERY_CANCELED:
+                if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
                     raise FilterError(f"the query ran longer than {self.timeout_s}s") from None
                 if is_unavailable(exc):
                     raise

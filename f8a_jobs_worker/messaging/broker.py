@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -24,6 +25,35 @@ EMBEDDED_DIR = "f8a-jobs-broker"
 
 def embedded_url(directory: Path | str = EMBEDDED_DIR) -> str:
     return f"filesystem://{Path(directory).resolve()}"
+
+
+SCHEMES = {
+    "amqp": "kombu.transport.pyamqp",
+    "amqps": "kombu.transport.pyamqp",
+    "pyamqp": "kombu.transport.pyamqp",
+    "sqs": "boto3",
+    "filesystem": "kombu.transport.filesystem",
+}
+
+
+def check_broker_url(url: str) -> None:
+    """ValueError (with no password in it) for a broker URL that cannot work: an unknown scheme, an
+    unparseable port, or a transport whose library is missing. An unreachable broker is not checked."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parses the port; raises ValueError for a bad one)
+    except ValueError as exc:
+        raise ValueError(f"cannot parse the URL: {exc}") from None
+    module = SCHEMES.get(parts.scheme)
+    if module is None:
+        raise ValueError(
+            f"unsupported broker scheme {parts.scheme!r}; expected one of amqp://, amqps://, sqs://, "
+            "filesystem://"
+        )
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"the {parts.scheme}:// transport cannot be loaded: {exc}") from None
 
 
 def connection(url: str | None, heartbeat: int = 30) -> Connection:

@@ -2,6 +2,11 @@
 
 Every database error that means "the store is not answering" becomes :class:`Unavailable`, so callers can
 retry instead of losing the command.
+
+PostgreSQL is reached through psycopg 3, the driver SQLAlchemy 2.1 picks for ``postgresql://``. Every spelling
+of a PostgreSQL URL (``postgresql://``, ``postgres://``, ``postgresql+psycopg2://``) is read as psycopg 3, so a
+URL means the same here whichever SQLAlchemy release is installed and whichever driver an older configuration
+named: all of them take the same libpq connection parameters.
 """
 
 from __future__ import annotations
@@ -26,13 +31,37 @@ log = logging.getLogger(__name__)
 _current: ContextVar[sa.Connection | None] = ContextVar("f8a_jobs_transaction", default=None)
 
 
+POSTGRES_DRIVER = "postgresql+psycopg"
+_POSTGRES_SPELLINGS = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
+SUPPORTED_URLS = "postgresql://user:password@host:5432/database or sqlite:///path/to/file.sqlite"
+
+
+def database_url(url: str) -> sa.URL:
+    """The SQLAlchemy URL the worker connects with; ValueError (with no password in it) for a URL that
+    cannot work: unparseable, another database than PostgreSQL or SQLite, or a driver that is not installed.
+    A server that does not answer is not checked here: that is retried at start."""
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ValueError(f"cannot parse the URL; expected {SUPPORTED_URLS}") from None
+    if parsed.drivername in _POSTGRES_SPELLINGS:
+        parsed = parsed.set(drivername=POSTGRES_DRIVER)
+    elif parsed.drivername not in {"sqlite", "sqlite+pysqlite"}:
+        raise ValueError(f"unsupported database {parsed.drivername!r}; expected {SUPPORTED_URLS}")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except Exception as exc:
+        raise ValueError(f"the driver of {parsed.drivername!r} cannot be loaded: {exc}") from None
+    return parsed
+
+
 def create_engine(url: str, pool_size: int = 10) -> Engine:
     """An engine tuned for the store: WAL and a busy timeout on SQLite, a ping of idle connections on
     servers."""
-    parsed = sa.make_url(url)
+    parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
-            url,
+            parsed,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=sa.pool.QueuePool,
             pool_size=pool_size,
@@ -40,7 +69,9 @@ def create_engine(url: str, pool_size: int = 10) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    engine = sa.create_engine(
+        parsed, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+    )
     event.listen(engine, "connect", _note_use)
     event.listen(engine, "checkin", _note_use)
     event.listen(engine, "checkout", _ping_if_idle)
