@@ -5,6 +5,7 @@ Schemas are the files under ``schemas/`` (draft 2020-12); they are loaded once p
 
 from __future__ import annotations
 
+import itertools
 import json
 from functools import cache
 from typing import Any
@@ -50,12 +51,25 @@ def file_validator(relative_path: str) -> Validator:
     return validator_for(load_schema(relative_path))
 
 
+#: violations listed per reply, and characters per message (jsonschema quotes the offending value in full)
+MAX_VIOLATIONS = 20
+MAX_MESSAGE = 300
+
+
 def violations(validator: Validator, instance: Any, root: str = "$") -> list[dict[str, str]]:
-    """Every violation as ``{"path": "$.kwargs.flow_name", "message": ...}``, in document order."""
+    """The first violations as ``{"path": "$.kwargs.flow_name", "message": ...}``, in document order."""
     errors = sorted(
-        validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
+        itertools.islice(validator.iter_errors(instance), 1000),
+        key=lambda e: [str(p) for p in e.absolute_path],
     )
-    return [{"path": root + error.json_path[1:], "message": error.message} for error in errors]
+    return [
+        {"path": root + error.json_path[1:], "message": _shorten(error.message)}
+        for error in errors[:MAX_VIOLATIONS]
+    ]
+
+
+def _shorten(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
 def check(validator: Validator, instance: Any, what: str, root: str = "$") -> None:

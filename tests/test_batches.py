@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from f8a_jobs_worker.client import Client
-from f8a_jobs_worker.persistence.tables import command_replies, job_runs
+from f8a_jobs_worker.persistence.jobstore import JobStore
+from f8a_jobs_worker.persistence.tables import command_replies, create_tables, job_runs
 from tests.messaging import ReplyCollector, read_queue
 
 LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
@@ -90,16 +91,39 @@ def test_pipelined_commands_apply_in_order_and_commit_together(
     assert max(Counter(stamps).values()) > 1, "replies of one batch share their commit's time"
 
 
+def refuse(database_url: str, table: str, column: str, value: str) -> None:
+    """Make PostgreSQL refuse, with an error the worker cannot expect, rows of ``table`` whose ``column`` is
+    ``value`` (a trigger): a fault of the database, not of the input."""
+    engine = sa.create_engine(database_url)
+    create_tables(engine)
+    JobStore(engine).jobs_t.create(engine, checkfirst=True)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+            )
+        )
+        connection.execute(
+            sa.text(
+                f"CREATE TRIGGER refuse BEFORE INSERT ON {table} FOR EACH ROW "
+                f"WHEN (NEW.{column} = '{value}') EXECUTE FUNCTION refuse()"
+            )
+        )
+    engine.dispose()
+
+
 @rabbitmq_only
 def test_a_command_that_fails_unexpectedly_rolls_back_alone(
-    messaging_worker, client: Client, broker_url: str, names, watcher
+    messaging_worker, client: Client, broker_url: str, names, watcher, database_url: str
 ) -> None:
-    """PostgreSQL refuses NUL characters: the insert fails inside the batch's transaction. Only that
-    command's savepoint is rolled back; it is dead-lettered with ``internal_error``, the others apply."""
+    """The database refuses one job's insert inside the batch's transaction. Only that command's savepoint
+    is rolled back; it is dead-lettered with ``internal_error``, the others apply."""
+    refuse(database_url, "f8a_jobs", "id", "refused")
     worker = messaging_worker(start=False)
     commands = [
         ("job.create", {"handler": "noop", "job_id": "before", "when": LATER}),
-        ("job.create", {"handler": "noop", "job_id": "bad\x00id", "when": LATER}),
+        ("job.create", {"handler": "noop", "job_id": "refused", "when": LATER}),
         ("job.create", {"handler": "noop", "job_id": "after", "when": LATER}),
     ]
     ids, received = first_batch(worker, client, broker_url, commands)
@@ -145,19 +169,27 @@ def test_a_catch_up_larger_than_a_pass_fires_every_job_once(make_worker, databas
 
 @rabbitmq_only
 def test_a_batch_that_fails_as_a_whole_is_applied_again_one_by_one(
-    messaging_worker, client: Client, broker_url: str, names, caplog
+    messaging_worker, client: Client, broker_url: str, names, caplog, database_url: str
 ) -> None:
-    """A read-only command has no savepoint: when it fails unexpectedly (NUL in a lookup) the batch's
-    transaction is rolled back and each command is applied on its own; only the culprit is dead-lettered."""
+    """The replies of a batch are stored in one statement, outside any savepoint: when the database refuses
+    one of them the batch's transaction is rolled back and each command is applied on its own; only the
+    culprit is dead-lettered."""
     worker = messaging_worker(start=False)
     commands = [
         ("job.create", {"handler": "noop", "job_id": "one", "when": LATER}),
-        ("job.get", {"job_id": "nul\x00"}),
+        ("job.get", {"job_id": "one"}),
         ("job.create", {"handler": "noop", "job_id": "two", "when": LATER}),
     ]
-    ids, received = first_batch(worker, client, broker_url, commands)
-    replies = {reply["command_id"]: reply for reply in received}
-    assert len(received) == 3
+    collector = ReplyCollector(broker_url)
+    try:
+        ids = send_all(client, collector.name, commands)
+        refuse(database_url, "f8a_command_replies", "command_id", ids[1])
+        worker.start()
+        collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
+    finally:
+        collector.close()
+    replies = {reply["command_id"]: reply for reply in collector.replies}
+    assert len(collector.replies) == 3
     assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
     assert replies[ids[1]]["error"]["code"] == "internal_error"
     assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["one", "two"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from f8a_jobs_worker.commands.envelope import Envelope
 from f8a_jobs_worker.errors import JobsError, Unavailable
+from f8a_jobs_worker.persistence.database import ping
 from f8a_jobs_worker.persistence.replies import ReplyStore
 from f8a_jobs_worker.scheduling.service import JobService
 
@@ -95,6 +96,10 @@ class CommandApplier:
         self.replies = replies
         #: savepoints, hence batches of several commands, where the driver handles them (not pysqlite)
         self.batches = replies.engine.dialect.name != "sqlite"
+
+    def probe(self) -> None:
+        """Raise :class:`Unavailable` unless the store answers."""
+        ping(self.replies.engine)
 
     def apply_many(self, envelopes: list[Envelope]) -> list[Applied]:
         """Apply ``envelopes`` in order, in one transaction; one :class:`Applied` per envelope.

@@ -7,8 +7,10 @@ before anything can fail, so that even an undecodable command gets its error rep
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,13 @@ from f8a_jobs_worker.errors import InvalidJson, JobsError, UnknownCommand, Valid
 from f8a_jobs_worker.validation import check, file_validator
 
 MAX_BODY = 1024 * 1024
+#: containers nested deeper than this are refused before anything recurses into them (the schemas cannot say it)
+MAX_DEPTH = 32
+#: integers beyond this lose precision in JavaScript and most JSON parsers (I-JSON, RFC 7493)
+MAX_SAFE_INTEGER = 2**53 - 1
+#: how many input problems a reply lists
+MAX_PROBLEMS = 20
+_PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 
 
 @dataclass
@@ -38,17 +47,25 @@ class Rejected(Exception):
         self.error = error
 
 
-def decode(body: bytes, properties: Mapping[str, Any], known: Mapping[str, Any]) -> Envelope:
+def decode(
+    body: bytes,
+    properties: Mapping[str, Any],
+    known: Mapping[str, Any],
+    problem: str | None = None,
+    reply_to_problem: Callable[[str], str | None] = lambda _: None,
+) -> Envelope:
     """Parse and validate a command; raise :class:`Rejected` for invalid_json, validation_error and
-    unknown_command. ``known`` maps command names to anything (only membership is used)."""
+    unknown_command. ``known`` maps command names to anything (only membership is used). ``problem`` is what
+    the transport could not decode of the message (its properties); ``reply_to_problem`` says why a reply
+    address cannot be used on this transport, or None."""
     envelope = Envelope(
-        command_id=str(
-            properties.get("message_id") or properties.get("correlation_id") or uuid.uuid4()
-        ),
-        reply_to=properties.get("reply_to") or None,
+        command_id=_text(properties, "message_id", 128)
+        or _text(properties, "correlation_id", 128)
+        or str(uuid.uuid4()),
+        reply_to=_text(properties, "reply_to"),
         correlation_id="",
     )
-    envelope.correlation_id = str(properties.get("correlation_id") or envelope.command_id)
+    envelope.correlation_id = _text(properties, "correlation_id") or envelope.command_id
     if len(body) > MAX_BODY:
         raise Rejected(
             envelope,
@@ -57,12 +74,15 @@ def decode(body: bytes, properties: Mapping[str, Any], known: Mapping[str, Any])
                 [{"path": "$", "message": f"body larger than {MAX_BODY} bytes"}],
             ),
         )
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Rejected(envelope, InvalidJson(f"command body is not UTF-8 JSON: {exc}")) from None
+    document = _parse(body, envelope)
     if isinstance(document, dict):
         _adopt(envelope, document, properties)
+    _check_reply_to(envelope, reply_to_problem)
+    if problem:
+        raise Rejected(envelope, ValidationFailed(problem, [{"path": "$", "message": problem}]))
+    found = problems(document)
+    if found:
+        raise Rejected(envelope, ValidationFailed(f"invalid command: {_summary(found)}", found))
     try:
         check(file_validator("envelope.json"), document, "command envelope")
     except ValidationFailed as exc:
@@ -89,13 +109,115 @@ def decode(body: bytes, properties: Mapping[str, Any], known: Mapping[str, Any])
     return envelope
 
 
+def _parse(body: bytes, envelope: Envelope) -> Any:
+    """JSON as RFC 8259 has it: UTF-8, no NaN or Infinity; any failure is invalid_json."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_not_json)
+    except RecursionError:
+        reason = "nested too deeply"
+    except (
+        UnicodeDecodeError,
+        ValueError,
+    ) as exc:  # JSONDecodeError, NaN, integers of 4300+ digits
+        reason = str(exc)[:300]
+    raise Rejected(envelope, InvalidJson(f"command body is not UTF-8 JSON: {reason}"))
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def problems(document: Any) -> list[dict[str, str]]:
+    """What no schema can say and no part of the worker can take: nesting deeper than :data:`MAX_DEPTH`,
+    strings with U+0000 (PostgreSQL cannot store it) or unpaired surrogates (not UTF-8), numbers that are
+    not finite or integers beyond :data:`MAX_SAFE_INTEGER`. At most :data:`MAX_PROBLEMS`, each with its path.
+    """
+    found: list[dict[str, str]] = []
+    stack: list[tuple[str, Any, int]] = [("$", document, 0)]
+    while stack and len(found) < MAX_PROBLEMS:
+        path, value, depth = stack.pop()
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            found.append({"path": path, "message": f"nested deeper than {MAX_DEPTH} levels"})
+            continue
+        if isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                child = _child_path(path, key)
+                if reason := string_problem(key):
+                    found.append({"path": child, "message": f"the key {reason}"})
+                stack.append((child, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend(
+                (f"{path}[{i}]", item, depth + 1) for i, item in reversed(list(enumerate(value)))
+            )
+        elif isinstance(value, str):
+            if reason := string_problem(value):
+                found.append({"path": path, "message": f"the string {reason}"})
+        elif isinstance(value, float) and not math.isfinite(value):
+            found.append({"path": path, "message": "the number is out of range"})
+        elif (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER
+        ):
+            found.append(
+                {
+                    "path": path,
+                    "message": f"integers are limited to +-{MAX_SAFE_INTEGER} (2^53 - 1)",
+                }
+            )
+    return found
+
+
+def string_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored and sent back as UTF-8, or None."""
+    if "\x00" in text:
+        return "contains U+0000"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (not valid Unicode)"
+    return None
+
+
+def _child_path(path: str, key: str) -> str:
+    if _PLAIN_KEY.match(key):
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(key)}]"  # escaped: the path itself is always valid UTF-8
+
+
+def _summary(found: list[dict[str, str]]) -> str:
+    summary = "; ".join(f"{v['path']}: {v['message']}" for v in found[:3])
+    return summary + (f" (and {len(found) - 3} more)" if len(found) > 3 else "")
+
+
+def _text(source: Mapping[str, Any], key: str, limit: int = 255) -> str | None:
+    """A string property or field that can be used as an id or address, else None."""
+    value = source.get(key)
+    if not isinstance(value, str) or not value or len(value) > limit or string_problem(value):
+        return None
+    return value
+
+
 def _adopt(envelope: Envelope, document: dict[str, Any], properties: Mapping[str, Any]) -> None:
     """Take command_id, reply_to and correlation_id from the body where the properties lack them."""
-    if isinstance(document.get("command_id"), str) and 0 < len(document["command_id"]) <= 128:
-        envelope.command_id = document["command_id"]
-    if not envelope.reply_to and isinstance(document.get("reply_to"), str):
-        envelope.reply_to = document["reply_to"] or None
-    correlation = properties.get("correlation_id") or document.get("correlation_id")
-    envelope.correlation_id = str(correlation or envelope.command_id)
-    if isinstance(document.get("command"), str):
-        envelope.command = document["command"]
+    envelope.command_id = _text(document, "command_id", 128) or envelope.command_id
+    if not envelope.reply_to:
+        envelope.reply_to = _text(document, "reply_to")
+    envelope.correlation_id = (
+        _text(properties, "correlation_id")
+        or _text(document, "correlation_id")
+        or envelope.command_id
+    )
+    if isinstance(document.get("command"), str) and not string_problem(document["command"]):
+        envelope.command = document["command"][:64]
+
+
+def _check_reply_to(envelope: Envelope, reply_to_problem: Callable[[str], str | None]) -> None:
+    """A reply address the transport cannot use is refused (and not answered to)."""
+    if envelope.reply_to is None:
+        return
+    reason = reply_to_problem(envelope.reply_to)
+    if reason:
+        envelope.reply_to = None
+        raise Rejected(
+            envelope,
+            ValidationFailed(f"reply_to: {reason}", [{"path": "$.reply_to", "message": reason}]),
+        )

@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from kombu import Connection
+from kombu.utils.url import parse_url
 
-from f8a_jobs_worker.messaging import embedded
+from f8a_jobs_worker.messaging import amqp, embedded, sqs
 
 EMBEDDED_DIR = "f8a-jobs-broker"
 
@@ -71,13 +72,16 @@ def connection(url: str | None, heartbeat: int = 30) -> Connection:
         return Connection(
             transport=embedded.Transport, hostname="localhost", transport_options=options
         )
+    params = parse_url(url)
+    del params["transport"]
     if scheme == "sqs":
-        parts = urlsplit(url)
         options = {"region": "us-east-1", "wait_time_seconds": 1, "visibility_timeout": 60}
-        if parts.hostname in {"127.0.0.1", "localhost", "::1"}:
+        if params.get("hostname") in {"127.0.0.1", "localhost", "::1"}:
             options["is_secure"] = False
-        return Connection(url, transport_options=options)
-    return Connection(url, heartbeat=heartbeat, transport_options={"confirm_publish": True})
+        return Connection(transport=sqs.Transport, transport_options=options, **params)
+    transport = amqp.SSLTransport if scheme == "amqps" else amqp.Transport
+    params.setdefault("heartbeat", heartbeat)
+    return Connection(transport=transport, transport_options={"confirm_publish": True}, **params)
 
 
 def queue_only(conn: Connection) -> bool:

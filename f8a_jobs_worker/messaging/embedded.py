@@ -15,8 +15,12 @@ from typing import Any
 from kombu.transport import filesystem
 from kombu.utils.json import dumps
 
+from f8a_jobs_worker.messaging.inbound import VirtualMessage, queue_name_problem
+
 
 class Channel(filesystem.Channel):  # type: ignore[misc]
+    Message = VirtualMessage
+
     def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
         name = f"{time.time_ns():020d}_{uuid.uuid4().hex}.{queue}.msg"
         staging = Path(self.data_folder_out) / ".staging"
@@ -30,3 +34,7 @@ class Transport(filesystem.Transport):  # type: ignore[misc]
     Channel = Channel
     driver_type = "filesystem"
     driver_name = "f8a-embedded"
+    #: how long the consumer may hold a delivery while the job store is down, before requeueing it
+    max_hold = 300.0
+    #: reply queues are file name parts here: no path separators
+    reply_to_problem = staticmethod(queue_name_problem)

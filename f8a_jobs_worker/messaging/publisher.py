@@ -27,6 +27,29 @@ def dumps(body: Any) -> bytes:
     return _ENCODER.encode(body).encode("utf-8")
 
 
+def encode_reply(reply: dict[str, Any]) -> bytes:
+    """A reply as UTF-8 JSON; a reply that cannot be encoded (text that is not valid Unicode) is replaced
+    by an ``internal_error`` reply that can, so that a client always gets an answer."""
+    try:
+        return dumps(reply)
+    except (UnicodeEncodeError, TypeError, ValueError) as exc:
+        fallback = {
+            "command_id": _ascii(reply.get("command_id")),
+            "command": _ascii(reply.get("command")) if reply.get("command") is not None else None,
+            "ok": False,
+            "error": {
+                "code": "internal_error",
+                "message": f"the reply could not be encoded ({type(exc).__name__})",
+                "details": [],
+            },
+        }
+        return dumps(fallback)
+
+
+def _ascii(value: Any) -> str:
+    return str(value).encode("ascii", "backslashreplace").decode("ascii")
+
+
 class Publisher:
     """One connection and producer shared by the threads of a process; one publish at a time.
 
