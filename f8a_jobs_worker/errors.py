@@ -56,6 +56,13 @@ class JobBusy(JobsError):
     code = "job_busy"
 
 
+class JobBroken(JobsError):
+    """The job is stored but cannot be restored (its state names something that no longer exists): it can
+    be shown, deleted or replaced, not run, paused or resumed."""
+
+    code = "job_broken"
+
+
 class InvalidSchedule(JobsError):
     """A schedule field could not be parsed or contradicts another; the message names the field."""
 
@@ -91,6 +98,7 @@ ERRORS_BY_CODE: dict[str, type[JobsError]] = {
         JobNotFound,
         JobExists,
         JobBusy,
+        JobBroken,
         InvalidSchedule,
         FilterError,
         Unavailable,

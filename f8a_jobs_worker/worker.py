@@ -116,6 +116,9 @@ class Worker:
             create_tables(self.engine)
             paused = self.service.state.is_paused()
         self.runtime.start(paused=True)
+        with store_errors("job store"):
+            for job_id in self.runtime.store.restore_repaired():
+                log.warning("job %s can be restored again and is scheduled again", job_id)
         if self.load_default_jobs:
             self.default_jobs = apply_default_jobs(self.service, self.settings.default_jobs_dir)
         self.runtime.scheduler.add_job(

@@ -20,6 +20,7 @@ EXIT_CODES = {
     "job_not_found": EX_NOT_FOUND,
     "job_exists": EX_CONFLICT,
     "job_busy": EX_CONFLICT,
+    "job_broken": EX_CONFLICT,
     "invalid_json": EX_INVALID,
     "validation_error": EX_INVALID,
     "unknown_command": EX_INVALID,

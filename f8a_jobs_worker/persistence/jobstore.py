@@ -1,8 +1,10 @@
 """APScheduler 3's SQLAlchemy job store, extended for a job service.
 
 Two columns beside APScheduler's pickled state (``handler``, ``is_default``) let ``job.list`` page and filter in
-SQL instead of unpickling every job. A job whose state cannot be restored is logged and skipped, never deleted:
-the stock store deletes such rows, which would turn one bad deploy into lost jobs.
+SQL instead of unpickling every job. A job whose state cannot be restored (a deploy renamed what it names) is
+never deleted, as the stock store does: it is shown as broken, and when it falls due it is marked broken
+(``broken`` holds why, ``next_run_time`` is cleared) and reported once, so it neither runs, nor hides healthy
+due jobs, nor makes the scheduler spin. A later start that can restore it again schedules it again.
 
 Seam for several replicas: this store is where an active scheduler would claim due jobs
 (``SELECT ... FOR UPDATE SKIP LOCKED``); today one worker owns the scheduler (see docs/architecture.md).
@@ -10,7 +12,10 @@ Seam for several replicas: this store is where an active scheduler would claim d
 
 from __future__ import annotations
 
+import logging
 import pickle
+import threading
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -21,9 +26,23 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 from sqlalchemy.exc import IntegrityError
 
+from f8a_jobs_worker.errors import JobBroken
 from f8a_jobs_worker.persistence.database import connect
 
+log = logging.getLogger(__name__)
+
 JobType = Literal["all", "user", "default"]
+
+
+@dataclass(frozen=True)
+class BrokenJob:
+    """A stored job whose state cannot be restored, as far as its columns tell."""
+
+    job_id: str
+    handler: str
+    default: bool
+    reason: str
+
 
 #: due jobs handed to the scheduler per pass; each pass commits once and holds the job-store lock meanwhile
 DUE_JOBS_PER_PASS = 100
@@ -45,7 +64,14 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             sa.Column("job_state", sa.LargeBinary, nullable=False),
             sa.Column("handler", sa.Unicode(191), nullable=False),
             sa.Column("is_default", sa.Boolean, nullable=False, default=False),
+            sa.Column("broken", sa.Text, nullable=True),
         )
+        self._columns = [
+            self.jobs_t.c[name] for name in ("id", "job_state", "handler", "is_default")
+        ]
+        self._found_broken: list[BrokenJob] = []
+        self._found_lock = threading.Lock()
+        self._read_error: Exception | None = None
         # built once: the scheduler updates or removes every job it fires, and SQLAlchemy then reuses the
         # compiled statement instead of building a cache key per call
         self._update = self.jobs_t.update().where(self.jobs_t.c.id == sa.bindparam("job_id"))
@@ -58,13 +84,36 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol),
             "handler": handler,
             "is_default": bool(meta.get("default")),
+            "broken": None,
         }
 
-    def lookup_job(self, job_id: str) -> Job | None:
-        query = sa.select(self.jobs_t.c.job_state).where(self.jobs_t.c.id == job_id)
+    def start(self, scheduler: Any, alias: str) -> None:
+        """Create the table, and add the ``broken`` column to a table made by an older release."""
+        super().start(scheduler, alias)
+        columns = {c["name"] for c in sa.inspect(self.engine).get_columns(self.jobs_t.name)}
+        if "broken" not in columns:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    sa.text(f"ALTER TABLE {self.jobs_t.name} ADD COLUMN broken TEXT")
+                )
+
+    def find(self, job_id: str) -> Job | BrokenJob | None:
+        """The job, what is known of it if it cannot be restored, or None."""
+        query = sa.select(*self._columns).where(self.jobs_t.c.id == job_id)
         with connect(self.engine) as connection:
-            state = connection.execute(query).scalar()
-        return self._reconstitute_job(state) if state else None
+            row = connection.execute(query).first()
+        return self._restore_row(row) if row is not None else None
+
+    def lookup_job(self, job_id: str) -> Job | None:
+        """APScheduler's lookup: :class:`JobBroken` for a job that cannot be restored."""
+        found = self.find(job_id)
+        if isinstance(found, BrokenJob):
+            raise JobBroken(
+                f"job {job_id!r} is stored but cannot be restored ({found.reason}); delete it, or "
+                "create it again with replace: true",
+                [{"path": "$.job_id", "message": "the stored job cannot be restored"}],
+            )
+        return found
 
     def add_job(self, job: Job) -> None:
         # Checked first, not caught from the INSERT: a failed statement would abort a shared transaction.
@@ -91,12 +140,74 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         with connect(self.engine) as connection:
             connection.execute(self.jobs_t.delete())
 
+    def raise_read_error(self) -> None:
+        """Raise what :meth:`get_due_jobs` met, if anything: APScheduler would only log it."""
+        error, self._read_error = self._read_error, None
+        if error is not None:
+            raise error
+
     def get_due_jobs(self, now: datetime) -> list[Job]:
+        try:
+            return self._due_jobs(now)
+        except Exception as exc:
+            self._read_error = exc
+            return []
+
+    def _due_jobs(self, now: datetime) -> list[Job]:
         """The earliest due jobs, at most ``due_per_pass``: the scheduler's pass holds the job-store lock,
         so a capped pass lets commands in between passes during a large catch-up (the next pass starts
-        at once, since the next run time is still due)."""
+        at once, since the next run time is still due). Due rows that cannot be restored are marked broken
+        in the pass's transaction (see :meth:`take_broken`) and their places filled with healthy jobs."""
         due = self.jobs_t.c.next_run_time <= datetime_to_utc_timestamp(now)
-        return self._get_jobs(due, limit=self.due_per_pass)
+        jobs: list[Job] = []
+        while len(jobs) < self.due_per_pass:
+            wanted = self.due_per_pass - len(jobs)
+            query = sa.select(*self._columns).where(due).order_by(self.jobs_t.c.next_run_time)
+            with connect(self.engine) as connection:
+                rows = connection.execute(query.limit(wanted)).all()
+                broken = []
+                for row in rows:
+                    restored = self._restore_row(row)
+                    if isinstance(restored, BrokenJob):
+                        broken.append(restored)
+                    else:
+                        jobs.append(restored)
+                self._mark_broken(connection, broken)
+            if not broken or len(rows) < wanted:
+                break
+        return jobs
+
+    def _mark_broken(self, connection: sa.Connection, broken: list[BrokenJob]) -> None:
+        """Take broken due rows out of the schedule, keeping them (and their state) for a later fix."""
+        for job in broken:
+            marked = connection.execute(
+                self.jobs_t.update()
+                .where(self.jobs_t.c.id == job.job_id, self.jobs_t.c.broken.is_(None))
+                .values(broken=job.reason, next_run_time=None)
+            )
+            if marked.rowcount:
+                with self._found_lock:
+                    self._found_broken.append(job)
+
+    def take_broken(self) -> list[BrokenJob]:
+        """The jobs marked broken since the last call: to report once their marks are committed."""
+        with self._found_lock:
+            found, self._found_broken = self._found_broken, []
+        return found
+
+    def restore_repaired(self) -> list[str]:
+        """Jobs marked broken that can be restored now (a fix was deployed): scheduled again at the next
+        run time their state holds (a run missed meanwhile is handled like any misfire)."""
+        query = sa.select(*self._columns).where(self.jobs_t.c.broken.is_not(None))
+        repaired = []
+        with connect(self.engine) as connection:
+            for row in connection.execute(query).all():
+                restored = self._restore_row(row)
+                if isinstance(restored, BrokenJob):
+                    continue
+                connection.execute(self._update, {"job_id": restored.id, **self._row(restored)})
+                repaired.append(restored.id)
+        return repaired
 
     def get_next_run_time(self) -> datetime | None:
         query = (
@@ -110,26 +221,21 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         return moment
 
     def _get_jobs(self, *conditions: Any, limit: int | None = None) -> list[Job]:
-        query = (
-            sa.select(self.jobs_t.c.id, self.jobs_t.c.job_state)
-            .order_by(self.jobs_t.c.next_run_time)
-            .limit(limit)
-        )
+        """APScheduler's listing (``get_all_jobs``): the jobs that can be restored."""
+        query = sa.select(*self._columns).order_by(self.jobs_t.c.next_run_time).limit(limit)
         if conditions:
             query = query.where(sa.and_(*conditions))
         with connect(self.engine) as connection:
-            return self._restore(connection.execute(query))
+            rows = connection.execute(query).all()
+        return [job for job in map(self._restore_row, rows) if isinstance(job, Job)]
 
-    def _restore(self, rows: Any) -> list[Job]:
-        jobs = []
-        for row in rows:
-            try:
-                jobs.append(self._reconstitute_job(row.job_state))
-            except Exception:
-                self._logger.exception(
-                    "cannot restore job %r; it stays stored but will not run", row.id
-                )
-        return jobs
+    def _restore_row(self, row: Any) -> Job | BrokenJob:
+        try:
+            job: Job = self._reconstitute_job(row.job_state)
+            return job
+        except Exception as exc:  # whatever unpickling an old state raises
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+            return BrokenJob(row.id, row.handler, bool(row.is_default), reason)
 
     def _type_filter(self, job_type: JobType) -> list[Any]:
         if job_type == "user":
@@ -138,11 +244,14 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             return [self.jobs_t.c.is_default.is_(True)]
         return []
 
-    def page(self, job_type: JobType, limit: int | None, offset: int) -> tuple[list[Job], int]:
-        """One page of jobs ordered by id, and how many jobs of that type there are in all."""
+    def page(
+        self, job_type: JobType, limit: int | None, offset: int
+    ) -> tuple[list[Job | BrokenJob], int]:
+        """One page of jobs ordered by id (broken ones included), and how many jobs of that type there are
+        in all."""
         conditions = self._type_filter(job_type)
         query = (
-            sa.select(self.jobs_t.c.id, self.jobs_t.c.job_state)
+            sa.select(*self._columns)
             .where(*conditions)
             .order_by(self.jobs_t.c.id)
             .limit(limit)
@@ -151,4 +260,4 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         count = sa.select(sa.func.count()).select_from(self.jobs_t).where(*conditions)
         with connect(self.engine) as connection:
             total = connection.execute(count).scalar_one()
-            return self._restore(connection.execute(query)), total
+            return [self._restore_row(row) for row in connection.execute(query)], total

@@ -19,6 +19,7 @@ import yaml
 from f8a_jobs_worker.errors import JobsError
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.persistence.jobstore import BrokenJob
 from f8a_jobs_worker.scheduling.jobs import job_view, meta_of
 from f8a_jobs_worker.scheduling.runtime import JOBS
 from f8a_jobs_worker.scheduling.service import JobService
@@ -146,7 +147,20 @@ def apply_default_jobs(service: JobService, directory: Path) -> Report:
 def _apply(service: JobService, definition: Definition, report: Report) -> None:
     spec, declared = definition.spec, definition.declared
     meta = {"default": True, "cron": spec.schedule.cron, "declared": declared}
-    job = service.scheduler.get_job(spec.job_id, jobstore=JOBS)
+    job = service.runtime.store.find(spec.job_id)
+    if isinstance(job, BrokenJob):
+        if not job.default:
+            raise ValueError(f"job {spec.job_id!r} exists as a user job; it is not overwritten")
+        replaced = service.add(spec, meta, replace=True)
+        log.warning(
+            "default job %s could not be restored (%s); replaced from %s",
+            spec.job_id,
+            job.reason,
+            definition.path.name,
+        )
+        service.emit(events.JOB_UPDATED, spec.job_id, job=job_view(replaced))
+        report.updated.append(spec.job_id)
+        return
     if job is None:
         added = service.add(spec, meta)
         service.emit(events.JOB_CREATED, spec.job_id, job=job_view(added))

@@ -15,6 +15,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from f8a_jobs_worker.persistence.jobstore import BrokenJob
+
 RUNNER_REF = "f8a_jobs_worker.scheduling.runner:run_job"
 
 
@@ -38,8 +40,24 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def job_view(job: Job) -> dict[str, Any]:
-    """The job as commands return it."""
+def job_view(job: Job | BrokenJob) -> dict[str, Any]:
+    """The job as commands return it; a broken job with state ``broken`` and ``error`` saying why."""
+    if isinstance(job, BrokenJob):
+        return {
+            "job_id": job.job_id,
+            "handler": job.handler,
+            "kwargs": {},
+            "state": "broken",
+            "when": None,
+            "periodically": None,
+            "periodically_seconds": None,
+            "cron": None,
+            "jitter": None,
+            "next_run_time": None,
+            "misfire_grace_time": None,
+            "default": job.default,
+            "error": job.reason,
+        }
     trigger = job.trigger
     meta = meta_of(job)
     when: datetime | None = None

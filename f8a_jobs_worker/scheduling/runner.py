@@ -24,6 +24,7 @@ from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 from f8a_jobs_worker.handlers import HandlerContext, HandlerRegistry
+from f8a_jobs_worker.persistence.jobstore import BrokenJob
 from f8a_jobs_worker.persistence.runs import RunRecord, RunStore
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,18 @@ class JobRunner:
             else:
                 outcomes.append(self._run_once(job_id, jobstore, handler, kwargs, run_time))
         return outcomes
+
+    def broken(self, jobs: list[BrokenJob]) -> None:
+        """Jobs the scheduler found broken when they fell due: told once, kept until deleted or replaced."""
+        for job in jobs:
+            log.error(
+                "job %s (%s) cannot be restored and will not run until it is replaced or a fix is "
+                "deployed: %s",
+                job.job_id,
+                job.handler,
+                job.reason,
+            )
+            self._emit(events.JOB_BROKEN, job.job_id, handler=job.handler, error=job.reason)
 
     def missed(self, job_id: str, handler: str, run_time: datetime, reason: str) -> None:
         log.warning(

@@ -36,11 +36,20 @@ _PAST_TOLERANCE = timedelta(seconds=60)
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+#: the longest span a schedule field takes: long enough for any schedule, short enough that no date
+#: arithmetic on it can leave the calendar (with ``when`` before EARLIEST/LATEST_WHEN)
+MAX_SPAN_DAYS = 100_000
+EARLIEST_WHEN = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_WHEN = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_duration(value: Any, field: str) -> timedelta:
     """A positive span: seconds as a number, or text such as "1 week", "5:00:00", "32m", "1 day, 0:00:00"."""
     seconds = _seconds(value, field)
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidSchedule(field, f"{value!r} must be a finite span longer than zero")
+    if seconds > MAX_SPAN_DAYS * 86400:
+        raise InvalidSchedule(field, f"{value!r} is longer than {MAX_SPAN_DAYS} days")
     return timedelta(seconds=seconds)
 
 
@@ -48,7 +57,10 @@ def _seconds(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidSchedule(field, f"expected a duration, got {type(value).__name__} {value!r}")
     if not isinstance(value, str):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond a float
+            return math.inf
     text = value.strip()
     if _CALENDAR_UNITS.search(text):
         raise InvalidSchedule(
@@ -58,7 +70,10 @@ def _seconds(value: Any, field: str) -> float:
         return float(text)
     except ValueError:
         pass
-    seconds = parse_timespan(text)
+    try:
+        seconds = parse_timespan(text)
+    except (ValueError, OverflowError):
+        seconds = None
     if seconds is None:
         raise InvalidSchedule(
             field, f"cannot parse {value!r} as a duration (e.g. '1 week', '5:00:00', '32m')"
@@ -74,6 +89,19 @@ def parse_when(value: Any, now: datetime) -> datetime | None:
     """
     if value is None:
         return None
+    try:
+        moment = _when(value, now)
+    except ValueError as exc:
+        raise InvalidSchedule("when", str(exc)) from None
+    if not EARLIEST_WHEN <= moment < LATEST_WHEN:
+        raise InvalidSchedule(
+            "when",
+            f"{moment.isoformat()} is outside {EARLIEST_WHEN.year} to {LATEST_WHEN.year - 1}",
+        )
+    return moment
+
+
+def _when(value: Any, now: datetime) -> datetime:
     if isinstance(value, datetime):
         return _as_utc(value)
     if not isinstance(value, str) or not value.strip():
@@ -86,18 +114,27 @@ def parse_when(value: Any, now: datetime) -> datetime | None:
         # Two defaults that differ only in the year reveal whether the text gave one.
         first = date_parser.parse(value, default=datetime(2000, 1, 1))
         second = date_parser.parse(value, default=datetime(2004, 1, 1))
+        if first.year == second.year:
+            return _as_utc(first)
+        return _next_occurrence(first, now)
     except (ValueError, OverflowError):
         raise InvalidSchedule(
             "when",
             f"cannot parse {value!r} as a date and time "
             "(use ISO 8601 such as '2026-12-01T14:56:00Z', or 'Mon Feb 20, 14:56')",
         ) from None
-    if first.year != second.year:
-        moment = _as_utc(first.replace(year=now.year))
-        return (
-            moment if moment >= now - _PAST_TOLERANCE else _as_utc(first.replace(year=now.year + 1))
-        )
-    return _as_utc(first)
+
+
+def _next_occurrence(moment: datetime, now: datetime) -> datetime:
+    """A date given without a year: its next occurrence (Feb 29 in the next leap year)."""
+    for year in range(now.year, now.year + 9):
+        try:
+            candidate = _as_utc(moment.replace(year=year))
+        except ValueError:  # Feb 29 outside a leap year
+            continue
+        if candidate >= now - _PAST_TOLERANCE:
+            return candidate
+    raise ValueError(f"{moment:%b %d} does not occur")
 
 
 def parse_grace_time(value: Any, default: int | None) -> int | None:
@@ -111,9 +148,13 @@ def parse_grace_time(value: Any, default: int | None) -> int | None:
 
 
 def _as_utc(moment: datetime) -> datetime:
+    """UTC; an offset that would move the time out of the calendar raises ValueError."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is out of range in UTC") from None
 
 
 def _weekday_names(field: str) -> str:
@@ -157,7 +198,7 @@ def cron_trigger(expression: str, start: datetime, jitter: int | None) -> CronTr
             jitter=jitter,
             timezone=UTC,
         )
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise InvalidSchedule("cron", f"{expression!r}: {exc}") from None
 
 
@@ -198,11 +239,14 @@ def build_schedule(
     if cron is not None:
         if not isinstance(cron, str):
             raise InvalidSchedule("cron", f"expected a crontab line, got {cron!r}")
-        return Schedule(
-            cron_trigger(cron, start or now, jitter_s), start or now, None, cron, jitter_s
-        )
+        trigger = cron_trigger(cron, start or now, jitter_s)
+        if trigger.get_next_fire_time(None, start or now) is None:
+            raise InvalidSchedule("cron", f"{cron!r} never fires (no such date)")
+        return Schedule(trigger, start or now, None, cron, jitter_s)
     if periodically is not None:
         interval = parse_duration(periodically, "periodically")
+        if interval < timedelta(seconds=1):
+            raise InvalidSchedule("periodically", f"{periodically!r} is shorter than one second")
         trigger = IntervalTrigger(
             seconds=interval.total_seconds(), start_date=start or now, jitter=jitter_s, timezone=UTC
         )

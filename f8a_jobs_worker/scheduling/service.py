@@ -127,7 +127,7 @@ class JobService:
         spec = JobSpec.parse(
             self.registry, self.default_grace_time, handler=handler, kwargs=kwargs, **fields
         )
-        existed = replace and self._lookup(spec.job_id) is not None
+        existed = replace and self.runtime.store.find(spec.job_id) is not None
         job = self.add(spec, meta={"default": False, "cron": spec.schedule.cron}, replace=replace)
         view = job_view(job)
         self.emit(events.JOB_UPDATED if existed else events.JOB_CREATED, job.id, job=view)
@@ -167,8 +167,12 @@ class JobService:
         return job
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        """``job.get``."""
-        return {"job": job_view(self._require(job_id))}
+        """``job.get``; a job that cannot be restored is shown as ``broken``."""
+        with store_errors("job store"):
+            found = self.runtime.store.find(job_id)
+        if found is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return {"job": job_view(found)}
 
     def list_jobs(
         self, job_type: str = "all", limit: int | None = None, offset: int = 0
