@@ -31,7 +31,7 @@ from kombu.exceptions import OperationalError
 from f8a_jobs_worker import retry
 from f8a_jobs_worker.commands.dispatch import COMMANDS, Applied, CommandApplier, error_reply
 from f8a_jobs_worker.commands.envelope import Envelope, Rejected, decode
-from f8a_jobs_worker.errors import InternalError, JobsError, Unavailable
+from f8a_jobs_worker.errors import ERRORS_BY_CODE, InternalError, JobsError, Unavailable
 from f8a_jobs_worker.events import Event, EventSink
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
@@ -299,6 +299,11 @@ class CommandConsumer:
                 continue
             self._told_unavailable.discard(envelope.command_id)
             reply = applied.reply
+            refused = None if reply["ok"] else reply["error"]
+            if refused and refused["code"] in DEAD_LETTER_CODES and not applied.duplicate:
+                # refused by the facade (a handler's kwargs): kept and announced like any rejection
+                self.dead_letter(message, ERRORS_BY_CODE[refused["code"]](refused["message"]))
+                self._announce(envelope, refused)
             log.info(
                 "command %s %s: %s%s",
                 envelope.command,

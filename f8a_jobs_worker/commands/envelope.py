@@ -74,7 +74,12 @@ def decode(
                 [{"path": "$", "message": f"body larger than {MAX_BODY} bytes"}],
             ),
         )
-    document = _parse(body, envelope)
+    try:
+        document = _parse(body, envelope)
+    except Rejected:
+        if not problem:
+            raise
+        document = None  # what the transport could not decode is the first thing to tell
     if isinstance(document, dict):
         _adopt(envelope, document, properties)
     _check_reply_to(envelope, reply_to_problem)

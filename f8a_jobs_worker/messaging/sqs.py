@@ -23,15 +23,12 @@ class Channel(SQS.Channel):  # type: ignore[misc]
 
     def _message_to_python(self, message: dict[str, Any], queue_name: str, q_url: str) -> Any:
         raw = message.get("Body") or ""
-        payload = _kombu_envelope(raw)
+        payload, problem = _kombu_envelope(raw)
         if payload is None:
             payload = {"body": raw, "properties": {}, "content-type": "application/json"}
-        properties = payload.setdefault("properties", {})
-        if not isinstance(
-            properties, dict
-        ):  # kept for the consumer to report; delivery needs a table
-            payload[UNDECODABLE] = "the message properties are not an object"
-            properties = payload["properties"] = {}
+            if problem:
+                payload[UNDECODABLE] = problem
+        properties = payload["properties"]
         info = properties.get("delivery_info")
         info = info if isinstance(info, dict) else {}
         info.update({"sqs_message": message, "sqs_queue": q_url})
@@ -40,15 +37,28 @@ class Channel(SQS.Channel):  # type: ignore[misc]
         return payload
 
 
-def _kombu_envelope(raw: str) -> dict[str, Any] | None:
-    """kombu's envelope (base64 of JSON with ``body`` and ``properties``), or None for any other body."""
+def _kombu_envelope(raw: str) -> tuple[dict[str, Any] | None, str | None]:
+    """kombu's envelope (base64 of JSON with ``body`` and ``properties``), or None for any other body; the
+    second value says why a body that looks like kombu's envelope cannot be read as one (the consumer then
+    refuses the body as it arrived)."""
     try:
         document = json.loads(base64.b64decode(raw, validate=True))
     except (binascii.Error, ValueError, RecursionError):
-        return None
-    if isinstance(document, dict) and "body" in document and "properties" in document:
-        return document
-    return None
+        return None, None
+    if not isinstance(document, dict) or not {"body", "properties"} <= set(document):
+        return None, None
+    properties, headers, body = document["properties"], document.get("headers"), document["body"]
+    if not isinstance(properties, dict) or not isinstance(headers, dict | None):
+        return None, "a kombu envelope whose properties or headers are not objects"
+    encoding = properties.get("body_encoding")
+    if not isinstance(body, str) or encoding not in {None, "base64"}:
+        return None, "a kombu envelope whose body cannot be read"
+    if encoding == "base64":
+        try:
+            base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return None, "a kombu envelope whose body is not base64"
+    return document, None
 
 
 class Transport(SQS.Transport):  # type: ignore[misc]

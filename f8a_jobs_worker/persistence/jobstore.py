@@ -163,6 +163,8 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         while len(jobs) < self.due_per_pass:
             wanted = self.due_per_pass - len(jobs)
             query = sa.select(*self._columns).where(due).order_by(self.jobs_t.c.next_run_time)
+            if jobs:  # broken rows just left the due set; the healthy ones taken so far have not
+                query = query.where(self.jobs_t.c.id.not_in([job.id for job in jobs]))
             with connect(self.engine) as connection:
                 rows = connection.execute(query.limit(wanted)).all()
                 broken = []

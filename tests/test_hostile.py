@@ -1,0 +1,275 @@
+"""A hostile publisher against a worker process, on RabbitMQ and on SQS (moto's server).
+
+Each message of a corpus generated with hypothesis (tests/hostile.py), and on RabbitMQ each message whose
+properties py-amqp cannot decode, gets exactly one outcome: one reply, and a dead letter byte for byte exactly
+when the reply's code is one that is dead-lettered. None is ``internal_error``, the log has no traceback and
+the worker answers ``scheduler.state`` throughout. ``F8A_FUZZ_SEED`` replays a run (each run prints its seed).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import amqp
+import boto3
+import pytest
+from kombu import Connection, Consumer
+
+from f8a_jobs_worker.commands.consumer import DEAD_LETTER_CODES
+from f8a_jobs_worker.messaging import broker
+from f8a_jobs_worker.messaging.topology import durable_queue, private_queue
+from tests.hostile import Hostile, corpus, frame_properties
+from tests.messaging import body_of
+from tests.process import WorkerProcess, clean_env
+
+pytestmark = pytest.mark.slow
+
+SEED = int(os.environ.get("F8A_FUZZ_SEED") or random.randrange(2**31))
+SCALE = float(os.environ.get("F8A_FUZZ_SCALE") or 1)  # more messages for a longer local run
+COUNT = {"rabbitmq": int(240 * SCALE), "sqs": int(60 * SCALE)}
+PROBE_EVERY = 20
+
+
+class Replies:
+    """Every reply that arrives on a queue of the test's own, by correlation id (duplicates kept)."""
+
+    def __init__(self, url: str) -> None:
+        self.conn: Connection = broker.connection(url)
+        self.name = f"hostile_replies_{random.randrange(16**8):08x}"
+        channel = self.conn.default_channel
+        self.queue = private_queue(self.name, broker.queue_only(self.conn))(channel)
+        self.queue.declare()
+        self.by_correlation: dict[str, list[dict[str, Any]]] = {}
+        self.consumer = Consumer(channel, [self.queue], on_message=self._on_message, accept=None)
+        self.consumer.consume()
+
+    def _on_message(self, message: Any) -> None:
+        message.ack()
+        reply = json.loads(body_of(message))
+        correlation = (message.properties or {}).get("correlation_id") or reply["command_id"]
+        self.by_correlation.setdefault(str(correlation), []).append(reply)
+
+    def until(self, wanted: set[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not wanted <= set(self.by_correlation) and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                self.conn.drain_events(timeout=0.5)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if broker.queue_only(self.conn):
+                self.queue.delete()
+        self.conn.release()
+
+
+def drain(url: str, queue: str, quiet: float) -> list[Any]:
+    """Every message on ``queue`` until none came for ``quiet`` seconds."""
+    with broker.connection(url) as conn:
+        bound = durable_queue(queue)(conn.default_channel)
+        bound.declare()
+        taken: list[Any] = []
+        last = time.monotonic()
+        while time.monotonic() - last < quiet:
+            message = bound.get(no_ack=False)
+            if message is None:
+                time.sleep(0.1)
+                continue
+            message.ack()
+            taken.append(message)
+            last = time.monotonic()
+        return taken
+
+
+def publish(url: str, queue: str, messages: list[Hostile], reply_to: str) -> None:
+    """Through kombu, each body as it is, with the message's own metadata."""
+    with broker.connection(url) as conn:
+        producer = conn.Producer()
+        for message in messages:
+            meta = message.meta
+            producer.publish(
+                message.body,
+                exchange="",
+                routing_key=queue,
+                declare=[durable_queue(queue)],
+                content_type=meta.get("content_type") or "application/json",
+                content_encoding=meta.get("content_encoding") or "binary",
+                headers=meta.get("headers") or {},
+                reply_to=reply_to,
+                correlation_id=message.correlation_id,
+                **({"message_id": meta["message_id"]} if meta.get("message_id") else {}),
+            )
+
+
+class RawPropertiesMessage(amqp.Message):  # type: ignore[misc]
+    """A message whose content-header properties are the given bytes, as a careless client could send."""
+
+    def __init__(self, body: bytes, raw: bytes) -> None:
+        super().__init__(body)
+        self.raw = raw
+
+    def _serialize_properties(self) -> bytes:
+        return self.raw
+
+
+def publish_undecodable(url: str, queue: str, reply_to: str) -> list[Hostile]:
+    """On RabbitMQ: properties RabbitMQ passes on but py-amqp cannot decode; ``reply_to`` in the body."""
+    sent = []
+    parts = broker.connection(url)
+    conn = amqp.Connection(
+        f"{parts.hostname}:{parts.port or 5672}", userid=parts.userid, password=parts.password
+    )
+    conn.connect()
+    try:
+        channel = conn.channel()
+        for name, raw in frame_properties().items():
+            correlation = f"frame-{name}"
+            body = json.dumps(
+                {"command": "scheduler.state", "reply_to": reply_to, "correlation_id": correlation}
+            ).encode()
+            channel.basic_publish(RawPropertiesMessage(body, raw), exchange="", routing_key=queue)
+            expect = "ok" if name == "header_bytes" else "validation_error"  # (bytes are decodable)
+            sent.append(Hostile(body, correlation, {"name": name, "expect": expect}))
+    finally:
+        conn.close()
+    return sent
+
+
+def publish_raw_sqs(url: str, queue: str, reply_to: str) -> list[Hostile]:
+    """On SQS: bodies sent with boto3 as they are (not kombu's envelope), some shaped like it but wrong."""
+    parts = broker.connection(url)
+    client = boto3.client(
+        "sqs",
+        endpoint_url=f"http://{parts.hostname}:{parts.port}",
+        region_name="us-east-1",
+        aws_access_key_id=parts.userid,
+        aws_secret_access_key=parts.password,
+    )
+    queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]
+
+    def command(correlation: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "command": "scheduler.state",
+            "reply_to": reply_to,
+            "correlation_id": correlation,
+            **extra,
+        }
+
+    def kombu_like(document: dict[str, Any]) -> str:
+        return base64.b64encode(json.dumps(document).encode()).decode()
+
+    bodies = {
+        "plain": json.dumps(command("sqs-plain")),
+        "plain-bad-args": json.dumps(command("sqs-plain-bad-args", args={"x": 1})),
+        "looks-like-base64": "AAAA",
+        "envelope-properties-not-object": kombu_like({"body": "e30=", "properties": "x"}),
+        "envelope-headers-not-object": kombu_like(
+            {"body": "", "properties": {}, "headers": [1], "content-type": "application/json"}
+        ),
+        "envelope-body-not-base64": kombu_like(
+            {"body": "%%%", "properties": {"body_encoding": "base64"}}
+        ),
+        "envelope-unknown-encoding": kombu_like(
+            {"body": "e30=", "properties": {"body_encoding": "rot13"}}
+        ),
+    }
+    expected = {
+        "plain": "ok",
+        "plain-bad-args": "validation_error",
+        "looks-like-base64": "invalid_json",
+    }
+    sent = []
+    for name, text in bodies.items():
+        client.send_message(QueueUrl=queue_url, MessageBody=text)
+        correlation = f"sqs-{name}" if name.startswith("plain") else ""
+        expect = expected.get(name, "validation_error")
+        sent.append(Hostile(text.encode(), correlation, {"name": name, "expect": expect}))
+    return sent
+
+
+@pytest.fixture(params=["rabbitmq", "sqs"])
+def hostile_broker(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return request.param, str(request.getfixturevalue(f"{request.param}_url"))
+
+
+def test_every_hostile_message_gets_exactly_one_outcome(
+    hostile_broker: tuple[str, str], database_url: str, names, empty_jobs_dir: Path, tmp_path: Path
+) -> None:
+    transport, url = hostile_broker
+    print(f"F8A_FUZZ_SEED={SEED}")
+    env = clean_env(
+        F8A_JOBS_DATABASE_URL=database_url,
+        F8A_JOBS_BROKER_URL=url,
+        F8A_JOBS_DEFAULT_JOBS_DIR=str(empty_jobs_dir),
+        F8A_JOBS_COMMANDS_QUEUE=names.commands,
+        F8A_JOBS_DEAD_LETTER_QUEUE=names.dead,
+        F8A_JOBS_EVENTS_EXCHANGE=names.events,
+        F8A_JOBS_FLOWS_EXCHANGE=names.flows,
+        F8A_JOBS_THREADS="2",
+    )
+    messages = corpus(COUNT[transport], SEED)
+    probes: list[Hostile] = []
+    replies = Replies(url)
+    worker = WorkerProcess.run(tmp_path, env)
+    try:
+        worker.wait_for("consuming commands")
+        for start in range(0, len(messages), PROBE_EVERY):
+            publish(url, names.commands, messages[start : start + PROBE_EVERY], replies.name)
+            probe = Hostile(
+                json.dumps({"command": "scheduler.state"}).encode(), f"probe-{start:04d}"
+            )
+            publish(url, names.commands, [probe], replies.name)
+            probes.append(probe)
+        if transport == "rabbitmq":
+            extra = publish_undecodable(url, names.commands, replies.name)
+        else:
+            extra = publish_raw_sqs(url, names.commands, replies.name)
+        answerable = [m for m in [*messages, *probes, *extra] if m.correlation_id]
+        replies.until({m.correlation_id for m in answerable}, timeout=240)
+        dead = drain(url, names.dead, quiet=3.0 if transport == "rabbitmq" else 6.0)
+        assert worker.terminate() == 0
+    finally:
+        worker.stop()
+        replies.close()
+
+    output = worker.output
+    assert "Traceback" not in output, output[-5000:]
+    assert "consumer failed" not in output
+    for probe in probes:  # the worker answered throughout
+        assert [r["ok"] for r in replies.by_correlation.get(probe.correlation_id, [])] == [True]
+
+    dead_bodies = [body_of(d) for d in dead]
+    assert len(dead_bodies) == len(set(dead_bodies)), "a message was dead-lettered twice"
+    sent = {m.body: m for m in [*messages, *extra]}
+    assert set(dead_bodies) <= set(sent), "a dead letter is not byte for byte a message sent"
+    reasons = {body_of(d): d.headers["x-f8a-reason"] for d in dead}
+    codes: dict[str, int] = {}
+    for message in answerable:
+        if message in probes:
+            continue
+        got = replies.by_correlation.get(message.correlation_id, [])
+        assert len(got) == 1, f"{message.correlation_id} {message.body[:200]!r}: {got}"
+        reply = got[0]
+        code = "ok" if reply["ok"] else reply["error"]["code"]
+        codes[code] = codes.get(code, 0) + 1
+        assert code != "internal_error", f"{message.body[:300]!r}: {reply}"
+        if code in DEAD_LETTER_CODES:
+            assert reasons.get(message.body) == code, f"{message.body[:200]!r} not dead-lettered"
+        else:
+            assert message.body not in reasons, f"{message.body[:200]!r} dead-lettered on {code}"
+    for message in extra:  # undecodable properties or envelopes: refused and kept, byte for byte
+        expect = message.meta["expect"]
+        if message.correlation_id:
+            assert replies.by_correlation[message.correlation_id][0].get("ok") == (expect == "ok")
+        if expect == "ok":
+            assert message.body not in reasons, message.meta
+        else:
+            assert reasons.get(message.body) == expect, message.meta
+    print(f"outcomes on {transport}: {codes}; dead letters: {len(dead)}")
+    assert codes.get("validation_error") and codes.get("invalid_json")
