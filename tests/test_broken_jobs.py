@@ -116,7 +116,10 @@ def test_a_repaired_job_is_scheduled_again_at_the_next_start(
     events = sink_of(again)
     repaired = again.service.get_job(ids[0])["job"]
     # scheduled at the next run time its own state holds (the template's, copied with it)
-    assert (repaired["state"], repaired["next_run_time"]) == ("running", "2099-01-01T00:00:00+00:00")
+    assert (repaired["state"], repaired["next_run_time"]) == (
+        "running",
+        "2099-01-01T00:00:00+00:00",
+    )
     assert again.service.get_job(ids[1])["job"]["state"] == "broken"
     eventually(lambda: again.runtime.scheduler.passes > 0)
     time.sleep(0.5)

@@ -273,3 +273,33 @@ def test_every_hostile_message_gets_exactly_one_outcome(
             assert reasons.get(message.body) == expect, message.meta
     print(f"outcomes on {transport}: {codes}; dead letters: {len(dead)}")
     assert codes.get("validation_error") and codes.get("invalid_json")
+
+
+@pytest.mark.parametrize("broker_url", ["rabbitmq", "sqs"], indirect=True)
+def test_a_message_that_crashes_the_consumer_is_met_once_more_then_dead_lettered(
+    messaging_worker, client, broker_url: str, names, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault the consumer does not expect (injected here into applying one command): the loop restarts
+    once, the message comes back, is handled alone, fails again and is dead-lettered; the rest go on."""
+    worker = messaging_worker()
+    consumer = worker.consumer
+    apply = consumer.apply
+
+    def faulty(commands: list[Any]) -> None:
+        if any(envelope.command_id == "poison" for _, envelope in commands):
+            raise RuntimeError("injected fault")
+        apply(commands)
+
+    consumer.apply = faulty  # type: ignore[method-assign]
+    replies = Replies(broker_url)
+    try:
+        client.send("scheduler.state", command_id="poison", reply_to=replies.name)
+        assert client.call("scheduler.state") == {"state": "running"}  # answered after the restart
+        dead = drain(broker_url, names.dead, quiet=2.0)
+    finally:
+        replies.close()
+    assert consumer.restarts == 1
+    assert [d.headers["x-f8a-reason"] for d in dead] == ["internal_error"]
+    assert json.loads(body_of(dead[0]))["command_id"] == "poison"
+    assert "command consumer failed (restart 1)" in caplog.text
+    assert "the message failed again; dead-lettering it" in caplog.text

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from f8a_jobs_worker import __version__, logs
+from f8a_jobs_worker import __version__, logs, retry
 from f8a_jobs_worker.cli import monitor, publish
 from f8a_jobs_worker.cli.settings import settings_from
 from f8a_jobs_worker.config import redact_url
@@ -99,25 +99,21 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
         worker.stop(wait=True)
 
 
-def _start_with_retry(
-    make_worker: Callable[[], Worker], stop: threading.Event, max_delay: float = 30.0
-) -> Worker | None:
-    """Start a worker; while the job store is down, retry with backoff instead of giving up.
+def _start_with_retry(make_worker: Callable[[], Worker], stop: threading.Event) -> Worker | None:
+    """Start a worker; while the job store is down, probe it about once a second instead of giving up
+    (None if stopped meanwhile). Each attempt builds a new worker: a scheduler that was shut down cannot be
+    started again."""
 
-    Each attempt builds a new worker: a scheduler that was shut down cannot be started again.
-    """
-    delay = 1.0
-    while not stop.is_set():
+    def attempt() -> Worker:
         worker = make_worker()
         try:
             worker.start()
-            return worker
-        except Unavailable as exc:
-            log.warning("%s; retrying in %.0fs", exc, delay)
+        except Unavailable:
             worker.stop(wait=False)
-            stop.wait(delay)
-            delay = min(delay * 2, max_delay)
-    return None
+            raise
+        return worker
+
+    return retry.until_available(attempt, Unavailable, retry.Outage("job store", log), stop)
 
 
 def _install_signal_handlers() -> threading.Event:

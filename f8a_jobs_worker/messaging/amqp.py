@@ -12,7 +12,7 @@ Two things of py-amqp and kombu stand between a publisher's bytes and the consum
   (bodies are UTF-8 JSON by contract, so a compressed one is rejected and dead-lettered as sent).
 
 The property patch is a private part of py-amqp (``GenericContent._load_properties``), checked against the
-versions in :data:`CHECKED_AMQP` (docs/architecture.md, "Private APIs").
+release series in :mod:`f8a_jobs_worker.compat`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from kombu.transport import pyamqp
 
 from f8a_jobs_worker.messaging.inbound import UNDECODABLE
 
-#: py-amqp releases whose content-header decoding this module was checked against
-CHECKED_AMQP = ("5.4",)
 #: the raw property bytes of a message whose properties py-amqp could not decode
 RAW_PROPERTIES = "x-f8a-raw-properties"
 

@@ -1,0 +1,121 @@
+"""The private parts of libraries this package relies on, and the releases they were checked against.
+
+pyproject.toml bounds each library to its checked series; tests/test_private_apis.py fails when an installed
+release is outside it or a private attribute listed here is gone, so an upgrade is a deliberate step: re-read
+each use, run the suite, then widen the series here and the bound in pyproject.toml. docs/architecture.md
+("Private APIs") says why each one is used.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+#: distribution name -> the release series (major.minor) the private uses below were checked against
+CHECKED = {"apscheduler": "3.11", "kombu": "5.7", "amqp": "5.4"}
+
+
+class PrivateUse(NamedTuple):
+    package: str
+    target: str  # "module:Class.attribute"
+    where: str
+    why: str
+
+
+PRIVATE = [
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.schedulers.base:BaseScheduler._process_jobs",
+        "scheduling/runtime.py",
+        "one transaction per pass; no pass after shutdown; store errors retried",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.schedulers.base:BaseScheduler._jobstores_lock",
+        "scheduling/runtime.py, scheduling/service.py",
+        "a command's transaction and a scheduler pass never interleave",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.schedulers.background:BackgroundScheduler._thread",
+        "scheduling/runtime.py",
+        "liveness: the scheduler thread is running",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore._reconstitute_job",
+        "persistence/jobstore.py",
+        "rows restored one by one, so one broken row is kept and reported, not deleted",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore._get_jobs",
+        "persistence/jobstore.py",
+        "listing with broken rows left out instead of deleted",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.executors.pool:BasePoolExecutor._do_submit_job",
+        "scheduling/executor.py",
+        "runs go to the JobRunner, not to a stored callable",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.executors.base:BaseExecutor._run_job_success",
+        "scheduling/executor.py",
+        "outcomes reported to the scheduler like its own executors do",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.executors.base:BaseExecutor._run_job_error",
+        "scheduling/executor.py",
+        "outcomes reported to the scheduler like its own executors do",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.job:Job._jobstore_alias",
+        "scheduling/executor.py",
+        "the store a run came from, for APScheduler's events",
+    ),
+    PrivateUse(
+        "kombu",
+        "kombu.transport.filesystem:Channel._put",
+        "messaging/embedded.py",
+        "atomic writes of message files",
+    ),
+    PrivateUse(
+        "kombu",
+        "kombu.transport.SQS:Channel._message_to_python",
+        "messaging/sqs.py",
+        "any SQS body read without raising; plain bodies kept as they arrived",
+    ),
+    PrivateUse(
+        "kombu",
+        "kombu.transport.pyamqp:Channel.Message",
+        "messaging/amqp.py",
+        "bodies as they arrived (no decompression)",
+    ),
+    PrivateUse(
+        "kombu",
+        "kombu.transport.virtual:Message._raw",
+        "messaging/inbound.py",
+        "the virtual transports' message built without raising",
+    ),
+    PrivateUse(
+        "amqp",
+        "amqp.serialization:GenericContent._load_properties",
+        "messaging/amqp.py",
+        "properties py-amqp cannot decode are kept raw instead of stopping the connection",
+    ),
+    PrivateUse(
+        "amqp",
+        "amqp.channel:Channel._basic_publish",
+        "messaging/confirms.py",
+        "publish without kombu's wait per message; confirms counted per batch",
+    ),
+    PrivateUse(
+        "amqp",
+        "amqp.abstract_channel:AbstractChannel.auto_decode",
+        "messaging/amqp.py",
+        "bodies stay bytes whatever content_encoding says",
+    ),
+]
