@@ -107,6 +107,8 @@ class ReplyCollector:
         self.queue = private_queue(self.name, broker.queue_only(self.conn))(channel)
         self.queue.declare()
         self.replies: list[dict[str, Any]] = []
+        #: the same replies by the correlation id they carry
+        self.by_correlation: dict[str, list[dict[str, Any]]] = {}
         self.consumer = Consumer(
             channel, queues=[self.queue], on_message=self._on_message, accept=None
         )
@@ -114,7 +116,10 @@ class ReplyCollector:
 
     def _on_message(self, message: Any) -> None:
         message.ack()
-        self.replies.append(json.loads(body_of(message)))
+        reply = json.loads(body_of(message))
+        self.replies.append(reply)
+        correlation = (message.properties or {}).get("correlation_id") or reply["command_id"]
+        self.by_correlation.setdefault(str(correlation), []).append(reply)
 
     def until(self, done: Any, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -123,4 +128,8 @@ class ReplyCollector:
                 self.conn.drain_events(timeout=0.5)
 
     def close(self) -> None:
+        """Release the connection; on queue-only transports delete the queue, which nothing else does."""
+        with contextlib.suppress(Exception):
+            if broker.queue_only(self.conn):
+                self.queue.delete()
         self.conn.release()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 PLUGINS = Path(__file__).parent / "plugins"
 
@@ -19,6 +20,22 @@ def clean_env(**settings: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(settings)
     return env
+
+
+def worker_env(
+    database_url: str, broker_url: str, names: Any, default_jobs_dir: Path, **settings: str
+) -> dict[str, str]:
+    """:func:`clean_env` for a worker with messaging on the test's own queue names."""
+    return clean_env(
+        F8A_JOBS_DATABASE_URL=database_url,
+        F8A_JOBS_BROKER_URL=broker_url,
+        F8A_JOBS_DEFAULT_JOBS_DIR=str(default_jobs_dir),
+        F8A_JOBS_COMMANDS_QUEUE=names.commands,
+        F8A_JOBS_DEAD_LETTER_QUEUE=names.dead,
+        F8A_JOBS_EVENTS_EXCHANGE=names.events,
+        F8A_JOBS_FLOWS_EXCHANGE=names.flows,
+        **settings,
+    )
 
 
 class WorkerProcess:

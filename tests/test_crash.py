@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from f8a_jobs_worker.client import Client
 from tests.messaging import ReplyCollector
-from tests.process import WorkerProcess, clean_env
+from tests.process import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -29,15 +29,7 @@ def crash_broker(request: pytest.FixtureRequest) -> str:
 def test_kill_9_mid_stream_loses_none_and_applies_none_twice(
     crash_broker: str, database_url: str, names, empty_jobs_dir: Path, tmp_path: Path
 ) -> None:
-    env = clean_env(
-        F8A_JOBS_DATABASE_URL=database_url,
-        F8A_JOBS_BROKER_URL=crash_broker,
-        F8A_JOBS_DEFAULT_JOBS_DIR=str(empty_jobs_dir),
-        F8A_JOBS_COMMANDS_QUEUE=names.commands,
-        F8A_JOBS_DEAD_LETTER_QUEUE=names.dead,
-        F8A_JOBS_EVENTS_EXCHANGE=names.events,
-        F8A_JOBS_FLOWS_EXCHANGE=names.flows,
-    )
+    env = worker_env(database_url, crash_broker, names, empty_jobs_dir)
     collector = ReplyCollector(crash_broker)
     first = WorkerProcess.run(tmp_path, env)
     second: WorkerProcess | None = None

@@ -9,7 +9,6 @@ the worker answers ``scheduler.state`` throughout. ``F8A_FUZZ_SEED`` replays a r
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import random
@@ -20,14 +19,13 @@ from typing import Any
 import amqp
 import boto3
 import pytest
-from kombu import Connection, Consumer
 
 from f8a_jobs_worker.commands.consumer import DEAD_LETTER_CODES
 from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.topology import durable_queue, private_queue
+from f8a_jobs_worker.messaging.topology import durable_queue
 from tests.hostile import Hostile, corpus, frame_properties
-from tests.messaging import body_of
-from tests.process import WorkerProcess, clean_env
+from tests.messaging import ReplyCollector, body_of
+from tests.process import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -35,38 +33,6 @@ SEED = int(os.environ.get("F8A_FUZZ_SEED") or random.randrange(2**31))
 SCALE = float(os.environ.get("F8A_FUZZ_SCALE") or 1)  # more messages for a longer local run
 COUNT = {"rabbitmq": int(240 * SCALE), "sqs": int(60 * SCALE)}
 PROBE_EVERY = 20
-
-
-class Replies:
-    """Every reply that arrives on a queue of the test's own, by correlation id (duplicates kept)."""
-
-    def __init__(self, url: str) -> None:
-        self.conn: Connection = broker.connection(url)
-        self.name = f"hostile_replies_{random.randrange(16**8):08x}"
-        channel = self.conn.default_channel
-        self.queue = private_queue(self.name, broker.queue_only(self.conn))(channel)
-        self.queue.declare()
-        self.by_correlation: dict[str, list[dict[str, Any]]] = {}
-        self.consumer = Consumer(channel, [self.queue], on_message=self._on_message, accept=None)
-        self.consumer.consume()
-
-    def _on_message(self, message: Any) -> None:
-        message.ack()
-        reply = json.loads(body_of(message))
-        correlation = (message.properties or {}).get("correlation_id") or reply["command_id"]
-        self.by_correlation.setdefault(str(correlation), []).append(reply)
-
-    def until(self, wanted: set[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not wanted <= set(self.by_correlation) and time.monotonic() < deadline:
-            with contextlib.suppress(TimeoutError):
-                self.conn.drain_events(timeout=0.5)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            if broker.queue_only(self.conn):
-                self.queue.delete()
-        self.conn.release()
 
 
 def drain(url: str, queue: str, quiet: float) -> list[Any]:
@@ -203,19 +169,10 @@ def test_every_hostile_message_gets_exactly_one_outcome(
 ) -> None:
     transport, url = hostile_broker
     print(f"F8A_FUZZ_SEED={SEED}")
-    env = clean_env(
-        F8A_JOBS_DATABASE_URL=database_url,
-        F8A_JOBS_BROKER_URL=url,
-        F8A_JOBS_DEFAULT_JOBS_DIR=str(empty_jobs_dir),
-        F8A_JOBS_COMMANDS_QUEUE=names.commands,
-        F8A_JOBS_DEAD_LETTER_QUEUE=names.dead,
-        F8A_JOBS_EVENTS_EXCHANGE=names.events,
-        F8A_JOBS_FLOWS_EXCHANGE=names.flows,
-        F8A_JOBS_THREADS="2",
-    )
+    env = worker_env(database_url, url, names, empty_jobs_dir, F8A_JOBS_THREADS="2")
     messages = corpus(COUNT[transport], SEED)
     probes: list[Hostile] = []
-    replies = Replies(url)
+    replies = ReplyCollector(url)
     worker = WorkerProcess.run(tmp_path, env)
     try:
         worker.wait_for("consuming commands")
@@ -231,7 +188,8 @@ def test_every_hostile_message_gets_exactly_one_outcome(
         else:
             extra = publish_raw_sqs(url, names.commands, replies.name)
         answerable = [m for m in [*messages, *probes, *extra] if m.correlation_id]
-        replies.until({m.correlation_id for m in answerable}, timeout=240)
+        wanted = {m.correlation_id for m in answerable}
+        replies.until(lambda _: wanted <= set(replies.by_correlation), timeout=240)
         dead = drain(url, names.dead, quiet=3.0 if transport == "rabbitmq" else 6.0)
         assert worker.terminate() == 0
     finally:
@@ -291,7 +249,7 @@ def test_a_message_that_crashes_the_consumer_is_met_once_more_then_dead_lettered
         apply(commands)
 
     consumer.apply = faulty  # type: ignore[method-assign]
-    replies = Replies(broker_url)
+    replies = ReplyCollector(broker_url)
     try:
         client.send("scheduler.state", command_id="poison", reply_to=replies.name)
         assert client.call("scheduler.state") == {"state": "running"}  # answered after the restart

@@ -17,7 +17,7 @@ from f8a_jobs_worker.client import Client
 from f8a_jobs_worker.persistence.tables import job_runs
 from tests.faults import FaultProxy
 from tests.messaging import ReplyCollector
-from tests.process import WorkerProcess, clean_env
+from tests.process import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -62,16 +62,20 @@ def wait_for_run(database_url: str, job_id: str, since: datetime, timeout: float
     raise AssertionError(f"no run of {job_id} since {since}")
 
 
+def restore(
+    proxy: FaultProxy, collector: ReplyCollector, replies: int, database_url: str
+) -> tuple[float, float]:
+    """End the outage; seconds until ``replies`` replies arrived, and until the ``tick`` job ran again."""
+    back, back_at = time.monotonic(), datetime.now(UTC)
+    proxy.restore()
+    collector.until(lambda received: len(received) >= replies, timeout=30)
+    answered = time.monotonic() - back
+    fired = (wait_for_run(database_url, "tick", back_at, timeout=30) - back_at).total_seconds()
+    return answered, fired
+
+
 def start_worker(tmp_path: Path, names, database_url: str, broker_url: str, jobs: Path):
-    env = clean_env(
-        F8A_JOBS_DATABASE_URL=database_url,
-        F8A_JOBS_BROKER_URL=broker_url,
-        F8A_JOBS_DEFAULT_JOBS_DIR=str(jobs),
-        F8A_JOBS_COMMANDS_QUEUE=names.commands,
-        F8A_JOBS_DEAD_LETTER_QUEUE=names.dead,
-        F8A_JOBS_EVENTS_EXCHANGE=names.events,
-        F8A_JOBS_FLOWS_EXCHANGE=names.flows,
-    )
+    env = worker_env(database_url, broker_url, names, jobs)
     worker = WorkerProcess.run(tmp_path, env)
     worker.wait_for("consuming commands")
     return worker
@@ -99,13 +103,7 @@ def test_a_store_outage_holds_commands_and_firings_until_it_returns(
             )
             collector.until(lambda replies: len(replies) >= 1, timeout=10)
             time.sleep(OUTAGE - 1)
-            back, back_at = time.monotonic(), datetime.now(UTC)
-            proxy.restore()
-            collector.until(lambda replies: len(replies) >= 2, timeout=30)
-            answered = time.monotonic() - back
-            fired = (
-                wait_for_run(database_url, "tick", back_at, timeout=30) - back_at
-            ).total_seconds()
+            answered, fired = restore(proxy, collector, 2, database_url)
         assert worker.terminate() == 0
     finally:
         worker.stop()
@@ -134,13 +132,7 @@ def test_a_broker_outage_is_ridden_out_and_commands_resume(
             proxy.refuse()
             client.send("scheduler.state", command_id="during", reply_to=collector.name)
             time.sleep(OUTAGE)
-            back, back_at = time.monotonic(), datetime.now(UTC)
-            proxy.restore()
-            collector.until(lambda replies: len(replies) >= 1, timeout=30)
-            answered = time.monotonic() - back
-            fired = (
-                wait_for_run(database_url, "tick", back_at, timeout=30) - back_at
-            ).total_seconds()
+            answered, fired = restore(proxy, collector, 1, database_url)
         assert worker.terminate() == 0
     finally:
         worker.stop()
