@@ -45,11 +45,37 @@ def test_environment_then_flags() -> None:
         ({"F8A_JOBS_THREADS": "many"}, "F8A_JOBS_THREADS: cannot use 'many'"),
         ({"F8A_JOBS_THREADS": "0"}, "at least 1"),
         ({"F8A_JOBS_MISFIRE_GRACE_TIME": "0"}, ">= 1 second"),
+        ({"F8A_JOBS_DATABASE_URL": "mysql://db/jobs"}, "unsupported database 'mysql'"),
+        ({"F8A_JOBS_DATABASE_URL": "postgresql+pg8000://db/jobs"}, "unsupported database"),
+        ({"F8A_JOBS_DATABASE_URL": "jobs.sqlite"}, "cannot parse the URL"),
+        ({"F8A_JOBS_DATABASE_URL": "postgresql://u:s3cret@db:port/jobs"}, r"u:\*\*\*@db:port"),
+        ({"F8A_JOBS_ANALYTICS_DATABASE_URL": "oracle://db"}, "ANALYTICS_DATABASE_URL"),
+        ({"F8A_JOBS_BROKER_URL": "redis://localhost"}, "unsupported broker scheme 'redis'"),
+        ({"F8A_JOBS_BROKER_URL": "amqp://h:notaport//"}, "cannot parse the URL"),
     ],
 )
 def test_bad_settings_are_errors(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("?", r"\?")):
+    with pytest.raises(ConfigError, match=message.replace("?", r"\?")) as caught:
         Settings.from_env(env)
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user:pw@db:5432/jobs",
+        "postgres://db/jobs",
+        "postgresql+psycopg2://db/jobs",
+        "postgresql+psycopg://db/jobs",
+        "sqlite:///jobs.sqlite",
+        "sqlite://",
+    ],
+)
+def test_the_database_url_forms_users_write(url: str) -> None:
+    from f8a_jobs_worker.persistence.database import database_url
+
+    Settings.from_env({"F8A_JOBS_DATABASE_URL": url})
+    assert database_url(url).drivername in {"postgresql+psycopg", "sqlite"}
 
 
 @pytest.mark.parametrize(

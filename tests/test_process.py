@@ -149,3 +149,15 @@ def test_misspelt_setting_is_an_error(tmp_path: Path, processes) -> None:
         "unknown setting F8A_JOBS_DATABSE_URL (did you mean F8A_JOBS_DATABASE_URL?)"
         in worker.output
     )
+
+
+def test_a_url_that_cannot_work_stops_the_start_with_one_line(tmp_path: Path, processes) -> None:
+    env = clean_env(F8A_JOBS_DATABASE_URL="postgresql+nosuchdriver://u:s3cret@db/jobs")
+    worker = WorkerProcess.run(tmp_path, env)
+    processes.append(worker)
+    assert worker.wait(30) == 78
+    assert worker.output.strip().splitlines() == [
+        "error: F8A_JOBS_DATABASE_URL postgresql+nosuchdriver://u:***@db/jobs: unsupported database "
+        "'postgresql+nosuchdriver'; expected postgresql://user:password@host:5432/database or "
+        "sqlite:///path/to/file.sqlite"
+    ]

@@ -21,7 +21,9 @@ from typing import Any
 
 import amqp
 from amqp.serialization import GenericContent
+from kombu import Connection as KombuConnection
 from kombu.transport import pyamqp
+from kombu.utils.url import parse_url
 
 from f8a_jobs_worker.messaging.inbound import UNDECODABLE
 
@@ -94,3 +96,15 @@ class SSLTransport(pyamqp.SSLTransport):  # type: ignore[misc]
     driver_name = "f8a-amqp"
     max_hold = Transport.max_hold
     reply_to_problem = staticmethod(reply_to_problem)
+
+
+def connect(url: str, heartbeat: int = 30) -> KombuConnection:
+    """``amqp://`` or ``amqps://`` (TLS), with publisher confirms; a ``heartbeat`` in the URL wins."""
+    params = parse_url(url)
+    scheme = params.pop("transport")
+    params.setdefault("heartbeat", heartbeat)
+    transport = SSLTransport if scheme == "amqps" else Transport
+    made: KombuConnection = KombuConnection(
+        transport=transport, transport_options={"confirm_publish": True}, **params
+    )
+    return made

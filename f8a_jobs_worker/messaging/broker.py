@@ -7,34 +7,45 @@
   can share; queues only. With no broker URL the worker uses ``./f8a-jobs-broker``.
 
 "Queues only" transports route by queue name: events and flow runs go to the queue named like the exchange.
+Each broker's differences live in its adapter module (``amqp.py``, ``sqs.py``, ``embedded.py``): its kombu
+transport, how a URL becomes a connection, how long a delivery may be held, which reply addresses it takes.
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from types import ModuleType
+from urllib.parse import urlsplit
 
 from kombu import Connection
-from kombu.utils.url import parse_url
-
-from f8a_jobs_worker.messaging import amqp, embedded, sqs
 
 EMBEDDED_DIR = "f8a-jobs-broker"
+
+#: URL scheme -> the module of this package with that broker's kombu transport; imported when first used, so
+#: that a worker on RabbitMQ never loads boto3
+ADAPTERS = {
+    "amqp": "amqp",
+    "amqps": "amqp",
+    "pyamqp": "amqp",
+    "sqs": "sqs",
+    "filesystem": "embedded",
+}
 
 
 def embedded_url(directory: Path | str = EMBEDDED_DIR) -> str:
     return f"filesystem://{Path(directory).resolve()}"
 
 
-SCHEMES = {
-    "amqp": "kombu.transport.pyamqp",
-    "amqps": "kombu.transport.pyamqp",
-    "pyamqp": "kombu.transport.pyamqp",
-    "sqs": "boto3",
-    "filesystem": "kombu.transport.filesystem",
-}
+def adapter(scheme: str) -> ModuleType:
+    """The adapter module for a URL scheme (ValueError for one no adapter serves)."""
+    name = ADAPTERS.get(scheme)
+    if name is None:
+        raise ValueError(
+            f"unsupported broker scheme {scheme!r}; expected one of amqp://, amqps://, sqs://, "
+            "filesystem://"
+        )
+    return importlib.import_module(f"f8a_jobs_worker.messaging.{name}")
 
 
 def check_broker_url(url: str) -> None:
@@ -45,43 +56,17 @@ def check_broker_url(url: str) -> None:
         parts.port  # noqa: B018 (parses the port; raises ValueError for a bad one)
     except ValueError as exc:
         raise ValueError(f"cannot parse the URL: {exc}") from None
-    module = SCHEMES.get(parts.scheme)
-    if module is None:
-        raise ValueError(
-            f"unsupported broker scheme {parts.scheme!r}; expected one of amqp://, amqps://, sqs://, "
-            "filesystem://"
-        )
     try:
-        importlib.import_module(module)
+        adapter(parts.scheme)
     except ImportError as exc:
         raise ValueError(f"the {parts.scheme}:// transport cannot be loaded: {exc}") from None
 
 
 def connection(url: str | None, heartbeat: int = 30) -> Connection:
     """A (lazy) kombu connection for ``url``; None is the embedded transport in ``./f8a-jobs-broker``."""
-    url = url or embedded_url()
-    scheme = urlsplit(url).scheme
-    if scheme == "filesystem":
-        folder = Path(unquote(urlsplit(url).path) or EMBEDDED_DIR)
-        folder.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {
-            "data_folder_in": str(folder),
-            "data_folder_out": str(folder),
-            "polling_interval": 0.05,
-        }
-        return Connection(
-            transport=embedded.Transport, hostname="localhost", transport_options=options
-        )
-    params = parse_url(url)
-    del params["transport"]
-    if scheme == "sqs":
-        options = {"region": "us-east-1", "wait_time_seconds": 1, "visibility_timeout": 60}
-        if params.get("hostname") in {"127.0.0.1", "localhost", "::1"}:
-            options["is_secure"] = False
-        return Connection(transport=sqs.Transport, transport_options=options, **params)
-    transport = amqp.SSLTransport if scheme == "amqps" else amqp.Transport
-    params.setdefault("heartbeat", heartbeat)
-    return Connection(transport=transport, transport_options={"confirm_publish": True}, **params)
+    url = url or embedded_url(EMBEDDED_DIR)
+    made: Connection = adapter(urlsplit(url).scheme).connect(url, heartbeat)
+    return made
 
 
 def queue_only(conn: Connection) -> bool:

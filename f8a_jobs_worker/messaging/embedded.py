@@ -11,7 +11,9 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from kombu import Connection
 from kombu.transport import filesystem
 from kombu.utils.json import dumps
 
@@ -38,3 +40,15 @@ class Transport(filesystem.Transport):  # type: ignore[misc]
     max_hold = 300.0
     #: reply queues are file name parts here: no path separators
     reply_to_problem = staticmethod(queue_name_problem)
+
+
+def connect(url: str, heartbeat: int = 0) -> Connection:
+    """``filesystem:///path``: the folder is made if missing (``filesystem://`` alone: ./f8a-jobs-broker)."""
+    folder = Path(unquote(urlsplit(url).path) or "f8a-jobs-broker")
+    folder.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "polling_interval": 0.05,
+    }
+    return Connection(transport=Transport, hostname="localhost", transport_options=options)

@@ -13,7 +13,9 @@ import binascii
 import json
 from typing import Any
 
+from kombu import Connection
 from kombu.transport import SQS
+from kombu.utils.url import parse_url
 
 from f8a_jobs_worker.messaging.inbound import UNDECODABLE, VirtualMessage, queue_name_problem
 
@@ -67,3 +69,14 @@ class Transport(SQS.Transport):  # type: ignore[misc]
     #: held message is never delivered to another consumer meanwhile
     max_hold = 30.0
     reply_to_problem = staticmethod(queue_name_problem)
+
+
+def connect(url: str, heartbeat: int = 0) -> Connection:
+    """``sqs://key:secret@host:port``: kombu builds the endpoint from host and port, so an emulator on
+    127.0.0.1 needs nothing more (and is spoken to over plain HTTP)."""
+    params = parse_url(url)
+    del params["transport"]
+    options = {"region": "us-east-1", "wait_time_seconds": 1, "visibility_timeout": 60}
+    if params.get("hostname") in {"127.0.0.1", "localhost", "::1"}:
+        options["is_secure"] = False
+    return Connection(transport=Transport, transport_options=options, **params)
