@@ -65,20 +65,27 @@ class EventWatcher:
         self.conn.release()
 
 
-def read_queue(url: str, name: str, count: int, timeout: float = 20.0) -> list[Any]:
-    """Take ``count`` messages off a queue (acknowledging them), waiting up to ``timeout``."""
+def read_queue(
+    url: str, name: str, count: int | None, timeout: float = 20.0, quiet: float | None = None
+) -> list[Any]:
+    """Take messages off a queue (acknowledging them): ``count`` of them, or with ``quiet`` every one
+    until none came for that many seconds; at most ``timeout`` seconds either way."""
     with broker.connection(url) as conn:
         queue = durable_queue(name)(conn.default_channel)
         queue.declare()
         taken: list[Any] = []
         deadline = time.monotonic() + timeout
-        while len(taken) < count and time.monotonic() < deadline:
+        last = time.monotonic()
+        while (count is None or len(taken) < count) and time.monotonic() < deadline:
+            if quiet is not None and time.monotonic() - last >= quiet:
+                break
             message = queue.get(no_ack=False)
             if message is None:
                 time.sleep(0.1)
                 continue
             message.ack()
             taken.append(message)
+            last = time.monotonic()
         return taken
 
 

@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from f8a_jobs_worker.commands.consumer import DEAD_LETTER_CODES
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.topology import durable_queue
 from tests.hostile import Hostile, corpus, frame_properties
-from tests.messaging import ReplyCollector, body_of
+from tests.messaging import ReplyCollector, body_of, read_queue
 from tests.process import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.slow
@@ -33,24 +32,6 @@ SEED = int(os.environ.get("F8A_FUZZ_SEED") or random.randrange(2**31))
 SCALE = float(os.environ.get("F8A_FUZZ_SCALE") or 1)  # more messages for a longer local run
 COUNT = {"rabbitmq": int(240 * SCALE), "sqs": int(60 * SCALE)}
 PROBE_EVERY = 20
-
-
-def drain(url: str, queue: str, quiet: float) -> list[Any]:
-    """Every message on ``queue`` until none came for ``quiet`` seconds."""
-    with broker.connection(url) as conn:
-        bound = durable_queue(queue)(conn.default_channel)
-        bound.declare()
-        taken: list[Any] = []
-        last = time.monotonic()
-        while time.monotonic() - last < quiet:
-            message = bound.get(no_ack=False)
-            if message is None:
-                time.sleep(0.1)
-                continue
-            message.ack()
-            taken.append(message)
-            last = time.monotonic()
-        return taken
 
 
 def publish(url: str, queue: str, messages: list[Hostile], reply_to: str) -> None:
@@ -190,7 +171,9 @@ def test_every_hostile_message_gets_exactly_one_outcome(
         answerable = [m for m in [*messages, *probes, *extra] if m.correlation_id]
         wanted = {m.correlation_id for m in answerable}
         replies.until(lambda _: wanted <= set(replies.by_correlation), timeout=240)
-        dead = drain(url, names.dead, quiet=3.0 if transport == "rabbitmq" else 6.0)
+        dead = read_queue(
+            url, names.dead, None, timeout=120, quiet=3.0 if transport == "rabbitmq" else 6.0
+        )
         assert worker.terminate() == 0
     finally:
         worker.stop()
@@ -253,7 +236,7 @@ def test_a_message_that_crashes_the_consumer_is_met_once_more_then_dead_lettered
     try:
         client.send("scheduler.state", command_id="poison", reply_to=replies.name)
         assert client.call("scheduler.state") == {"state": "running"}  # answered after the restart
-        dead = drain(broker_url, names.dead, quiet=2.0)
+        dead = read_queue(broker_url, names.dead, None, timeout=60, quiet=2.0)
     finally:
         replies.close()
     assert consumer.restarts == 1
