@@ -72,9 +72,27 @@ PRIVATE = [
     ),
     PrivateUse(
         "apscheduler",
-        "apscheduler.job:Job._jobstore_alias",
+        "apscheduler.executors.base:BaseExecutor._instances",
         "scheduling/executor.py",
-        "the store a run came from, for APScheduler's events",
+        "job.run_now counts its run under the executor's lock before the command commits",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.executors.base:BaseExecutor._lock",
+        "scheduling/executor.py",
+        "job.run_now counts its run under the executor's lock before the command commits",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.executors.base:BaseExecutor._scheduler",
+        "scheduling/executor.py",
+        "the pass's unit of work, which a run joins",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.executors.pool:BasePoolExecutor._pool",
+        "scheduling/executor.py",
+        "runs started after the commit that decided them",
     ),
     PrivateUse(
         "kombu",

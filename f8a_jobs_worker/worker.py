@@ -8,7 +8,7 @@ an operator paused the scheduler) and stop (no new runs, running handlers finish
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 from f8a_jobs_worker import __version__
@@ -16,19 +16,19 @@ from f8a_jobs_worker.commands.consumer import CommandConsumer
 from f8a_jobs_worker.commands.dispatch import CommandApplier
 from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.events import EventSink, LoggingEventSink, SafeEventSink
-from f8a_jobs_worker.events.broker import BrokerEventSink
+from f8a_jobs_worker.events.relay import Relay
 from f8a_jobs_worker.filters.compiler import FilterCompiler
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.publisher import Publisher
+from f8a_jobs_worker.messaging.publisher import NO_RETRY, Publisher
 from f8a_jobs_worker.messaging.topology import Names
 from f8a_jobs_worker.persistence.database import create_engine, store_errors
-from f8a_jobs_worker.persistence.replies import ReplyStore
+from f8a_jobs_worker.persistence.ledger import LedgerEntry, RunLedger
 from f8a_jobs_worker.persistence.runs import RunStore
-from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.tables import create_tables
+from f8a_jobs_worker.persistence.unit_of_work import Transactions
 from f8a_jobs_worker.scheduling.default_jobs import Report, apply_default_jobs
 from f8a_jobs_worker.scheduling.runner import JobRunner
 from f8a_jobs_worker.scheduling.runtime import INTERNAL, SchedulerRuntime
@@ -59,29 +59,38 @@ class Worker:
             settings.flows_exchange,
         )
         self.publisher: Publisher | None = None
-        sinks: list[EventSink] = [sink] if sink is not None else []
+        relay_publisher: Publisher | None = None
         if messaging:
             self.publisher = Publisher(broker.connection(settings.broker_url, heartbeat=0))
-            sinks.insert(0, BrokerEventSink(self.publisher, self.names.events))
-        self.sink = SafeEventSink(*(sinks or [LoggingEventSink()]))
+            # the relay retries with the worker's policy itself: a failed send fails at once
+            relay_publisher = Publisher(
+                broker.connection(settings.broker_url, heartbeat=0), retry_policy=NO_RETRY
+            )
+        #: who else sees the events the relay has sent: the caller's sink, else (no broker) the log
+        observers = [sink] if sink is not None else [] if messaging else [LoggingEventSink()]
+        self.sink = SafeEventSink(*observers)
         self.load_default_jobs = load_default_jobs
-        self.engine = create_engine(settings.database_url, pool_size=settings.threads + 2)
-        self.runs = RunStore(self.engine)
-        self.replies = ReplyStore(self.engine)
+        self.engine = create_engine(settings.database_url, pool_size=settings.threads + 4)
+        self.transactions = Transactions(self.engine)
+        self.relay = Relay(self.transactions, relay_publisher, self.names.events, self.sink)
+        self.transactions.notify = self.relay.wake
+        self.runs = RunStore(self.transactions)
+        self.ledger = RunLedger()
         self.filters = self._filter_runner()
         self.flows = FlowDispatcher(settings.broker_url, self.names.flows) if messaging else None
         self.runtime = SchedulerRuntime(
-            self.engine,
-            JobRunner(self.registry, self.runs, self.sink, self.filters, self.flows),
+            self.transactions,
+            JobRunner(self.registry, self.runs, self.filters, self.flows),
+            self.ledger,
             settings.threads,
             settings.misfire_grace_time,
         )
         self.service = JobService(
             self.runtime,
+            self.transactions,
             self.registry,
             self.runs,
-            SchedulerStateStore(self.engine),
-            self.sink,
+            self.ledger,
             settings.misfire_grace_time,
             self.filters,
         )
@@ -90,9 +99,8 @@ class Worker:
         if self.publisher is not None:
             self.consumer = CommandConsumer(
                 broker.connection(settings.broker_url),
-                CommandApplier(self.service, self.replies),
+                CommandApplier(self.service),
                 self.publisher,
-                self.sink,
                 self.names,
                 settings.prefetch,
             )
@@ -114,11 +122,11 @@ class Worker:
         log.info("handlers: %s", ", ".join(self.registry))
         with store_errors("job store"):
             create_tables(self.engine)
-            paused = self.service.state.is_paused()
+        with self.transactions.begin(writes=False) as uow:
+            paused = self.service.state.is_paused(uow.connection)
+        self.relay.start()
         self.runtime.start(paused=True)
-        with store_errors("job store"):
-            for job_id in self.runtime.store.restore_repaired():
-                log.warning("job %s can be restored again and is scheduled again", job_id)
+        self._recover()
         if self.load_default_jobs:
             self.default_jobs = apply_default_jobs(self.service, self.settings.default_jobs_dir)
         self.runtime.scheduler.add_job(
@@ -140,6 +148,23 @@ class Worker:
             self.consumer.start()
         log.info("worker ready")
 
+    def _recover(self) -> None:
+        """What a previous worker left: runs it started and never finished (reported as interrupted, and
+        run again where their job asked for it), and broken jobs that can be restored again."""
+        now = datetime.now(UTC)
+        with self.service.unit_of_work() as uow:
+            for job_id in self.runtime.store.restore_repaired(uow.connection):
+                log.warning("job %s can be restored again and is scheduled again", job_id)
+            interrupted = self.ledger.take_interrupted(uow.connection)
+            self.runtime.runner.interrupted(uow, interrupted, now)
+            executor = self.runtime.executor
+            for entry in interrupted:
+                if entry.on_interrupt == "retry" and executor.reserve(entry.job_id, 1):
+                    again = LedgerEntry.new(
+                        entry.job_id, entry.handler, entry.kwargs, entry.scheduled_at, "retry"
+                    )
+                    executor.start_entries_after_commit(uow, entry.job_id, [again], None)
+
     def stop(self, wait: bool = True) -> None:
         """Stop firing; with ``wait``, let running handlers finish. Due runs stay stored for the next start."""
         log.info(
@@ -148,21 +173,30 @@ class Worker:
         if self.consumer is not None:
             self.consumer.stop()  # first: no new command once stopping began
         self.runtime.shutdown(wait=wait)
-        if self.publisher is not None:
-            self.publisher.close()
+        self.relay.stop()  # after the runs: their events are sent before the broker connection closes
+        for publisher in (self.publisher, self.relay.publisher):
+            if publisher is not None:
+                publisher.close()
         self.engine.dispose()
         self.analytics_engine.dispose()
         log.info("stopped")
 
     def prune_history(self) -> None:
-        removed = self.runs.prune(
-            timedelta(days=self.settings.history_max_age_days), self.settings.history_per_job
-        )
+        now = datetime.now(UTC)
+        with self.transactions.begin() as uow:
+            removed = self.runs.prune(
+                uow.connection,
+                timedelta(days=self.settings.history_max_age_days),
+                self.settings.history_per_job,
+                now,
+            )
+            expired = uow.outbox.prune(
+                uow.connection, timedelta(days=self.settings.reply_max_age_days), now
+            )
         if removed:
             log.info("history retention removed %d old runs", removed)
-        expired = self.replies.prune(timedelta(days=self.settings.reply_max_age_days))
         if expired:
-            log.info("reply retention removed %d stored replies", expired)
+            log.info("outbox retention removed %d sent events and old replies", expired)
 
     def __enter__(self) -> Worker:
         self.start()

@@ -35,3 +35,9 @@ def records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def delivered(worker: Worker) -> MemoryEventSink:
+    """The worker's in-memory sink once the outbox relay has sent everything committed so far."""
+    eventually(lambda: worker.service.scheduler_state()["outbox"]["pending"] == 0)
+    return sink_of(worker)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from f8a_jobs_worker.client import Client
 from f8a_jobs_worker.persistence.jobstore import JobStore
-from f8a_jobs_worker.persistence.tables import command_replies, create_tables, job_runs
+from f8a_jobs_worker.persistence.tables import create_tables, job_runs
 from tests.messaging import ReplyCollector, read_queue
 
 LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
@@ -84,11 +84,15 @@ def test_pipelined_commands_apply_in_order_and_commit_together(
     assert worker.service.get_job("c")["job"]["job_id"] == "c"
 
     engine = sa.create_engine(database_url)
-    with engine.connect() as connection:
-        stamps = connection.execute(sa.select(command_replies.c.created_at)).scalars().all()
+    with engine.connect() as connection:  # xmin: the id of the transaction that wrote the row
+        writers = (
+            connection.execute(sa.text("SELECT xmin::text FROM f8a_outbox WHERE kind = 'reply'"))
+            .scalars()
+            .all()
+        )
     engine.dispose()
-    assert len(stamps) == len(ids)
-    assert max(Counter(stamps).values()) > 1, "replies of one batch share their commit's time"
+    assert len(writers) == len(ids)
+    assert max(Counter(writers).values()) > 1, "replies of one batch share their transaction"
 
 
 def refuse(database_url: str, table: str, column: str, value: str) -> None:
@@ -171,19 +175,19 @@ def test_a_catch_up_larger_than_a_pass_fires_every_job_once(make_worker, databas
 def test_a_batch_that_fails_as_a_whole_is_applied_again_one_by_one(
     messaging_worker, client: Client, broker_url: str, names, caplog, database_url: str
 ) -> None:
-    """The replies of a batch are stored in one statement, outside any savepoint: when the database refuses
-    one of them the batch's transaction is rolled back and each command is applied on its own; only the
-    culprit is dead-lettered."""
+    """The replies of a batch are stored in one statement (into the outbox) at its end, outside any
+    savepoint: when the database refuses one of them the batch's transaction is rolled back and each command
+    is applied on its own; only the culprit is dead-lettered."""
     worker = messaging_worker(start=False)
     commands = [
         ("job.create", {"handler": "noop", "job_id": "one", "when": LATER}),
-        ("job.get", {"job_id": "one"}),
+        ("job.create", {"handler": "noop", "job_id": "refused", "when": LATER}),
         ("job.create", {"handler": "noop", "job_id": "two", "when": LATER}),
     ]
     collector = ReplyCollector(broker_url)
     try:
         ids = send_all(client, collector.name, commands)
-        refuse(database_url, "f8a_command_replies", "command_id", ids[1])
+        refuse(database_url, "f8a_outbox", "command_id", ids[1])
         worker.start()
         collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
     finally:

@@ -98,7 +98,7 @@ def test_broken_rows_neither_spin_the_scheduler_nor_hide_healthy_jobs(
         "noop", job_id="broken-001", periodically="1 day", when="2099-01-01", replace=True
     )
     assert replaced["job"]["state"] == "running"
-    assert "job.updated" in events.names("broken-001")
+    events.wait_for("job.updated", "broken-001")
 
 
 def test_a_repaired_job_is_scheduled_again_at_the_next_start(

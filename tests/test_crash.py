@@ -75,7 +75,7 @@ def test_kill_9_mid_stream_loses_none_and_applies_none_twice(
     with engine.connect() as connection:
         jobs = connection.execute(sa.text("SELECT count(*) FROM f8a_jobs")).scalar_one()
         stored = connection.execute(
-            sa.text("SELECT count(*) FROM f8a_command_replies")
+            sa.text("SELECT count(*) FROM f8a_outbox WHERE kind = 'reply'")
         ).scalar_one()
     engine.dispose()
     assert (jobs, stored) == (COMMANDS, COMMANDS)

@@ -235,7 +235,7 @@ def test_a_message_that_crashes_the_consumer_is_met_once_more_then_dead_lettered
     replies = ReplyCollector(broker_url)
     try:
         client.send("scheduler.state", command_id="poison", reply_to=replies.name)
-        assert client.call("scheduler.state") == {"state": "running"}  # answered after the restart
+        assert client.call("scheduler.state")["state"] == "running"  # answered after the restart
         dead = read_queue(broker_url, names.dead, None, timeout=60, quiet=2.0)
     finally:
         replies.close()

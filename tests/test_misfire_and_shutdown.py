@@ -108,6 +108,7 @@ def test_no_run_is_lost_on_shutdown(make_worker, tmp_path: Path) -> None:
     from f8a_jobs_worker.persistence.tables import create_tables
 
     create_tables(after.engine)
+    after.relay.start()
     after.runtime.start(paused=True)
     kept = after.service.get_job("due-at-shutdown")["job"]
     assert kept["next_run_time"] == created["next_run_time"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.persistence.runs import RunRecord
 from f8a_jobs_worker.persistence.tables import job_runs
 from tests.helpers import eventually, records, sink_of
@@ -91,13 +92,16 @@ def test_history_retention_by_count_and_age(make_worker) -> None:
 
     create_tables(worker.engine)
     now = datetime.now(UTC)
+
+    def record(run: RunRecord) -> None:
+        worker.runs.finish(run, lambda _: Event("job.executed", run.job_id))
+
     for n in range(8):
-        worker.runs.record(
-            RunRecord("many", "noop", "executed", now, now, now - timedelta(minutes=7 - n))
-        )
-    worker.runs.record(RunRecord("old", "noop", "executed", now, now, now - timedelta(days=40)))
-    worker.runs.record(RunRecord("fresh", "noop", "missed", now, finished_at=now))
-    removed = worker.runs.prune(timedelta(days=30), per_job=5)
+        record(RunRecord("many", "noop", "executed", now, now, now - timedelta(minutes=7 - n)))
+    record(RunRecord("old", "noop", "executed", now, now, now - timedelta(days=40)))
+    record(RunRecord("fresh", "noop", "missed", now, finished_at=now))
+    with worker.transactions.begin() as uow:
+        removed = worker.runs.prune(uow.connection, timedelta(days=30), per_job=5)
     assert removed == 4
     with worker.engine.connect() as connection:
         counts = dict(
@@ -120,11 +124,12 @@ def test_concurrent_records_share_commits_and_a_bad_one_fails_alone(database_url
 
     from f8a_jobs_worker.persistence.database import create_engine
     from f8a_jobs_worker.persistence.runs import RunStore
-    from f8a_jobs_worker.persistence.tables import create_tables, job_failures
+    from f8a_jobs_worker.persistence.tables import create_tables, job_failures, outbox
+    from f8a_jobs_worker.persistence.unit_of_work import Transactions
 
     engine = create_engine(database_url)
     create_tables(engine)
-    store = RunStore(engine)
+    store = RunStore(Transactions(engine))
     now = datetime.now(UTC)
     commits = Counter[int]()
     sa.event.listen(engine, "commit", lambda conn: commits.update([1]))
@@ -135,7 +140,13 @@ def test_concurrent_records_share_commits_and_a_bad_one_fails_alone(database_url
         summary = {"bad": object()} if n == 7 else {"n": n}  # not JSON: cannot be stored
         run = RunRecord(f"j{n}", "noop", outcome, now, now, now, summary=summary, error="boom")
         try:
-            results[n] = store.record(run, kwargs={"n": n}, traceback="tb")
+            results[n] = store.finish(
+                run,
+                lambda f: Event("job.failed", run.job_id, {"failure_id": f}),
+                None,
+                {"n": n},
+                "tb",
+            )
         except Exception as exc:
             results[n] = exc
 
@@ -149,7 +160,9 @@ def test_concurrent_records_share_commits_and_a_bad_one_fails_alone(database_url
     with engine.connect() as connection:
         runs = connection.execute(sa.select(job_runs.c.job_id, job_runs.c.failure_id)).all()
         failures = connection.execute(sa.select(job_failures.c.failure_id)).scalars().all()
+        events = connection.execute(sa.select(outbox.c.body)).scalars().all()
     engine.dispose()
+    assert len(events) == len(runs)  # each run recorded with its event, none without
     assert sorted(job_id for job_id, _ in runs) == sorted(f"j{n}" for n in results)
     assert sorted(failures) == sorted(f for _, f in runs if f)
     assert sorted(failures) == sorted(r for r in results.values() if r)

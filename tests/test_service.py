@@ -15,7 +15,7 @@ from f8a_jobs_worker.errors import (
     UnknownHandler,
     ValidationFailed,
 )
-from tests.helpers import eventually, records, sink_of
+from tests.helpers import delivered, eventually, records, sink_of
 
 LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
 
@@ -45,8 +45,9 @@ def test_create_get_and_view(make_worker) -> None:
         "next_run_time": LATER.isoformat(),
         "misfire_grace_time": 7200,
         "default": False,
+        "on_interrupt": "report",
     }
-    assert sink_of(worker).names("nightly") == ["job.created"]
+    assert delivered(worker).names("nightly") == ["job.created"]
 
 
 def test_generated_id_default_grace_and_cron(make_worker) -> None:
@@ -88,7 +89,7 @@ def test_job_exists_and_replace(make_worker) -> None:
     )["job"]
     assert replaced["periodically_seconds"] == 7200
     assert replaced["kwargs"] == {"message": "new"}
-    assert sink_of(worker).names("j") == ["job.created", "job.updated"]
+    assert delivered(worker).names("j") == ["job.created", "job.updated"]
     assert worker.service.list_jobs()["jobs_count"] == 1
 
 
@@ -139,7 +140,12 @@ def test_pause_resume_delete(make_worker) -> None:
     assert resumed["state"] == "running"
     assert resumed["next_run_time"] == LATER.isoformat()
     assert worker.service.delete_job("j") == {"removed": ["j"]}
-    assert sink_of(worker).names("j") == ["job.created", "job.paused", "job.resumed", "job.deleted"]
+    assert delivered(worker).names("j") == [
+        "job.created",
+        "job.paused",
+        "job.resumed",
+        "job.deleted",
+    ]
     for action in (
         worker.service.get_job,
         worker.service.pause_job,
@@ -211,13 +217,13 @@ def test_one_shot_job_runs_once_and_is_gone(make_worker, tmp_path: Path) -> None
 
 def test_scheduler_pause_survives_restart(make_worker, tmp_path: Path) -> None:
     worker = make_worker()
-    assert worker.service.scheduler_state() == {"state": "running"}
+    assert worker.service.scheduler_state()["state"] == "running"
     assert worker.service.pause_scheduler() == {"state": "paused"}
     out = tmp_path / "runs.jsonl"
     worker.service.create_job("record", {"path": str(out)}, job_id="held")
     worker.stop()
     again = make_worker()
-    assert again.service.scheduler_state() == {"state": "paused"}
+    assert again.service.scheduler_state()["state"] == "paused"
     assert again.service.get_job("held")["job"]["state"] == "running"
     assert records(out) == []
     again.service.resume_scheduler()

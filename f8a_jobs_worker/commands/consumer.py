@@ -32,7 +32,7 @@ from f8a_jobs_worker import retry
 from f8a_jobs_worker.commands.dispatch import COMMANDS, Applied, CommandApplier, error_reply
 from f8a_jobs_worker.commands.envelope import Envelope, Rejected, decode
 from f8a_jobs_worker.errors import ERRORS_BY_CODE, InternalError, JobsError, Unavailable
-from f8a_jobs_worker.events import Event, EventSink
+from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
 from f8a_jobs_worker.messaging.inbound import safe_headers, safe_text
@@ -57,14 +57,12 @@ class CommandConsumer:
         connection: Connection,
         applier: CommandApplier,
         publisher: Publisher,
-        sink: EventSink,
         names: Names,
         prefetch: int = 10,
     ) -> None:
         self.connection = connection
         self.applier = applier
         self.publisher = publisher
-        self.sink = sink
         self.names = names
         self.prefetch = prefetch
         self.transport = connection.transport  # this package's adapter of the broker (messaging/)
@@ -285,7 +283,9 @@ class CommandConsumer:
             message.requeue()
 
     def _answer_all(self, commands: list[Command], results: list[Applied]) -> None:
-        answered: list[Message] = []  # acknowledged once the broker confirms their replies
+        """After the commit: a reply stored with its command is sent by the outbox relay; the others (of
+        read-only commands, or stored before) are sent here. Then the messages are acknowledged."""
+        answered: list[Message] = []  # acknowledged once the broker confirmed the replies sent here
         for (message, envelope), applied in zip(commands, results, strict=True):
             if applied.reply is None:
                 log.error(
@@ -311,22 +311,21 @@ class CommandConsumer:
                 "ok" if reply["ok"] else reply["error"]["code"],
                 " (already applied, stored reply sent again)" if applied.duplicate else "",
             )
-            if self._replies is None:
-                self.answer(envelope, reply)
-                message.ack()
-                continue
-            if envelope.reply_to:
-                self._replies.publish(
-                    encode_reply(reply),
-                    "",
-                    envelope.reply_to,
-                    correlation_id=envelope.correlation_id,
-                )
+            if not applied.in_outbox and envelope.reply_to:
+                if self._replies is None:
+                    self.answer(envelope, reply)
+                else:
+                    self._replies.publish(
+                        encode_reply(reply),
+                        "",
+                        envelope.reply_to,
+                        correlation_id=envelope.correlation_id,
+                    )
             answered.append(message)
-        if answered and self._replies is not None:
+        if self._replies is not None and self._replies.outstanding:
             self._replies.wait()
-            for message in answered:
-                message.ack()
+        for message in answered:
+            message.ack()
 
     # -- answers, rejections, dead letters ------------------------------------------------------------
 
@@ -362,13 +361,19 @@ class CommandConsumer:
         message.ack()
 
     def _announce(self, envelope: Envelope, error: dict[str, Any]) -> None:
-        self.sink.emit(
-            Event(
-                events.COMMAND_REJECTED,
-                None,
-                {"command_id": envelope.command_id, "command": envelope.command, "error": error},
-            )
+        """``command.rejected``, through the outbox; with the store down, straight to the broker (which
+        raises if it cannot take it: the message is then not acknowledged and comes back)."""
+        event = Event(
+            events.COMMAND_REJECTED,
+            None,
+            {"command_id": envelope.command_id, "command": envelope.command, "error": error},
         )
+        try:
+            self.applier.announce(event)
+        except Unavailable:
+            self.publisher.to_topic(
+                self.names.events, event.name, event.to_dict(), message_id=event.event_id
+            )
 
     def dead_letter(self, message: Message, error: JobsError) -> None:
         """A copy in the dead-letter queue: the body byte for byte, the headers as far as they can be

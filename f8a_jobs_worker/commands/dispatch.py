@@ -9,35 +9,37 @@ from typing import Any
 
 from f8a_jobs_worker.commands.envelope import Envelope
 from f8a_jobs_worker.errors import JobsError, Unavailable
+from f8a_jobs_worker.events import Event
+from f8a_jobs_worker.messaging.publisher import encode_reply
 from f8a_jobs_worker.persistence.database import ping
-from f8a_jobs_worker.persistence.replies import ReplyStore
+from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.service import JobService
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[JobService, dict[str, Any]], dict[str, Any]]
+Apply = Callable[[JobService, dict[str, Any], UnitOfWork], dict[str, Any]]
 
 COMMANDS: dict[str, Apply] = {
-    "job.create": lambda service, args: service.create_job(**args),
-    "job.get": lambda service, args: service.get_job(args["job_id"]),
-    "job.list": lambda service, args: service.list_jobs(**args),
-    "job.pause": lambda service, args: service.pause_job(args["job_id"]),
-    "job.resume": lambda service, args: service.resume_job(args["job_id"]),
-    "job.delete": lambda service, args: service.delete_job(args["job_id"]),
-    "job.run_now": lambda service, args: service.run_job_now(args["job_id"]),
-    "job.history": lambda service, args: service.job_history(**args),
-    "jobs.clean_failed": lambda service, _: service.clean_failed(),
-    "filter.expand": lambda service, args: service.filter_expand(
-        args["$filter"], args.get("limit")
+    "job.create": lambda service, args, uow: service.create_job(**args, uow=uow),
+    "job.get": lambda service, args, uow: service.get_job(args["job_id"], uow=uow),
+    "job.list": lambda service, args, uow: service.list_jobs(**args, uow=uow),
+    "job.pause": lambda service, args, uow: service.pause_job(args["job_id"], uow=uow),
+    "job.resume": lambda service, args, uow: service.resume_job(args["job_id"], uow=uow),
+    "job.delete": lambda service, args, uow: service.delete_job(args["job_id"], uow=uow),
+    "job.run_now": lambda service, args, uow: service.run_job_now(args["job_id"], uow=uow),
+    "job.history": lambda service, args, uow: service.job_history(**args, uow=uow),
+    "jobs.clean_failed": lambda service, _, uow: service.clean_failed(uow=uow),
+    "filter.expand": lambda service, args, uow: service.filter_expand(
+        args["$filter"], args.get("limit"), uow=uow
     ),
-    "filter.sql": lambda service, args: service.filter_sql(args["$filter"]),
-    "scheduler.state": lambda service, _: service.scheduler_state(),
-    "scheduler.pause": lambda service, _: service.pause_scheduler(),
-    "scheduler.resume": lambda service, _: service.resume_scheduler(),
+    "filter.sql": lambda service, args, uow: service.filter_sql(args["$filter"], uow=uow),
+    "scheduler.state": lambda service, _, uow: service.scheduler_state(uow=uow),
+    "scheduler.pause": lambda service, _, uow: service.pause_scheduler(uow=uow),
+    "scheduler.resume": lambda service, _, uow: service.resume_scheduler(uow=uow),
 }
 
-#: commands that never change the job store: no scheduler wake-up after them (it would only contend for the
-#: job-store lock with the next command)
+#: commands that never change the job store: a batch of only these runs without the job-store lock, and its
+#: replies are sent directly rather than through the outbox (a read has no effect to keep them atomic with)
 READ_ONLY = frozenset(
     {"job.get", "job.list", "job.history", "filter.expand", "filter.sql", "scheduler.state"}
 )
@@ -76,45 +78,53 @@ def _under_args(detail: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Applied:
     """What became of one command of a batch: its reply, whether that reply was stored before (a
-    redelivered or re-sent command), or the unexpected error that rolled it back alone."""
+    redelivered or re-sent command), whether the outbox sends it (it was stored with the command's
+    effect), or the unexpected error that rolled the command back alone."""
 
     reply: dict[str, Any] | None
     duplicate: bool = False
     error: Exception | None = None
+    in_outbox: bool = False
 
 
 class CommandApplier:
-    """Applies valid commands and stores their replies in the same transaction.
+    """Applies valid commands, their replies stored and queued in the same transaction.
 
-    A batch of commands shares one transaction (one commit, one read and one write of stored replies: group
-    commit); on PostgreSQL each command that writes runs in a savepoint of its own, so a command that fails
-    rolls back alone. SQLite gets batches of one (see :attr:`batches`).
+    A batch of commands is one unit of work (one commit, one read of stored replies, one write of the outbox:
+    group commit); on PostgreSQL each command that writes runs in a savepoint of its own, so a command that
+    fails rolls back alone. SQLite gets batches of one (see :attr:`batches`).
     """
 
-    def __init__(self, service: JobService, replies: ReplyStore) -> None:
+    def __init__(self, service: JobService) -> None:
         self.service = service
-        self.replies = replies
         #: savepoints, hence batches of several commands, where the driver handles them (not pysqlite)
-        self.batches = replies.engine.dialect.name != "sqlite"
+        self.batches = service.transactions.engine.dialect.name != "sqlite"
 
     def probe(self) -> None:
         """Raise :class:`Unavailable` unless the store answers."""
-        ping(self.replies.engine)
+        ping(self.service.transactions.engine)
+
+    def announce(self, event: Event) -> None:
+        """An event of the consumer's own (``command.rejected``), through the outbox."""
+        with self.service.transactions.begin() as uow:
+            uow.emit(event)
 
     def apply_many(self, envelopes: list[Envelope]) -> list[Applied]:
-        """Apply ``envelopes`` in order, in one transaction; one :class:`Applied` per envelope.
+        """Apply ``envelopes`` in order, in one unit of work; one :class:`Applied` per envelope.
 
         Raises :class:`Unavailable` when the store is down (nothing applied). An error reply
         (``job_not_found``...) is stored like a result: the same command gets the same answer. Any other
         exception is a bug: a command in a savepoint reports it in its ``Applied``; outside one (a batch of
-        one, a read-only command) it ends the whole batch, which the caller may retry one by one.
+        one, a read-only command) it ends the whole batch, which the caller may retry one by one. Nothing
+        with an effect outside the database happens unless the batch committed.
         """
         writes = any(envelope.command not in READ_ONLY for envelope in envelopes)
         isolate = self.batches and len(envelopes) > 1
         results: list[Applied] = []
-        with self.service.unit_of_work(wake=writes) as connection:
-            known = self.replies.get_many([envelope.command_id for envelope in envelopes])
-            fresh: list[tuple[str, str, dict[str, Any]]] = []
+        with self.service.unit_of_work(writes) as uow:
+            known = uow.outbox.stored_replies(
+                uow.connection, [envelope.command_id for envelope in envelopes]
+            )
             for envelope in envelopes:
                 assert envelope.command is not None
                 stored = known.get(envelope.command_id)
@@ -123,8 +133,8 @@ class CommandApplier:
                     continue
                 savepoint = isolate and envelope.command not in READ_ONLY
                 try:
-                    with self.service.isolated(connection, savepoint):
-                        result = COMMANDS[envelope.command](self.service, envelope.args)
+                    with uow.savepoint(savepoint):
+                        result = COMMANDS[envelope.command](self.service, envelope.args, uow)
                     reply = ok_reply(envelope, result)
                 except Unavailable:
                     raise
@@ -136,7 +146,13 @@ class CommandApplier:
                     results.append(Applied(None, error=exc))
                     continue
                 known[envelope.command_id] = reply  # the same command_id later in the batch
-                fresh.append((envelope.command_id, envelope.command, reply))
-                results.append(Applied(reply))
-            self.replies.save_many(fresh)
+                if writes:
+                    uow.store_reply(
+                        envelope.command_id,
+                        envelope.command,
+                        encode_reply(reply).decode("utf-8"),
+                        envelope.reply_to,
+                        envelope.correlation_id,
+                    )
+                results.append(Applied(reply, in_outbox=writes))
         return results

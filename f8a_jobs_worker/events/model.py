@@ -1,7 +1,8 @@
-"""The event record of the wire contract: ``{"event": name, "at": UTC ISO, "job_id": ..., ...}``."""
+"""The event record of the wire contract: ``{"event": name, "event_id": ..., "at": UTC ISO, "job_id": ...}``."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ JOB_EXECUTED = "job.executed"
 JOB_FAILED = "job.failed"
 JOB_MISSED = "job.missed"
 JOB_BROKEN = "job.broken"
+JOB_INTERRUPTED = "job.interrupted"
 COMMAND_REJECTED = "command.rejected"
 SCHEDULER_PAUSED = "scheduler.paused"
 SCHEDULER_RESUMED = "scheduler.resumed"
@@ -28,9 +30,15 @@ class Event:
     job_id: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: the same for every copy of the event a monitor may receive (the outbox may send one twice)
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"event": self.name, "at": self.at.isoformat()}
+        body: dict[str, Any] = {
+            "event": self.name,
+            "event_id": self.event_id,
+            "at": self.at.isoformat(),
+        }
         if self.job_id is not None:
             body["job_id"] = self.job_id
         body.update(self.fields)

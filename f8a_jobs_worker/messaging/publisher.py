@@ -17,6 +17,8 @@ from f8a_jobs_worker.messaging.topology import durable_queue, topic_exchange
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+#: for a caller that retries with a policy of its own (the outbox relay)
+NO_RETRY = {"max_retries": 0}
 
 
 # one encoder for the process: json.dumps() with options builds a new one per call
@@ -90,16 +92,25 @@ class Publisher:
 
     def to_topic_many(self, exchange: str, messages: list[tuple[str, Any, dict[str, Any]]]) -> None:
         """:meth:`to_topic` for several ``(routing_key, body, properties)``, in order, confirmed together."""
-        if self.queue_only:
-            for _routing_key, body, properties in messages:  # routed by queue name here
-                self.to_queue(exchange, body, **properties)
-            return
-        self._topics.submit_many(
+        self.send_many(
             [
                 (exchange, routing_key, body if isinstance(body, bytes) else dumps(body), props)
                 for routing_key, body, props in messages
             ]
         )
+
+    def send_many(self, messages: list[tuple[str, str, bytes, dict[str, Any]]]) -> None:
+        """``(exchange, routing_key, body, properties)`` in order, confirmed together on RabbitMQ. The
+        exchange ``""`` sends straight to the queue named by the routing key (a client's reply queue); on
+        queue-only transports an exchange is the queue of that name."""
+        if self.queue_only:
+            for exchange, routing_key, body, properties in messages:
+                if exchange:
+                    self.to_queue(exchange, body, **properties)
+                else:
+                    self.to_reply_queue(routing_key, body, **properties)
+            return
+        self._topics.submit_many(messages)
 
     def _publish_topics(self, batch: list[tuple[str, str, bytes, dict[str, Any]]]) -> list[None]:
         with self._lock:
@@ -112,7 +123,7 @@ class Publisher:
             self._confirms = ConfirmedChannel(self.conn)
         confirms = self._confirms
         for exchange, routing_key, payload, properties in batch:
-            if exchange not in confirms.declared:
+            if exchange and exchange not in confirms.declared:
                 topic_exchange(exchange)(confirms.channel).declare()
                 confirms.declared.add(exchange)
             confirms.publish(payload, exchange, routing_key, **properties)

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,8 +26,6 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from f8a_jobs_worker.errors import Unavailable
 
 log = logging.getLogger(__name__)
-
-_current: ContextVar[sa.Connection | None] = ContextVar("f8a_jobs_transaction", default=None)
 
 
 POSTGRES_DRIVER = "postgresql+psycopg"
@@ -146,36 +143,3 @@ def as_utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[sa.Connection]:
-    """One transaction that every store joins while it is open in this thread (see :func:`connect`).
-
-    This is how a command's effect and its stored reply commit together, and where an outbox row will join.
-    """
-    if _current.get() is not None:
-        raise RuntimeError("a transaction is already open in this context")
-    with engine.begin() as connection:
-        token = _current.set(connection)
-        try:
-            yield connection
-        finally:
-            _current.reset(token)
-
-
-def in_transaction(engine: Engine) -> bool:
-    """Whether a :func:`transaction` on ``engine`` is open in this context."""
-    current = _current.get()
-    return current is not None and current.engine is engine
-
-
-@contextmanager
-def connect(engine: Engine) -> Iterator[sa.Connection]:
-    """The open :func:`transaction` of this thread if it is on ``engine``, else a transaction of its own."""
-    current = _current.get()
-    if current is not None and current.engine is engine:
-        yield current
-        return
-    with engine.begin() as connection:
-        yield connection

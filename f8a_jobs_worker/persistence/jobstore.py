@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import pickle
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -27,7 +29,6 @@ from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetim
 from sqlalchemy.exc import IntegrityError
 
 from f8a_jobs_worker.errors import JobBroken
-from f8a_jobs_worker.persistence.database import connect
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self._found_broken: list[BrokenJob] = []
         self._found_lock = threading.Lock()
         self._read_error: Exception | None = None
+        self._bound: tuple[int, sa.Connection] | None = None
         # built once: the scheduler updates or removes every job it fires, and SQLAlchemy then reuses the
         # compiled statement instead of building a cache key per call
         self._update = self.jobs_t.update().where(self.jobs_t.c.id == sa.bindparam("job_id"))
@@ -97,16 +99,40 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
                     sa.text(f"ALTER TABLE {self.jobs_t.name} ADD COLUMN broken TEXT")
                 )
 
-    def find(self, job_id: str) -> Job | BrokenJob | None:
+    def shutdown(self) -> None:
+        """APScheduler's store disposes of the engine here; the worker owns it and disposes of it last, once
+        the outbox relay (which outlives the scheduler) has stopped too."""
+
+    @contextmanager
+    def bound(self, connection: sa.Connection) -> Iterator[None]:
+        """Let APScheduler's calls into this store, from this thread, use ``connection`` (a unit of work's)
+        while the block runs. Only a holder of the scheduler's job-store lock binds, so one at a time."""
+        previous, self._bound = self._bound, (threading.get_ident(), connection)
+        try:
+            yield
+        finally:
+            self._bound = previous
+
+    @contextmanager
+    def _connection(self) -> Iterator[sa.Connection]:
+        """The connection bound by this thread's unit of work, else a transaction of its own."""
+        bound = self._bound
+        if bound is not None and bound[0] == threading.get_ident():
+            yield bound[1]
+            return
+        with self.engine.begin() as connection:
+            yield connection
+
+    def find(self, connection: sa.Connection, job_id: str) -> Job | BrokenJob | None:
         """The job, what is known of it if it cannot be restored, or None."""
         query = sa.select(*self._columns).where(self.jobs_t.c.id == job_id)
-        with connect(self.engine) as connection:
-            row = connection.execute(query).first()
+        row = connection.execute(query).first()
         return self._restore_row(row) if row is not None else None
 
     def lookup_job(self, job_id: str) -> Job | None:
         """APScheduler's lookup: :class:`JobBroken` for a job that cannot be restored."""
-        found = self.find(job_id)
+        with self._connection() as connection:
+            found = self.find(connection, job_id)
         if isinstance(found, BrokenJob):
             raise JobBroken(
                 f"job {job_id!r} is stored but cannot be restored ({found.reason}); delete it, or "
@@ -118,7 +144,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     def add_job(self, job: Job) -> None:
         # Checked first, not caught from the INSERT: a failed statement would abort a shared transaction.
         exists = sa.select(self.jobs_t.c.id).where(self.jobs_t.c.id == job.id)
-        with connect(self.engine) as connection:
+        with self._connection() as connection:
             if connection.execute(exists).first() is not None:
                 raise ConflictingIdError(job.id)
             try:
@@ -127,17 +153,17 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
                 raise ConflictingIdError(job.id) from None
 
     def update_job(self, job: Job) -> None:
-        with connect(self.engine) as connection:
+        with self._connection() as connection:
             if connection.execute(self._update, {"job_id": job.id, **self._row(job)}).rowcount == 0:
                 raise JobLookupError(job.id)
 
     def remove_job(self, job_id: str) -> None:
-        with connect(self.engine) as connection:
+        with self._connection() as connection:
             if connection.execute(self._delete, {"job_id": job_id}).rowcount == 0:
                 raise JobLookupError(job_id)
 
     def remove_all_jobs(self) -> None:
-        with connect(self.engine) as connection:
+        with self._connection() as connection:
             connection.execute(self.jobs_t.delete())
 
     def raise_read_error(self) -> None:
@@ -165,7 +191,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             query = sa.select(*self._columns).where(due).order_by(self.jobs_t.c.next_run_time)
             if jobs:  # broken rows just left the due set; the healthy ones taken so far have not
                 query = query.where(self.jobs_t.c.id.not_in([job.id for job in jobs]))
-            with connect(self.engine) as connection:
+            with self._connection() as connection:
                 rows = connection.execute(query.limit(wanted)).all()
                 broken = []
                 for row in rows:
@@ -197,18 +223,17 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             found, self._found_broken = self._found_broken, []
         return found
 
-    def restore_repaired(self) -> list[str]:
+    def restore_repaired(self, connection: sa.Connection) -> list[str]:
         """Jobs marked broken that can be restored now (a fix was deployed): scheduled again at the next
         run time their state holds (a run missed meanwhile is handled like any misfire)."""
         query = sa.select(*self._columns).where(self.jobs_t.c.broken.is_not(None))
         repaired = []
-        with connect(self.engine) as connection:
-            for row in connection.execute(query).all():
-                restored = self._restore_row(row)
-                if isinstance(restored, BrokenJob):
-                    continue
-                connection.execute(self._update, {"job_id": restored.id, **self._row(restored)})
-                repaired.append(restored.id)
+        for row in connection.execute(query).all():
+            restored = self._restore_row(row)
+            if isinstance(restored, BrokenJob):
+                continue
+            connection.execute(self._update, {"job_id": restored.id, **self._row(restored)})
+            repaired.append(restored.id)
         return repaired
 
     def get_next_run_time(self) -> datetime | None:
@@ -218,7 +243,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             .order_by(self.jobs_t.c.next_run_time)
             .limit(1)
         )
-        with connect(self.engine) as connection:
+        with self._connection() as connection:
             moment: datetime | None = utc_timestamp_to_datetime(connection.execute(query).scalar())
         return moment
 
@@ -227,7 +252,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         query = sa.select(*self._columns).order_by(self.jobs_t.c.next_run_time).limit(limit)
         if conditions:
             query = query.where(sa.and_(*conditions))
-        with connect(self.engine) as connection:
+        with self._connection() as connection:
             rows = connection.execute(query).all()
         return [job for job in map(self._restore_row, rows) if isinstance(job, Job)]
 
@@ -247,7 +272,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         return []
 
     def page(
-        self, job_type: JobType, limit: int | None, offset: int
+        self, connection: sa.Connection, job_type: JobType, limit: int | None, offset: int
     ) -> tuple[list[Job | BrokenJob], int]:
         """One page of jobs ordered by id (broken ones included), and how many jobs of that type there are
         in all."""
@@ -260,6 +285,5 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             .offset(offset)
         )
         count = sa.select(sa.func.count()).select_from(self.jobs_t).where(*conditions)
-        with connect(self.engine) as connection:
-            total = connection.execute(count).scalar_one()
-            return [self._restore_row(row) for row in connection.execute(query)], total
+        total = connection.execute(count).scalar_one()
+        return [self._restore_row(row) for row in connection.execute(query)], total

@@ -1,27 +1,32 @@
-"""Run history and failure records.
+"""Run history, failure records and the run ledger's end of a run.
 
-A failed run writes its failure record and its history row in one transaction, so a failure is never listed
-without its run or the other way round. This is also where a future outbox row for the ``job.failed`` event
-would be written, in that same transaction (see docs/architecture.md).
+A run's outcome is written in one transaction with everything that goes with it: its history row, for a
+failed run its failure record, its ``job.*`` event (into the outbox) and the removal of its ledger entry. So a
+failure is never listed without its run, a run never recorded without its event, and a run that finished is
+never reported as interrupted.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.group_commit import GroupCommit
-from f8a_jobs_worker.persistence.database import as_utc, connect, in_transaction, store_errors
-from f8a_jobs_worker.persistence.tables import job_failures, job_runs
+from f8a_jobs_worker.persistence.database import as_utc, store_errors
+from f8a_jobs_worker.persistence.tables import job_failures, job_runs, run_ledger
+from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 
 # statements built once: SQLAlchemy reuses their compiled form instead of building a cache key per run
 # (which was a fifth of a busy worker's CPU)
 _INSERT_RUN = job_runs.insert()
 _INSERT_FAILURE = job_failures.insert()
+_END_RUN = run_ledger.delete().where(run_ledger.c.run_id == sa.bindparam("ended"))
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class RunRecord:
 
     job_id: str
     handler: str
-    outcome: str  # executed | failed | missed
+    outcome: str  # executed | failed | missed | interrupted
     scheduled_at: datetime | None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -46,10 +51,12 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class _Rows:
-    """The rows one run outcome writes."""
+    """The rows one run outcome writes, the event that announces it and the ledger entry it ends."""
 
     run: dict[str, Any]
     failure: dict[str, Any] | None
+    event: Event | None = None
+    run_id: str | None = None
 
     @property
     def failure_id(self) -> str | None:
@@ -90,37 +97,58 @@ class _Rows:
 class RunStore:
     """Writes and reads ``f8a_job_runs`` and ``f8a_job_failures``."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
+    def __init__(self, transactions: Transactions) -> None:
+        self.transactions = transactions
         self._group: GroupCommit[_Rows, None] = GroupCommit(self._write)
 
-    def record(
-        self, run: RunRecord, kwargs: dict[str, Any] | None = None, traceback: str | None = None
+    def finish(
+        self,
+        run: RunRecord,
+        event: Callable[[str | None], Event],
+        run_id: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+        traceback: str | None = None,
     ) -> str | None:
-        """Store a run outcome; for a failed run also its failure record, whose id is returned.
-
-        Inside an open transaction (a scheduler pass) the rows join it. Otherwise the records of the runner
-        threads share their commits (:class:`GroupCommit`): each call still returns once its rows are
-        committed.
-        """
+        """Store a run's outcome with its event (``event(failure_id)``) and end its ledger entry; for a
+        failed run also its failure record, whose id is returned. The records of the runner threads share
+        their commits (:class:`GroupCommit`); each call returns once its own rows are committed."""
         rows = _Rows.of(run, kwargs, traceback)
-        with store_errors("run history"):
-            if in_transaction(self.engine):
-                self._write([rows])
-            else:
-                self._group.submit(rows)
+        rows = _Rows(rows.run, rows.failure, event(rows.failure_id), run_id)
+        self._group.submit(rows)
         return rows.failure_id
 
+    def record(
+        self,
+        uow: UnitOfWork,
+        run: RunRecord,
+        event: Event,
+    ) -> None:
+        """Store an outcome decided inside a unit of work (a run skipped by the scheduler's pass)."""
+        self._insert(uow, [_Rows.of(run, None, None)])
+        uow.emit(event)
+
     def _write(self, batch: list[_Rows]) -> list[None]:
-        """A failed run's failure record and its history row are always in the same transaction."""
-        failures = [rows.failure for rows in batch if rows.failure is not None]
-        with connect(self.engine) as connection:
-            if failures:
-                connection.execute(_INSERT_FAILURE, failures)
-            connection.execute(_INSERT_RUN, [rows.run for rows in batch])
+        with self.transactions.begin() as uow:
+            self._insert(uow, batch)
+            ended = [{"ended": rows.run_id} for rows in batch if rows.run_id is not None]
+            if ended:
+                uow.connection.execute(_END_RUN, ended)
+            for rows in batch:
+                if rows.event is not None:
+                    uow.emit(rows.event)
         return [None] * len(batch)
 
-    def history(self, job_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    @staticmethod
+    def _insert(uow: UnitOfWork, batch: list[_Rows]) -> None:
+        """A failed run's failure record and its history row are always in the same transaction."""
+        failures = [rows.failure for rows in batch if rows.failure is not None]
+        if failures:
+            uow.connection.execute(_INSERT_FAILURE, failures)
+        uow.connection.execute(_INSERT_RUN, [rows.run for rows in batch])
+
+    def history(
+        self, connection: sa.Connection, job_id: str, limit: int = 100
+    ) -> list[dict[str, Any]]:
         """The latest runs of one job, newest first."""
         query = (
             sa.select(job_runs)
@@ -128,11 +156,11 @@ class RunStore:
             .order_by(job_runs.c.id.desc())
             .limit(limit)
         )
-        with store_errors("run history"), connect(self.engine) as connection:
+        with store_errors("run history"):
             return [_run_view(row._mapping) for row in connection.execute(query)]
 
     def failures(
-        self, limit: int | None = None, offset: int = 0
+        self, connection: sa.Connection, limit: int | None = None, offset: int = 0
     ) -> tuple[list[dict[str, Any]], int]:
         """Failure records, oldest first, in the job view shape of ``job.list`` with ``job_type: failed``."""
         query = (
@@ -142,19 +170,25 @@ class RunStore:
             .offset(offset)
         )
         count = sa.select(sa.func.count()).select_from(job_failures)
-        with store_errors("failure records"), connect(self.engine) as connection:
+        with store_errors("failure records"):
             total = connection.execute(count).scalar_one()
             return [_failure_view(row._mapping) for row in connection.execute(query)], total
 
-    def clean_failures(self) -> list[str]:
+    def clean_failures(self, connection: sa.Connection) -> list[str]:
         """Remove every failure record; return the removed failure ids."""
-        with store_errors("failure records"), connect(self.engine) as connection:
+        with store_errors("failure records"):
             ids = list(connection.execute(sa.select(job_failures.c.failure_id)).scalars())
             if ids:
                 connection.execute(job_failures.delete().where(job_failures.c.failure_id.in_(ids)))
         return ids
 
-    def prune(self, max_age: timedelta, per_job: int, now: datetime | None = None) -> int:
+    def prune(
+        self,
+        connection: sa.Connection,
+        max_age: timedelta,
+        per_job: int,
+        now: datetime | None = None,
+    ) -> int:
         """Apply history retention: drop runs older than ``max_age`` and beyond ``per_job`` per job."""
         cutoff = (now or datetime.now(UTC)) - max_age
         ranked = sa.select(
@@ -164,7 +198,7 @@ class RunStore:
             .label("rank"),
         ).subquery()
         surplus = sa.select(ranked.c.id).where(ranked.c.rank > per_job)
-        with store_errors("run history"), connect(self.engine) as connection:
+        with store_errors("run history"):
             old = connection.execute(job_runs.delete().where(job_runs.c.finished_at < cutoff))
             extra = connection.execute(job_runs.delete().where(job_runs.c.id.in_(surplus)))
             return int(old.rowcount or 0) + int(extra.rowcount or 0)

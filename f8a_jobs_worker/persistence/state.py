@@ -9,26 +9,20 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from f8a_jobs_worker.persistence.database import connect, store_errors
 from f8a_jobs_worker.persistence.tables import scheduler_state
 
 _PAUSED = "paused"
 
 
 class SchedulerStateStore:
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-
-    def is_paused(self) -> bool:
+    def is_paused(self, connection: sa.Connection) -> bool:
         query = sa.select(scheduler_state.c.value).where(scheduler_state.c.key == _PAUSED)
-        with store_errors("job store"), connect(self.engine) as connection:
-            return connection.execute(query).scalar() == "true"
+        return connection.execute(query).scalar() == "true"
 
-    def set_paused(self, paused: bool) -> None:
+    def set_paused(self, connection: sa.Connection, paused: bool) -> None:
         values = {"value": "true" if paused else "false", "updated_at": datetime.now(UTC)}
-        with store_errors("job store"), connect(self.engine) as connection:
-            updated = connection.execute(
-                scheduler_state.update().where(scheduler_state.c.key == _PAUSED).values(**values)
-            )
-            if not updated.rowcount:
-                connection.execute(scheduler_state.insert().values(key=_PAUSED, **values))
+        updated = connection.execute(
+            scheduler_state.update().where(scheduler_state.c.key == _PAUSED).values(**values)
+        )
+        if not updated.rowcount:
+            connection.execute(scheduler_state.insert().values(key=_PAUSED, **values))

@@ -3,7 +3,10 @@
 ``f8a_job_runs``: one row per run outcome (executed, failed, missed), pruned by age and count per job.
 ``f8a_job_failures``: one row per failed run with its traceback, kept until ``jobs.clean_failed``.
 ``f8a_scheduler_state``: whole-scheduler settings that must survive restarts (paused or running).
-``f8a_command_replies``: the reply of every applied command, by ``command_id``, for idempotency.
+``f8a_outbox``: every event and every reply, written in the transaction of the change that caused it and sent
+by the relay; a reply's row (by ``command_id``) is also its stored copy for idempotency.
+``f8a_run_ledger``: the runs that started and have not finished; what is left there after a crash was
+interrupted.
 """
 
 from __future__ import annotations
@@ -53,14 +56,40 @@ scheduler_state = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-command_replies = sa.Table(
-    "f8a_command_replies",
+outbox = sa.Table(
+    "f8a_outbox",
     metadata,
-    sa.Column("command_id", sa.String(128), primary_key=True),
-    sa.Column("command", sa.String(64), nullable=False),
-    sa.Column("reply", sa.JSON, nullable=False),
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # event | reply
+    sa.Column("name", sa.String(64), nullable=False),  # the event's name; the command of a reply
+    sa.Column("message_id", sa.String(36), nullable=False),  # stable across re-publishing
+    sa.Column("command_id", sa.String(128)),  # replies: the idempotency key
+    sa.Column("reply_to", sa.String(255)),  # replies: where to; None: stored only
+    sa.Column("correlation_id", sa.String(255)),
+    sa.Column("body", sa.Text, nullable=False),  # the JSON sent, as sent
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Index("ix_f8a_command_replies_created_at", "created_at"),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Index("ux_f8a_outbox_command_id", "command_id", unique=True),
+    sa.Index(
+        "ix_f8a_outbox_pending",
+        "id",
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    ),
+    sa.Index("ix_f8a_outbox_created_at", "created_at"),
+)
+
+run_ledger = sa.Table(
+    "f8a_run_ledger",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("job_id", sa.String(191), nullable=False),
+    sa.Column("handler", sa.String(191), nullable=False),
+    sa.Column("kwargs", sa.JSON, nullable=False),
+    sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("on_interrupt", sa.String(16), nullable=False),
+    sa.Column("worker", sa.String(128), nullable=False),
 )
 
 

@@ -17,9 +17,12 @@ from typing import Any
 import yaml
 
 from f8a_jobs_worker.errors import JobsError
+from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
+from f8a_jobs_worker.persistence.ledger import ON_INTERRUPT
+from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.jobs import job_view, meta_of
 from f8a_jobs_worker.scheduling.runtime import JOBS
 from f8a_jobs_worker.scheduling.service import JobService
@@ -28,6 +31,7 @@ from f8a_jobs_worker.scheduling.spec import JobSpec
 log = logging.getLogger(__name__)
 
 FIELDS = (
+    "on_interrupt",
     "job_id",
     "handler",
     "kwargs",
@@ -100,7 +104,10 @@ def read_definition(
     declared.setdefault("kwargs", {})
     if not isinstance(declared["kwargs"], dict):
         raise ValueError("kwargs must be a mapping")
-    spec = JobSpec.parse(registry, default_grace_time, **declared)
+    if declared.get("on_interrupt", "report") not in ON_INTERRUPT:
+        raise ValueError(f"on_interrupt must be one of {', '.join(ON_INTERRUPT)}")
+    fields = {k: v for k, v in declared.items() if k != "on_interrupt"}
+    spec = JobSpec.parse(registry, default_grace_time, **fields)
     return Definition(path, spec, declared)
 
 
@@ -135,7 +142,8 @@ def apply_default_jobs(service: JobService, directory: Path) -> Report:
     report = load_definitions(directory, service.registry, service.default_grace_time)
     for definition in report.definitions:
         try:
-            _apply(service, definition, report)
+            with service.unit_of_work() as uow:  # one per file: a bad one does not undo the others
+                _apply(service, uow, definition, report)
         except (ValueError, JobsError) as exc:
             report.errors[definition.path.name] = str(exc)
     for name, error in sorted(report.errors.items()):
@@ -144,26 +152,31 @@ def apply_default_jobs(service: JobService, directory: Path) -> Report:
     return report
 
 
-def _apply(service: JobService, definition: Definition, report: Report) -> None:
+def _apply(service: JobService, uow: UnitOfWork, definition: Definition, report: Report) -> None:
     spec, declared = definition.spec, definition.declared
-    meta = {"default": True, "cron": spec.schedule.cron, "declared": declared}
-    job = service.runtime.store.find(spec.job_id)
+    meta = {
+        "default": True,
+        "cron": spec.schedule.cron,
+        "declared": declared,
+        "on_interrupt": declared.get("on_interrupt", "report"),
+    }
+    job = service.runtime.store.find(uow.connection, spec.job_id)
     if isinstance(job, BrokenJob):
         if not job.default:
             raise ValueError(f"job {spec.job_id!r} exists as a user job; it is not overwritten")
-        replaced = service.add(spec, meta, replace=True)
+        replaced = service.add(uow, spec, meta, replace=True)
         log.warning(
             "default job %s could not be restored (%s); replaced from %s",
             spec.job_id,
             job.reason,
             definition.path.name,
         )
-        service.emit(events.JOB_UPDATED, spec.job_id, job=job_view(replaced))
+        uow.emit(Event(events.JOB_UPDATED, spec.job_id, {"job": job_view(replaced)}))
         report.updated.append(spec.job_id)
         return
     if job is None:
-        added = service.add(spec, meta)
-        service.emit(events.JOB_CREATED, spec.job_id, job=job_view(added))
+        added = service.add(uow, spec, meta)
+        uow.emit(Event(events.JOB_CREATED, spec.job_id, {"job": job_view(added)}))
         report.added.append(spec.job_id)
         return
     previous = meta_of(job)
@@ -196,7 +209,8 @@ def _apply(service: JobService, definition: Definition, report: Report) -> None:
             )
         )
     updated = service.scheduler.modify_job(spec.job_id, jobstore=JOBS, **changes)
-    service.emit(events.JOB_UPDATED, spec.job_id, job=job_view(updated))
+    uow.after_commit(service.scheduler.wakeup)
+    uow.emit(Event(events.JOB_UPDATED, spec.job_id, {"job": job_view(updated)}))
     log.info(
         "default job %s updated from %s (%s)",
         spec.job_id,

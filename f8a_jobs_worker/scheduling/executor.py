@@ -1,7 +1,9 @@
 """The thread-pool executor that runs jobs through :class:`JobRunner`.
 
 It replaces APScheduler's ``run_job`` (which calls the stored function) so that a stored job needs no callable
-of its own and every outcome is recorded by the runner.
+of its own and every outcome is recorded by the runner. A run is entered in the run ledger in the transaction
+that decided it and handed to the pool only after that transaction commits: a pass or a command that is rolled
+back (or re-applied) never starts a handler, and one that committed always left a trace of the run.
 """
 
 from __future__ import annotations
@@ -15,28 +17,64 @@ from typing import Any
 from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.job import Job
 
-from f8a_jobs_worker.scheduling.jobs import handler_of
+from f8a_jobs_worker.persistence.ledger import LedgerEntry, RunLedger
+from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
+from f8a_jobs_worker.scheduling.jobs import handler_of, meta_of
 from f8a_jobs_worker.scheduling.runner import JobRunner
 
 
 class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
-    def __init__(self, runner: JobRunner, max_workers: int) -> None:
+    def __init__(self, runner: JobRunner, ledger: RunLedger, alias: str, max_workers: int) -> None:
         super().__init__(
             concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="f8a-job")
         )
         self.runner = runner
+        self.ledger = ledger
+        self.alias = alias
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        future = self._pool.submit(
-            self.runner.run,
-            job.id,
-            job._jobstore_alias,
-            handler_of(job),
-            dict(job.kwargs),
-            list(run_times),
-            job.misfire_grace_time,
-        )
-        future.add_done_callback(partial(self._finished, job.id))
+        """Called by APScheduler inside a scheduler pass (``JobScheduler.pass_uow``), its instance
+        counted already."""
+        uow: UnitOfWork = self._scheduler.pass_uow
+        self.start_after_commit(uow, job, run_times)
+
+    def start_after_commit(self, uow: UnitOfWork, job: Job, run_times: list[datetime]) -> None:
+        """Enter the runs in the ledger with ``uow`` and start them once it commits (release the instance
+        counted for them if it rolls back)."""
+        entries = [
+            LedgerEntry.new(
+                job.id,
+                handler_of(job),
+                dict(job.kwargs),
+                run_time,
+                meta_of(job).get("on_interrupt", "report"),
+            )
+            for run_time in run_times
+        ]
+        self.start_entries_after_commit(uow, job.id, entries, job.misfire_grace_time)
+
+    def start_entries_after_commit(
+        self, uow: UnitOfWork, job_id: str, entries: list[LedgerEntry], grace: int | None
+    ) -> None:
+        self.ledger.start(uow.connection, entries)
+        uow.after_commit(partial(self._start, job_id, entries, grace))
+        uow.after_rollback(partial(self.release, job_id))
+
+    def reserve(self, job_id: str, max_instances: int) -> bool:
+        """Count a run of ``job_id`` that is about to start, unless ``max_instances`` already run."""
+        with self._lock:
+            if self._instances[job_id] >= max_instances:
+                return False
+            self._instances[job_id] += 1
+            return True
+
+    def release(self, job_id: str) -> None:
+        """A counted run that will not start after all."""
+        self._run_job_success(job_id, [])
+
+    def _start(self, job_id: str, entries: list[LedgerEntry], grace: int | None) -> None:
+        future = self._pool.submit(self.runner.run, self.alias, entries, grace)
+        future.add_done_callback(partial(self._finished, job_id))
 
     def _finished(self, job_id: str, future: Future[Any]) -> None:
         exc = future.exception()

@@ -56,6 +56,7 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
             "next_run_time": None,
             "misfire_grace_time": None,
             "default": job.default,
+            "on_interrupt": "report",
             "error": job.reason,
         }
     trigger = job.trigger
@@ -81,4 +82,5 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         "next_run_time": None if job.pending else _iso(job.next_run_time),
         "misfire_grace_time": job.misfire_grace_time,
         "default": bool(meta.get("default")),
+        "on_interrupt": meta.get("on_interrupt", "report"),
     }

@@ -1,15 +1,20 @@
-"""Running one scheduled run of a job: misfire check, handler, outcome recorded, event emitted.
+"""Running one scheduled run of a job: misfire check, handler, outcome recorded with its event.
 
 Outcomes are recorded here rather than in scheduler listeners because a one-shot job is already removed from
-the store when it runs; only the runner still knows its handler and kwargs.
+the store when it runs; only the runner still knows its handler and kwargs (from its run-ledger entry). Each
+outcome is written with its event and the end of its ledger entry in one transaction (the outbox sends the
+event); a store that is down is waited for, so an outcome is never silently lost.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, NoReturn
 
 from apscheduler.events import (
@@ -19,13 +24,17 @@ from apscheduler.events import (
     JobExecutionEvent,
 )
 
-from f8a_jobs_worker.events import Event, EventSink
+from f8a_jobs_worker import retry
+from f8a_jobs_worker.errors import Unavailable
+from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 from f8a_jobs_worker.handlers import HandlerContext, HandlerRegistry
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
+from f8a_jobs_worker.persistence.ledger import LedgerEntry
 from f8a_jobs_worker.persistence.runs import RunRecord, RunStore
+from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -38,69 +47,119 @@ def run_job(*_args: Any, **_kwargs: Any) -> NoReturn:
 
 
 class JobRunner:
-    """Runs handlers and records what happened to each run.
-
-    ``sink`` must not raise; the worker hands in a :class:`~f8a_jobs_worker.events.SafeEventSink`.
-    """
+    """Runs handlers and records what happened to each run."""
 
     def __init__(
         self,
         registry: HandlerRegistry,
         runs: RunStore,
-        sink: EventSink,
         filters: FilterRunner | None = None,
         flows: FlowDispatcher | None = None,
     ) -> None:
         self.registry = registry
         self.runs = runs
-        self.sink = sink
         self.filters = filters
         self.flows = flows
+        #: set when the worker stops: an outcome that cannot be recorded then is left to the ledger
+        self.stopping = threading.Event()
+        self._store = retry.Outage("job store (run records)", log)
 
     def run(
-        self,
-        job_id: str,
-        jobstore: str,
-        handler: str,
-        kwargs: dict[str, Any],
-        run_times: list[datetime],
-        grace_time: int | None,
+        self, jobstore: str, entries: list[LedgerEntry], grace_time: int | None
     ) -> list[JobExecutionEvent]:
-        """Run the job once per due run time still inside its grace time; return APScheduler events."""
+        """Run each entry still inside its grace time (None: however late); return APScheduler events."""
         outcomes = []
-        for run_time in run_times:
-            late = datetime.now(UTC) - run_time
+        for entry in entries:
+            late = datetime.now(UTC) - entry.scheduled_at
             if grace_time is not None and late > timedelta(seconds=grace_time):
-                self.missed(job_id, handler, run_time, f"late by {late}, grace {grace_time}s")
-                outcomes.append(JobExecutionEvent(EVENT_JOB_MISSED, job_id, jobstore, run_time))
+                self._missed(entry, f"late by {late}, grace {grace_time}s")
+                outcomes.append(
+                    JobExecutionEvent(EVENT_JOB_MISSED, entry.job_id, jobstore, entry.scheduled_at)
+                )
             else:
-                outcomes.append(self._run_once(job_id, jobstore, handler, kwargs, run_time))
+                outcomes.append(self._run_once(jobstore, entry))
         return outcomes
 
-    def broken(self, jobs: list[BrokenJob]) -> None:
-        """Jobs the scheduler found broken when they fell due: told once, kept until deleted or replaced."""
-        for job in jobs:
-            log.error(
-                "job %s (%s) cannot be restored and will not run until it is replaced or a fix is "
-                "deployed: %s",
-                job.job_id,
-                job.handler,
-                job.reason,
-            )
-            self._emit(events.JOB_BROKEN, job.job_id, handler=job.handler, error=job.reason)
+    # -- decided inside a scheduler pass: written with the pass ----------------------------------------
 
-    def missed(self, job_id: str, handler: str, run_time: datetime, reason: str) -> None:
+    def skipped(
+        self, uow: UnitOfWork, job_id: str, handler: str, run_time: datetime, reason: str
+    ) -> None:
+        """A run not started (the previous one still runs): recorded as missed with the pass."""
         log.warning(
             "job %s (%s) missed its run at %s: %s", job_id, handler, run_time.isoformat(), reason
         )
-        self._record(RunRecord(job_id, handler, "missed", run_time, error=reason))
-        self._emit(
-            events.JOB_MISSED, job_id, scheduled_run_time=run_time.isoformat(), reason=reason
+        self.runs.record(
+            uow,
+            RunRecord(job_id, handler, "missed", run_time, error=reason),
+            _missed_event(job_id, run_time, reason),
         )
 
-    def _run_once(
-        self, job_id: str, jobstore: str, handler: str, kwargs: dict[str, Any], run_time: datetime
-    ) -> JobExecutionEvent:
+    def broken(self, uow: UnitOfWork, jobs: list[BrokenJob]) -> None:
+        """Jobs the pass found broken when they fell due: told once, kept until deleted or replaced."""
+        for job in jobs:
+            uow.emit(
+                Event(events.JOB_BROKEN, job.job_id, {"handler": job.handler, "error": job.reason})
+            )
+            uow.after_commit(
+                partial(
+                    log.error,
+                    "job %s (%s) cannot be restored and will not run until it is replaced or a fix "
+                    "is deployed: %s",
+                    job.job_id,
+                    job.handler,
+                    job.reason,
+                )
+            )
+
+    def interrupted(self, uow: UnitOfWork, entries: list[LedgerEntry], now: datetime) -> None:
+        """Runs a killed worker had started and never finished: recorded and announced."""
+        for entry in entries:
+            reason = "the worker running it stopped before it finished"
+            log.warning(
+                "job %s (%s) run scheduled at %s was interrupted%s",
+                entry.job_id,
+                entry.handler,
+                entry.scheduled_at.isoformat(),
+                "; running it again" if entry.on_interrupt == "retry" else "",
+            )
+            self.runs.record(
+                uow,
+                RunRecord(
+                    entry.job_id,
+                    entry.handler,
+                    "interrupted",
+                    entry.scheduled_at,
+                    None,
+                    now,
+                    error=reason,
+                ),
+                Event(
+                    events.JOB_INTERRUPTED,
+                    entry.job_id,
+                    {
+                        "handler": entry.handler,
+                        "scheduled_run_time": entry.scheduled_at.isoformat(),
+                        "on_interrupt": entry.on_interrupt,
+                    },
+                ),
+            )
+
+    # -- decided in a runner thread: written with a commit the runner threads share ----------------------
+
+    def _missed(self, entry: LedgerEntry, reason: str) -> None:
+        log.warning(
+            "job %s (%s) missed its run at %s: %s",
+            entry.job_id,
+            entry.handler,
+            entry.scheduled_at.isoformat(),
+            reason,
+        )
+        run = RunRecord(entry.job_id, entry.handler, "missed", entry.scheduled_at, error=reason)
+        self._finish(entry, run, lambda _: _missed_event(entry.job_id, entry.scheduled_at, reason))
+
+    def _run_once(self, jobstore: str, entry: LedgerEntry) -> JobExecutionEvent:
+        job_id, handler, run_time = entry.job_id, entry.handler, entry.scheduled_at
         started = datetime.now(UTC)
         clock = time.perf_counter()
         context = HandlerContext(
@@ -113,7 +172,7 @@ class JobRunner:
         )
         log.debug("job %s (%s) started, scheduled at %s", job_id, handler, run_time.isoformat())
         try:
-            summary = self.registry.get(handler)(context).execute(**kwargs) or {}
+            summary = self.registry.get(handler)(context).execute(**entry.kwargs) or {}
         except Exception as exc:
             duration = time.perf_counter() - clock
             error = f"{type(exc).__name__}: {exc}"
@@ -122,52 +181,69 @@ class JobRunner:
             run = RunRecord(
                 job_id, handler, "failed", run_time, started, datetime.now(UTC), error=error
             )
-            failure_id = self._record(run, kwargs=kwargs, trace=trace)
-            self._emit(
-                events.JOB_FAILED,
-                job_id,
-                handler=handler,
-                error=error,
-                traceback=trace,
-                failure_id=failure_id,
-                scheduled_run_time=run_time.isoformat(),
-                duration_s=round(duration, 6),
-            )
+
+            def failed(failure_id: str | None) -> Event:
+                return Event(
+                    events.JOB_FAILED,
+                    job_id,
+                    {
+                        "handler": handler,
+                        "error": error,
+                        "traceback": trace,
+                        "failure_id": failure_id,
+                        "scheduled_run_time": run_time.isoformat(),
+                        "duration_s": round(duration, 6),
+                    },
+                )
+
+            self._finish(entry, run, failed, trace)
             return JobExecutionEvent(
                 EVENT_JOB_ERROR, job_id, jobstore, run_time, exception=exc, traceback=trace
             )
         duration = time.perf_counter() - clock
         log.info("job %s (%s) executed in %.3fs", job_id, handler, duration)
-        self._record(
-            RunRecord(
-                job_id, handler, "executed", run_time, started, datetime.now(UTC), summary=summary
-            )
+        run = RunRecord(
+            job_id, handler, "executed", run_time, started, datetime.now(UTC), summary=summary
         )
-        self._emit(
+        executed = Event(
             events.JOB_EXECUTED,
             job_id,
-            handler=handler,
-            duration_s=round(duration, 6),
-            summary=summary,
-            scheduled_run_time=run_time.isoformat(),
+            {
+                "handler": handler,
+                "duration_s": round(duration, 6),
+                "summary": summary,
+                "scheduled_run_time": run_time.isoformat(),
+            },
         )
+        self._finish(entry, run, lambda _: executed)
         return JobExecutionEvent(EVENT_JOB_EXECUTED, job_id, jobstore, run_time, retval=summary)
 
-    def _record(
-        self, run: RunRecord, kwargs: dict[str, Any] | None = None, trace: str | None = None
-    ) -> str | None:
-        """Store the outcome; if the store is down the outcome is logged in full instead of lost silently."""
+    def _finish(
+        self,
+        entry: LedgerEntry,
+        run: RunRecord,
+        event: Callable[[str | None], Event],
+        trace: str | None = None,
+    ) -> None:
+        """Record the outcome, its event and the end of its ledger entry; while the store is down, wait for
+        it (until the worker stops: the entry then tells the next start that the run was interrupted)."""
+
+        def attempt() -> None:
+            self.runs.finish(run, event, entry.run_id, entry.kwargs, trace)
+
         try:
-            return self.runs.record(run, kwargs=kwargs, traceback=trace)
+            retry.until_available(attempt, Unavailable, self._store, self.stopping)
         except Exception:
             log.exception(
-                "could not record %s run of job %s scheduled at %s (error: %s)",
+                "could not record the %s run of job %s scheduled at %s (error: %s)",
                 run.outcome,
                 run.job_id,
                 run.scheduled_at,
                 run.error,
             )
-            return None
 
-    def _emit(self, name: str, job_id: str, **fields: Any) -> None:
-        self.sink.emit(Event(name, job_id, fields))
+
+def _missed_event(job_id: str, run_time: datetime, reason: str) -> Event:
+    return Event(
+        events.JOB_MISSED, job_id, {"scheduled_run_time": run_time.isoformat(), "reason": reason}
+    )

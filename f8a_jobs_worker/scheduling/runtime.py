@@ -8,11 +8,9 @@ owner starts unpaused, the others start paused and take over when the lease laps
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
@@ -22,8 +20,10 @@ from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
 
 from f8a_jobs_worker import retry
 from f8a_jobs_worker.errors import Unavailable
-from f8a_jobs_worker.persistence.database import ping, short_reason, transaction
-from f8a_jobs_worker.persistence.jobstore import BrokenJob, JobStore
+from f8a_jobs_worker.persistence.database import ping, short_reason
+from f8a_jobs_worker.persistence.jobstore import JobStore
+from f8a_jobs_worker.persistence.ledger import RunLedger
+from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 from f8a_jobs_worker.scheduling.executor import JobExecutor
 from f8a_jobs_worker.scheduling.jobs import handler_of
 from f8a_jobs_worker.scheduling.runner import JobRunner
@@ -35,7 +35,8 @@ INTERNAL = "internal"  # the worker's own housekeeping: in memory, never listed
 
 
 class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
-    """A BackgroundScheduler that never touches the job store once shutdown has begun.
+    """A BackgroundScheduler whose passes are units of work, and that never touches the job store once
+    shutdown has begun.
 
     APScheduler 3.11's main loop runs ``_process_jobs`` once more after ``shutdown()`` has stopped the executors:
     the submit fails, but the job's next run time is still advanced (or a one-shot job removed), so a run due at
@@ -44,24 +45,24 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
     """
 
     def __init__(
-        self,
-        store: JobStore,
-        on_broken: Callable[[list[BrokenJob]], None],
-        **options: Any,
+        self, store: JobStore, transactions: Transactions, runner: JobRunner, **options: Any
     ) -> None:
         self.store = store
-        self.on_broken = on_broken
+        self.transactions = transactions
+        self.runner = runner
+        #: the unit of work of the pass in progress (set only during a pass, in the scheduler thread)
+        self.pass_uow: UnitOfWork | None = None
         #: scheduler passes so far (the loop is idle between passes unless jobs are due)
         self.passes = 0
         self._outage = retry.Outage("job store", log)
         super().__init__(jobstore_retry_interval=retry.MAX_DELAY, **options)
 
     def _process_jobs(self) -> float | None:
-        """One pass: the due jobs (at most ``JobStore.due_per_pass``) are submitted and their next run
-        times written in one transaction, so a catch-up of thousands of runs costs one commit per pass
-        rather than one per run. A pass that cannot commit is retried about once a second, and the runs it
-        submitted may run once more: the pass size bounds that. Jobs found broken are reported after the
-        commit, outside the job-store lock."""
+        """One pass, one unit of work: the due jobs (at most ``JobStore.due_per_pass``), their next run
+        times, the ledger entries of the runs they start and the records and events of the runs skipped
+        are written in one transaction, and the runs handed to the executor only once it committed. A
+        catch-up of thousands of runs costs one commit per hundred. A pass that fails is rolled back whole
+        (no run started) and retried about once a second."""
         with self._jobstores_lock:
             if self.state == STATE_STOPPED:
                 return None
@@ -69,37 +70,42 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
             try:
                 if self._outage.down:  # probe before APScheduler logs a failed read per attempt
                     ping(self.store.engine)
-                with transaction(self.store.engine):
-                    result: float | None = super()._process_jobs()
-                    self.store.raise_read_error()
+                with self.transactions.begin() as uow, self.store.bound(uow.connection):
+                    self.pass_uow = uow
+                    try:
+                        result: float | None = super()._process_jobs()
+                        self.store.raise_read_error()
+                        self.runner.broken(uow, self.store.take_broken())
+                    finally:
+                        self.pass_uow = None
             except Exception as exc:
-                # APScheduler guards reading due jobs but not writing next run times: an error there would
-                # end the scheduler thread for good while the process lives on. Retry the pass instead.
-                # A run submitted just before the failed write may run once more after recovery.
                 self.store.take_broken()  # rolled back with the pass
                 self._outage.failed(
-                    short_reason(exc) if not isinstance(exc, Unavailable) else exc.message
+                    exc.message if isinstance(exc, Unavailable) else short_reason(exc)
                 )
                 return retry.MAX_DELAY
             self._outage.recovered()
-        broken = self.store.take_broken()
-        if broken:
-            self.on_broken(broken)
-        return result
+            return result
 
 
 class SchedulerRuntime:
     """Builds the scheduler around the job store and the runner, and runs its lifecycle."""
 
     def __init__(
-        self, engine: sa.Engine, runner: JobRunner, threads: int, misfire_grace_time: int | None
+        self,
+        transactions: Transactions,
+        runner: JobRunner,
+        ledger: RunLedger,
+        threads: int,
+        misfire_grace_time: int | None,
     ) -> None:
-        self.store = JobStore(engine)
+        self.store = JobStore(transactions.engine)
         self.runner = runner
-        self.executor = JobExecutor(runner, threads)
+        self.executor = JobExecutor(runner, ledger, JOBS, threads)
         self.scheduler = JobScheduler(
             self.store,
-            runner.broken,
+            transactions,
+            runner,
             jobstores={JOBS: self.store, INTERNAL: MemoryJobStore()},
             executors={JOBS: self.executor, INTERNAL: ThreadPoolExecutor(1)},
             job_defaults={
@@ -117,6 +123,7 @@ class SchedulerRuntime:
 
     def shutdown(self, wait: bool = True) -> None:
         if self.scheduler.state != STATE_STOPPED:
+            self.runner.stopping.set()  # outcomes that cannot be recorded now are left to the ledger
             self.scheduler.shutdown(wait=wait)
 
     @property
@@ -130,10 +137,13 @@ class SchedulerRuntime:
         return self.scheduler.state != STATE_STOPPED and thread is not None and thread.is_alive()
 
     def _skipped(self, event: JobSubmissionEvent) -> None:
-        """A run not started because the previous one still runs is a missed run, and is recorded as one."""
-        job = self.store.find(event.job_id)
+        """A run not started because the previous one still runs is a missed run, recorded with the pass
+        (APScheduler reports it from inside the pass)."""
+        uow = self.scheduler.pass_uow
+        assert uow is not None, "APScheduler reports skipped runs from inside a pass"
+        job = self.store.find(uow.connection, event.job_id)
         handler = handler_of(job) if isinstance(job, Job) else "unknown"
         for run_time in event.scheduled_run_times:
-            self.runner.missed(
-                event.job_id, handler, run_time, "the previous run was still in progress"
+            self.runner.skipped(
+                uow, event.job_id, handler, run_time, "the previous run was still in progress"
             )

@@ -3,30 +3,41 @@
 Each method returns the reply's ``result`` object and raises one :class:`~f8a_jobs_worker.errors.JobsError`
 subclass per error code. The messaging layer and the CLI use only this class. A database that does not answer
 is :class:`~f8a_jobs_worker.errors.Unavailable`: nothing was applied and the command can be retried.
+
+Every method takes the :class:`UnitOfWork` it is part of (``uow``); without one it makes its own. Changes and
+their events are written on the unit of work's connection; what has an effect outside the database (waking
+the scheduler, starting a run, pausing the in-memory scheduler) is registered to happen after its commit.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 
-from f8a_jobs_worker.errors import FilterError, JobBusy, JobExists, JobNotFound, ValidationFailed
-from f8a_jobs_worker.events import Event, EventSink
+from f8a_jobs_worker.errors import (
+    FilterError,
+    JobBroken,
+    JobBusy,
+    JobExists,
+    JobNotFound,
+    ValidationFailed,
+)
+from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.handlers import HandlerRegistry
-from f8a_jobs_worker.persistence.database import ping, store_errors, transaction
+from f8a_jobs_worker.persistence.database import ping, store_errors
+from f8a_jobs_worker.persistence.jobstore import BrokenJob
+from f8a_jobs_worker.persistence.ledger import RunLedger
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
+from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
 from f8a_jobs_worker.scheduling.runtime import JOBS, SchedulerRuntime
 from f8a_jobs_worker.scheduling.spec import JobSpec
@@ -34,33 +45,29 @@ from f8a_jobs_worker.scheduling.spec import JobSpec
 log = logging.getLogger(__name__)
 
 JOB_TYPES = ("all", "user", "default", "failed")
-
-_deferred: ContextVar[list[Event] | None] = ContextVar("f8a_jobs_deferred_events", default=None)
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
 
 class JobService:
-    """Applies job and scheduler commands to the persistent scheduler.
-
-    ``sink`` must not raise; the worker hands in a :class:`~f8a_jobs_worker.events.SafeEventSink`.
-    """
+    """Applies job and scheduler commands to the persistent scheduler."""
 
     def __init__(
         self,
         runtime: SchedulerRuntime,
+        transactions: Transactions,
         registry: HandlerRegistry,
         runs: RunStore,
-        state: SchedulerStateStore,
-        sink: EventSink,
+        ledger: RunLedger,
         default_grace_time: int | None,
         filters: FilterRunner | None = None,
     ) -> None:
         self.runtime = runtime
+        self.transactions = transactions
         self.registry = registry
         self.runs = runs
-        self.state = state
-        self.sink = sink
+        self.ledger = ledger
+        self.state = SchedulerStateStore()
         self.default_grace_time = default_grace_time
         self.filters = filters
 
@@ -69,46 +76,29 @@ class JobService:
         return self.runtime.scheduler
 
     @contextmanager
-    def unit_of_work(self, wake: bool = True) -> Iterator[sa.Connection]:
-        """Make the commands applied inside one transaction with whatever the caller writes to the
-        connection (a stored reply); their events go out only after the commit.
-
-        The job-store lock is taken before the transaction, the same order as the scheduler's own loop, so
-        the two never wait on each other's database locks. After the commit the scheduler is woken up
-        (unless ``wake`` is False: read-only work), since a job written in an open transaction was
-        invisible to it.
-        """
-        pending: list[Event] = []
-        token = _deferred.set(pending)
-        try:
-            with (
-                self.scheduler._jobstores_lock,
-                store_errors("job store"),
-                transaction(self.runtime.store.engine) as connection,
-            ):
-                yield connection
-        finally:
-            _deferred.reset(token)
-        if wake:
-            self.scheduler.wakeup()
-        self.sink.emit_many(pending)
+    def unit_of_work(self, writes: bool = True) -> Iterator[UnitOfWork]:
+        """A unit of work for commands. One that writes takes the job-store lock first (the same order as
+        the scheduler's pass, so the two never wait on each other's database locks) and lets APScheduler's
+        calls into the store join its transaction; read-only work takes no lock."""
+        lock = self.scheduler._jobstores_lock if writes else nullcontext()
+        with lock, self.transactions.begin(writes) as uow:
+            if not writes:
+                yield uow
+                return
+            with self.runtime.store.bound(uow.connection):
+                yield uow
 
     @contextmanager
-    def isolated(self, connection: sa.Connection, savepoint: bool = True) -> Iterator[None]:
-        """One command of a batch inside :meth:`unit_of_work`: if it raises, its writes (a savepoint) and
-        its deferred events are undone, and the batch's other commands are not."""
-        if not savepoint:
-            yield
+    def _work(self, uow: UnitOfWork | None, writes: bool = True) -> Iterator[UnitOfWork]:
+        if uow is not None:
+            yield uow
             return
-        pending = _deferred.get()
-        mark = len(pending) if pending is not None else 0
-        try:
-            with connection.begin_nested():
-                yield
-        except BaseException:
-            if pending is not None:
-                del pending[mark:]
-            raise
+        with self.unit_of_work(writes) as own:
+            yield own
+
+    def _wake_after(self, uow: UnitOfWork) -> None:
+        """A job written in an open transaction was invisible to the scheduler: look again once committed."""
+        uow.after_commit(self.scheduler.wakeup)
 
     # -- jobs -------------------------------------------------------------------------------------------
 
@@ -118,22 +108,30 @@ class JobService:
         kwargs: dict[str, Any] | None = None,
         *,
         replace: bool = False,
+        uow: UnitOfWork | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         """``job.create``: add a job, or replace one with ``replace``; ``job_exists`` otherwise.
 
         ``fields`` are the other ``job.create`` arguments, checked by :meth:`JobSpec.parse`.
         """
+        on_interrupt = fields.pop("on_interrupt", "report")
         spec = JobSpec.parse(
             self.registry, self.default_grace_time, handler=handler, kwargs=kwargs, **fields
         )
-        existed = replace and self.runtime.store.find(spec.job_id) is not None
-        job = self.add(spec, meta={"default": False, "cron": spec.schedule.cron}, replace=replace)
-        view = job_view(job)
-        self.emit(events.JOB_UPDATED if existed else events.JOB_CREATED, job.id, job=view)
+        meta = {"default": False, "cron": spec.schedule.cron, "on_interrupt": on_interrupt}
+        with self._work(uow) as work:
+            existed = replace and self.runtime.store.find(work.connection, spec.job_id) is not None
+            job = self.add(work, spec, meta, replace=replace)
+            view = job_view(job)
+            work.emit(
+                Event(events.JOB_UPDATED if existed else events.JOB_CREATED, job.id, {"job": view})
+            )
         return {"job": view}
 
-    def add(self, spec: JobSpec, meta: dict[str, Any], replace: bool = False) -> Job:
+    def add(
+        self, uow: UnitOfWork, spec: JobSpec, meta: dict[str, Any], replace: bool = False
+    ) -> Job:
         """Store a checked job; the one place that calls APScheduler's ``add_job``."""
         options: dict[str, Any] = {}
         if spec.paused or spec.schedule.first_run:
@@ -157,25 +155,33 @@ class JobService:
             raise JobExists(
                 f"job {spec.job_id!r} exists; send replace: true to overwrite it"
             ) from None
-        log.info(
-            "job %s (%s) %s: next run %s",
-            job.id,
-            spec.handler,
-            "replaced" if replace else "added",
-            getattr(job, "next_run_time", None),
+        self._wake_after(uow)
+        uow.after_commit(
+            lambda: log.info(
+                "job %s (%s) %s: next run %s",
+                job.id,
+                spec.handler,
+                "replaced" if replace else "added",
+                getattr(job, "next_run_time", None),
+            )
         )
         return job
 
-    def get_job(self, job_id: str) -> dict[str, Any]:
+    def get_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``job.get``; a job that cannot be restored is shown as ``broken``."""
-        with store_errors("job store"):
-            found = self.runtime.store.find(job_id)
+        with self._work(uow, writes=False) as work:
+            found = self.runtime.store.find(work.connection, job_id)
         if found is None:
             raise JobNotFound(f"no job {job_id!r}")
         return {"job": job_view(found)}
 
     def list_jobs(
-        self, job_type: str = "all", limit: int | None = None, offset: int = 0
+        self,
+        job_type: str = "all",
+        limit: int | None = None,
+        offset: int = 0,
+        *,
+        uow: UnitOfWork | None = None,
     ) -> dict[str, Any]:
         """``job.list``: a page of jobs (``limit`` defaults to 100, at most 1000) and the total count."""
         if job_type not in JOB_TYPES:
@@ -190,52 +196,63 @@ class JobService:
             )
         page = min(DEFAULT_PAGE if limit is None else max(limit, 0), MAX_PAGE)
         offset = max(offset, 0)
-        if job_type == "failed":
-            failures, total = self.runs.failures(page, offset)
-            return {"jobs": failures, "jobs_count": total}
-        with store_errors("job store"):
-            jobs, total = self.runtime.store.page(job_type, page, offset)  # type: ignore[arg-type]
+        with self._work(uow, writes=False) as work:
+            if job_type == "failed":
+                failures, total = self.runs.failures(work.connection, page, offset)
+                return {"jobs": failures, "jobs_count": total}
+            jobs, total = self.runtime.store.page(work.connection, job_type, page, offset)  # type: ignore[arg-type]
         return {"jobs": [job_view(job) for job in jobs], "jobs_count": total}
 
-    def pause_job(self, job_id: str) -> dict[str, Any]:
+    def pause_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``job.pause``: no run until resumed; the schedule is kept."""
-        job = self._change(job_id, self.scheduler.pause_job)
-        self.emit(events.JOB_PAUSED, job_id)
+        with self._work(uow) as work:
+            job = self._change(work, job_id, self.scheduler.pause_job)
+            work.emit(Event(events.JOB_PAUSED, job_id))
         return {"job": job_view(job)}
 
-    def resume_job(self, job_id: str) -> dict[str, Any]:
+    def resume_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``job.resume``: the next run is computed from the schedule as of now."""
-        job = self._change(job_id, self.scheduler.resume_job)
-        self.emit(events.JOB_RESUMED, job_id)
+        with self._work(uow) as work:
+            job = self._change(work, job_id, self.scheduler.resume_job)
+            work.emit(Event(events.JOB_RESUMED, job_id))
         return {"job": job_view(job)}
 
-    def delete_job(self, job_id: str) -> dict[str, Any]:
+    def delete_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``job.delete``."""
-        self._change(job_id, self.scheduler.remove_job)
-        self.emit(events.JOB_DELETED, job_id)
+        with self._work(uow) as work:
+            self._change(work, job_id, self.scheduler.remove_job)
+            work.emit(Event(events.JOB_DELETED, job_id))
         return {"removed": [job_id]}
 
-    def run_job_now(self, job_id: str) -> dict[str, Any]:
-        """``job.run_now``: run the handler at once, even if paused; the schedule is unchanged."""
-        job = self._require(job_id)
-        try:
-            self.runtime.executor.submit_job(job, [datetime.now(UTC)])
-        except MaxInstancesReachedError:
-            raise JobBusy(
-                f"job {job_id!r} is running now; try again when it has finished"
-            ) from None
-        log.info("job %s (%s) submitted to run now", job_id, job.args[0])
+    def run_job_now(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
+        """``job.run_now``: run the handler once the command has committed, even if paused; the schedule
+        is unchanged. A run already in progress is ``job_busy`` (jobs run one instance at a time)."""
+        with self._work(uow) as work:
+            job = self._require(work, job_id)
+            executor = self.runtime.executor
+            if not executor.reserve(job.id, job.max_instances):
+                raise JobBusy(f"job {job_id!r} is running now; try again when it has finished")
+            executor.start_after_commit(work, job, [datetime.now(UTC)])
+            work.after_commit(
+                lambda: log.info("job %s (%s) submitted to run now", job_id, job.args[0])
+            )
         return {"job": job_view(job)}
 
-    def clean_failed(self) -> dict[str, Any]:
+    def clean_failed(self, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``jobs.clean_failed``: remove every failure record."""
-        removed = self.runs.clean_failures()
+        with self._work(uow) as work:
+            removed = self.runs.clean_failures(work.connection)
         log.info("removed %d failure records", len(removed))
         return {"removed": removed}
 
-    def job_history(self, job_id: str, limit: int = 100) -> dict[str, Any]:
+    def job_history(
+        self, job_id: str, limit: int = 100, *, uow: UnitOfWork | None = None
+    ) -> dict[str, Any]:
         """The latest run outcomes of a job, newest first (kept within the history retention)."""
-        return {"runs": self.runs.history(job_id, min(max(limit, 1), MAX_PAGE))}
+        with self._work(uow, writes=False) as work:
+            return {
+                "runs": self.runs.history(work.connection, job_id, min(max(limit, 1), MAX_PAGE))
+            }
 
     # -- $filter queries -------------------------------------------------------------------------------
 
@@ -244,40 +261,54 @@ class JobService:
             raise FilterError("no analytics database is configured for $filter queries")
         return self.filters
 
-    def filter_sql(self, query: Any) -> dict[str, Any]:
+    def filter_sql(self, query: Any, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``filter.sql``: the SQL of a ``$filter`` query and its bound parameters."""
         return self._filter_runner().sql(query, path="$.$filter")
 
-    def filter_expand(self, query: Any, limit: int | None = None) -> dict[str, Any]:
+    def filter_expand(
+        self, query: Any, limit: int | None = None, *, uow: UnitOfWork | None = None
+    ) -> dict[str, Any]:
         """``filter.expand``: the rows a ``$filter`` query matches (capped, see FilterRunner.expand)."""
         return self._filter_runner().expand(query, limit, path="$.$filter")
 
     # -- the whole scheduler ----------------------------------------------------------------------------
 
-    def scheduler_state(self) -> dict[str, Any]:
-        """``scheduler.state``."""
-        return {"state": "paused" if self.state.is_paused() else "running"}
+    def scheduler_state(self, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
+        """``scheduler.state``: running or paused, runs in progress, and the outbox's backlog."""
+        with self._work(uow, writes=False) as work:
+            paused = self.state.is_paused(work.connection)
+            pending, oldest = work.outbox.backlog(work.connection, datetime.now(UTC))
+            running = self.ledger.running(work.connection)
+        return {
+            "state": "paused" if paused else "running",
+            "runs_in_progress": running,
+            "outbox": {"pending": pending, "oldest_age_s": round(oldest, 3)},
+        }
 
-    def pause_scheduler(self) -> dict[str, Any]:
+    def pause_scheduler(self, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``scheduler.pause``: no job fires until resumed, across restarts; commands still apply."""
-        self.state.set_paused(True)
-        self.scheduler.pause()
-        log.warning("scheduler paused: no job will fire until scheduler.resume")
-        self.emit(events.SCHEDULER_PAUSED, None)
+        with self._work(uow) as work:
+            self.state.set_paused(work.connection, True)
+            work.emit(Event(events.SCHEDULER_PAUSED))
+            work.after_commit(self.scheduler.pause)
+            work.after_commit(
+                lambda: log.warning("scheduler paused: no job will fire until scheduler.resume")
+            )
         return {"state": "paused"}
 
-    def resume_scheduler(self) -> dict[str, Any]:
+    def resume_scheduler(self, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``scheduler.resume``."""
-        self.state.set_paused(False)
-        self.scheduler.resume()
-        log.info("scheduler resumed")
-        self.emit(events.SCHEDULER_RESUMED, None)
+        with self._work(uow) as work:
+            self.state.set_paused(work.connection, False)
+            work.emit(Event(events.SCHEDULER_RESUMED))
+            work.after_commit(self.scheduler.resume)
+            work.after_commit(lambda: log.info("scheduler resumed"))
         return {"state": "running"}
 
     def health(self) -> dict[str, Any]:
         """Liveness (the scheduler thread is there) and readiness (the job store answers)."""
         try:
-            ping(self.runtime.store.engine)
+            ping(self.transactions.engine)
             store = "ok"
         except Exception as exc:
             store = str(exc)
@@ -286,26 +317,23 @@ class JobService:
 
     # -- helpers -----------------------------------------------------------------------------------------
 
-    def _lookup(self, job_id: str) -> Job | None:
-        with store_errors("job store"):
-            return self.scheduler.get_job(job_id, jobstore=JOBS)
-
-    def _require(self, job_id: str) -> Job:
-        job = self._lookup(job_id)
-        if job is None:
+    def _require(self, uow: UnitOfWork, job_id: str) -> Job:
+        found = self.runtime.store.find(uow.connection, job_id)
+        if found is None:
             raise JobNotFound(f"no job {job_id!r}")
-        return job
+        if isinstance(found, BrokenJob):
+            raise JobBroken(
+                f"job {job_id!r} is stored but cannot be restored ({found.reason}); delete it, or "
+                "create it again with replace: true",
+                [{"path": "$.job_id", "message": "the stored job cannot be restored"}],
+            )
+        return found
 
-    def _change(self, job_id: str, action: Any) -> Any:
+    def _change(self, uow: UnitOfWork, job_id: str, action: Any) -> Any:
         try:
             with store_errors("job store"):
-                return action(job_id, jobstore=JOBS)
+                changed = action(job_id, jobstore=JOBS)
         except JobLookupError:
             raise JobNotFound(f"no job {job_id!r}") from None
-
-    def emit(self, name: str, job_id: str | None, **fields: Any) -> None:
-        pending = _deferred.get()
-        if pending is not None:
-            pending.append(Event(name, job_id, fields))
-        else:
-            self.sink.emit(Event(name, job_id, fields))
+        self._wake_after(uow)
+        return changed

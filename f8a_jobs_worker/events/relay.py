@@ -1,0 +1,138 @@
+"""The outbox relay: the one writer of events and stored replies to the broker.
+
+A thread of the worker. Woken after every commit that wrote outbox rows (and at least once a second), it reads
+the rows not yet published in the order they were written, sends them (on RabbitMQ on a confirm-mode channel,
+all of a batch confirmed by one wait), and marks them published. A broker or store that is down is retried
+with the worker's retry policy; nothing is lost meanwhile, the rows wait. A row sent whose mark did not commit
+is sent again: monitors recognise the copy by its ``event_id`` (replies by their ``correlation_id``). Events
+also go to the worker's observers (a log, the tests' in-memory sink) once the broker has them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime
+
+from f8a_jobs_worker import retry
+from f8a_jobs_worker.events.model import Event
+from f8a_jobs_worker.events.sink import EventSink
+from f8a_jobs_worker.messaging.publisher import Publisher
+from f8a_jobs_worker.persistence.outbox import Outgoing, utcnow
+from f8a_jobs_worker.persistence.unit_of_work import Transactions
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+POLL_INTERVAL = 1.0
+#: a backlog this old is logged (every REMIND seconds while it lasts)
+BACKLOG_WARNING_S = 10.0
+
+
+class Relay:
+    def __init__(
+        self,
+        transactions: Transactions,
+        publisher: Publisher | None,
+        events_exchange: str,
+        observers: EventSink,
+    ) -> None:
+        self.transactions = transactions
+        self.publisher = publisher
+        self.events_exchange = events_exchange
+        self.observers = observers
+        #: rows sent so far (for tests and, later, metrics)
+        self.sent = 0
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._outage = retry.Outage("outbox relay", log)
+        self._warned = 0.0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="f8a-outbox", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Rows were committed: send them now rather than at the next poll."""
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Send what is waiting (briefly), then stop; what is left is sent by the next start."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(POLL_INTERVAL)
+            self._wake.clear()
+            retry.until_available(self.drain, Exception, self._outage, self._stopping)
+        try:  # one last attempt for what the last moments wrote
+            self.drain()
+        except Exception as exc:
+            log.warning(
+                "outbox relay stopped with messages unsent (%s); the next start sends them",
+                type(exc).__name__,
+            )
+
+    def drain(self) -> None:
+        """Send every row waiting, a batch at a time."""
+        while True:
+            with self.transactions.begin(writes=False) as uow:
+                rows = uow.outbox.pending(uow.connection, BATCH)
+            if not rows:
+                return
+            self._send(rows)
+            with self.transactions.begin(writes=False) as uow:
+                uow.outbox.mark_published(uow.connection, [row.id for row in rows], utcnow())
+            self.sent += len(rows)
+            self._report_backlog(rows[-1].created_at)
+            if len(rows) < BATCH:
+                return
+
+    def _send(self, rows: list[Outgoing]) -> None:
+        events = [_event(row) for row in rows if row.kind == "event"]
+        if self.publisher is not None:
+            self.publisher.send_many(
+                [
+                    (
+                        self.events_exchange if row.kind == "event" else "",
+                        row.name if row.kind == "event" else str(row.reply_to),
+                        row.body.encode("utf-8"),
+                        {"message_id": row.message_id}
+                        | ({"correlation_id": row.correlation_id} if row.correlation_id else {}),
+                    )
+                    for row in rows
+                    if row.kind == "event" or row.reply_to
+                ]
+            )
+        if events:
+            self.observers.emit_many(events)
+
+    def _report_backlog(self, newest_sent: datetime) -> None:
+        """Log while the relay is far behind (a long outage, a flood of events)."""
+        behind = (utcnow() - newest_sent).total_seconds()
+        now = time.monotonic()
+        if behind >= BACKLOG_WARNING_S and now - self._warned >= retry.REMIND_EVERY:
+            self._warned = now
+            log.warning("outbox relay is %.0fs behind; sending the backlog", behind)
+
+
+def _event(row: Outgoing) -> Event:
+    body = json.loads(row.body)
+    fields = {k: v for k, v in body.items() if k not in {"event", "event_id", "at", "job_id"}}
+    return Event(
+        body["event"],
+        body.get("job_id"),
+        fields,
+        datetime.fromisoformat(body["at"]),
+        body["event_id"],
+    )

@@ -1,0 +1,144 @@
+"""The outbox: every event and every reply, written in the same transaction as the change that caused it.
+
+Nothing is published from inside a transaction; the relay (:mod:`f8a_jobs_worker.events.relay`) reads the
+rows not yet published, in order, sends them and marks them. A reply's row is also the stored reply that makes
+a command idempotent (by ``command_id``), so storing a reply and queueing it for sending are one write.
+Published events are kept :data:`EVENT_RETENTION` (for an operator to look at), replies as long as replies
+are kept for idempotency.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from f8a_jobs_worker.events.model import Event
+from f8a_jobs_worker.persistence.database import as_utc
+from f8a_jobs_worker.persistence.tables import outbox
+
+EVENT_RETENTION = timedelta(hours=1)
+
+_INSERT = outbox.insert()
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One row of the outbox as the relay reads it."""
+
+    id: int
+    kind: str
+    name: str
+    message_id: str
+    reply_to: str | None
+    correlation_id: str | None
+    body: str
+    created_at: datetime
+
+
+def event_row(event: Event, now: datetime) -> dict[str, Any]:
+    return {
+        "kind": "event",
+        "name": event.name,
+        "message_id": event.event_id,
+        "command_id": None,
+        "reply_to": None,
+        "correlation_id": None,
+        "body": _ENCODER.encode(event.to_dict()),
+        "created_at": now,
+        "published_at": None,
+    }
+
+
+def reply_row(
+    command_id: str,
+    command: str,
+    body: str,
+    reply_to: str | None,
+    correlation_id: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A stored reply; with ``reply_to`` also one to send (without, it is stored only: published now)."""
+    return {
+        "kind": "reply",
+        "name": command,
+        "message_id": str(uuid.uuid4()),
+        "command_id": command_id,
+        "reply_to": reply_to,
+        "correlation_id": correlation_id,
+        "body": body,
+        "created_at": now,
+        "published_at": None if reply_to else now,
+    }
+
+
+class Outbox:
+    """The ``f8a_outbox`` table; every method works on the caller's connection."""
+
+    def add(self, connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            connection.execute(_INSERT, rows)
+
+    def stored_replies(
+        self, connection: sa.Connection, command_ids: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The replies already stored for ``command_ids`` (one query for a batch)."""
+        query = sa.select(outbox.c.command_id, outbox.c.body).where(
+            outbox.c.command_id.in_(command_ids)
+        )
+        return {row.command_id: json.loads(row.body) for row in connection.execute(query)}
+
+    def pending(self, connection: sa.Connection, limit: int) -> list[Outgoing]:
+        """The oldest rows not yet published, in the order they were written."""
+        query = (
+            sa.select(
+                outbox.c.id,
+                outbox.c.kind,
+                outbox.c.name,
+                outbox.c.message_id,
+                outbox.c.reply_to,
+                outbox.c.correlation_id,
+                outbox.c.body,
+                outbox.c.created_at,
+            )
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        return [Outgoing(*row) for row in connection.execute(query)]
+
+    def mark_published(self, connection: sa.Connection, ids: list[int], now: datetime) -> None:
+        connection.execute(outbox.update().where(outbox.c.id.in_(ids)).values(published_at=now))
+
+    def backlog(self, connection: sa.Connection, now: datetime) -> tuple[int, float]:
+        """How many rows wait to be published, and the age in seconds of the oldest."""
+        query = sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).where(
+            outbox.c.published_at.is_(None)
+        )
+        count, oldest = connection.execute(query).one()
+        oldest = as_utc(oldest)
+        return int(count), (now - oldest).total_seconds() if oldest else 0.0
+
+    def prune(self, connection: sa.Connection, reply_max_age: timedelta, now: datetime) -> int:
+        """Published events older than :data:`EVENT_RETENTION`, replies older than ``reply_max_age``."""
+        published = outbox.c.published_at.is_not(None)
+        events = connection.execute(
+            outbox.delete().where(
+                published, outbox.c.kind == "event", outbox.c.created_at < now - EVENT_RETENTION
+            )
+        )
+        replies = connection.execute(
+            outbox.delete().where(
+                published, outbox.c.kind == "reply", outbox.c.created_at < now - reply_max_age
+            )
+        )
+        return int(events.rowcount or 0) + int(replies.rowcount or 0)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

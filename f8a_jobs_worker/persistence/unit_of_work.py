@@ -1,0 +1,130 @@
+"""The unit of work: one database transaction, and what is to happen once it has committed.
+
+Everything a command or a scheduler pass changes is written on :attr:`UnitOfWork.connection`: job rows, run
+records, and the events and replies it causes (into the outbox, in the same transaction). Work with an effect
+outside the database (waking the scheduler, starting a run, pausing the in-memory scheduler) is registered with
+:meth:`UnitOfWork.after_commit` and happens only once the commit succeeded, so a transaction that is rolled
+back, or re-applied, never has an effect twice. The object is handed to whatever takes part, explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from f8a_jobs_worker.events.model import Event
+from f8a_jobs_worker.persistence.database import store_errors
+from f8a_jobs_worker.persistence.outbox import Outbox, event_row, reply_row, utcnow
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[], Any]
+
+
+class UnitOfWork:
+    """A transaction's connection, the outbox rows it will write, and its after-commit work."""
+
+    def __init__(self, connection: sa.Connection, outbox: Outbox, writes: bool = True) -> None:
+        self.connection = connection
+        self.outbox = outbox
+        #: False for read-only work: nothing may be queued for sending
+        self.writes = writes
+        self._rows: list[dict[str, Any]] = []
+        self._after_commit: list[Callback] = []
+        self._after_rollback: list[Callback] = []
+
+    def emit(self, event: Event) -> None:
+        """Queue an event: written to the outbox with this transaction."""
+        self._require_writes()
+        self._rows.append(event_row(event, utcnow()))
+
+    def store_reply(
+        self,
+        command_id: str,
+        command: str,
+        body: str,
+        reply_to: str | None,
+        correlation_id: str | None,
+    ) -> None:
+        """Store a command's reply (its idempotency record) and queue it for ``reply_to``."""
+        self._require_writes()
+        self._rows.append(reply_row(command_id, command, body, reply_to, correlation_id, utcnow()))
+
+    def after_commit(self, callback: Callback) -> None:
+        self._after_commit.append(callback)
+
+    def after_rollback(self, callback: Callback) -> None:
+        self._after_rollback.append(callback)
+
+    @contextmanager
+    def savepoint(self, enabled: bool = True) -> Iterator[None]:
+        """Part of the transaction that can fail alone: its writes, queued rows and after-commit work are
+        undone (and its after-rollback work done) if it raises, the rest of the transaction is not."""
+        if not enabled:
+            yield
+            return
+        marks = len(self._rows), len(self._after_commit), len(self._after_rollback)
+        try:
+            with self.connection.begin_nested():
+                yield
+        except BaseException:
+            undone = self._after_rollback[marks[2] :]
+            del (
+                self._rows[marks[0] :],
+                self._after_commit[marks[1] :],
+                self._after_rollback[marks[2] :],
+            )
+            _run_all(undone, "after-rollback")
+            raise
+
+    def flush(self) -> bool:
+        """Write the queued outbox rows (one statement); called before the commit. Whether any were."""
+        rows, self._rows = self._rows, []
+        self.outbox.add(self.connection, rows)
+        return bool(rows)
+
+    def _require_writes(self) -> None:
+        if not self.writes:
+            raise RuntimeError("read-only work cannot queue messages")
+
+
+class Transactions:
+    """Where units of work come from: ``with transactions.begin() as uow: ...``."""
+
+    def __init__(self, engine: sa.Engine, outbox: Outbox | None = None) -> None:
+        self.engine = engine
+        self.outbox = outbox or Outbox()
+        #: called after a commit that wrote outbox rows (the relay's wake-up)
+        self.notify: Callback = lambda: None
+
+    @contextmanager
+    def begin(self, writes: bool = True) -> Iterator[UnitOfWork]:
+        """A unit of work: committed when the block ends (the outbox rows with it), then its after-commit
+        work is done; rolled back if the block raises. A store that does not answer is
+        :class:`~f8a_jobs_worker.errors.Unavailable`."""
+        uow: UnitOfWork | None = None
+        try:
+            with store_errors("job store"), self.engine.begin() as connection:
+                uow = UnitOfWork(connection, self.outbox, writes)
+                yield uow
+                wrote = uow.flush()
+        except BaseException:
+            if uow is not None:
+                _run_all(uow._after_rollback, "after-rollback")
+            raise
+        if wrote:
+            self.notify()
+        _run_all(uow._after_commit, "after-commit")
+
+
+def _run_all(callbacks: list[Callback], what: str) -> None:
+    """Run each callback; one that fails is logged and does not keep the others from running."""
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("%s work failed", what)
