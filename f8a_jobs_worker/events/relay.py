@@ -90,7 +90,12 @@ class Relay:
                 rows = uow.outbox.pending(uow.connection, BATCH)
             if not rows:
                 return
-            self._send(rows)
+            try:
+                self._send(rows)
+            except Exception:
+                if self.publisher is not None:
+                    self.publisher.reset()  # a new connection for the next attempt
+                raise
             with self.transactions.begin(writes=False) as uow:
                 uow.outbox.mark_published(uow.connection, [row.id for row in rows], utcnow())
             self.sent += len(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -164,6 +165,16 @@ class Publisher:
     @staticmethod
     def _key(entity: Exchange | Queue) -> str:
         return f"{type(entity).__name__}:{entity.name}"
+
+    def reset(self) -> None:
+        """Drop the connection after a failure: the next publish opens a new one. For a caller that retries
+        on its own (with :data:`NO_RETRY` kombu would not reconnect by itself)."""
+        with self._lock:
+            self._confirms = None
+            self._producer = None
+            self._declared.clear()
+            with contextlib.suppress(Exception):  # best effort: the connection is broken already
+                self.conn.collect()
 
     def close(self) -> None:
         with self._lock:
