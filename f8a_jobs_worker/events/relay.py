@@ -43,6 +43,8 @@ class Relay:
         self.publisher = publisher
         self.events_exchange = events_exchange
         self.observers = observers
+        #: whether anyone but the broker sees events (else they are not decoded again)
+        self.observing = bool(getattr(observers, "sinks", [observers]))
         #: rows sent so far (for tests and, later, metrics)
         self.sent = 0
         self._wake = threading.Event()
@@ -104,7 +106,7 @@ class Relay:
                 return
 
     def _send(self, rows: list[Outgoing]) -> None:
-        events = [_event(row) for row in rows if row.kind == "event"]
+        events = [_event(row) for row in rows if row.kind == "event"] if self.observing else []
         if self.publisher is not None:
             self.publisher.send_many(
                 [

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from f8a_jobs_worker.persistence.database import as_utc
 from f8a_jobs_worker.persistence.tables import run_ledger
+from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 
 ON_INTERRUPT = ("report", "retry")
 _INSERT = run_ledger.insert()
@@ -55,14 +56,12 @@ class RunLedger:
     def __init__(self, worker: str | None = None) -> None:
         self.worker = worker or worker_identity()
 
-    def start(self, connection: sa.Connection, entries: list[LedgerEntry]) -> None:
-        """Enter runs about to start (one statement)."""
-        if not entries:
-            return
+    def start(self, uow: UnitOfWork, entries: list[LedgerEntry]) -> None:
+        """Enter runs about to start, with ``uow`` (the rows of a whole pass go in one statement)."""
         now = datetime.now(UTC)
-        connection.execute(
-            _INSERT,
-            [
+        for e in entries:
+            uow.insert_later(
+                _INSERT,
                 {
                     "run_id": e.run_id,
                     "job_id": e.job_id,
@@ -72,10 +71,8 @@ class RunLedger:
                     "submitted_at": now,
                     "on_interrupt": e.on_interrupt,
                     "worker": self.worker,
-                }
-                for e in entries
-            ],
-        )
+                },
+            )
 
     def take_interrupted(self, connection: sa.Connection) -> list[LedgerEntry]:
         """Every entry left by workers that are gone, oldest first, removed from the ledger."""

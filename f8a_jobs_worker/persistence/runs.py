@@ -26,7 +26,9 @@ from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 # (which was a fifth of a busy worker's CPU)
 _INSERT_RUN = job_runs.insert()
 _INSERT_FAILURE = job_failures.insert()
-_END_RUN = run_ledger.delete().where(run_ledger.c.run_id == sa.bindparam("ended"))
+_END_RUNS = run_ledger.delete().where(
+    run_ledger.c.run_id.in_(sa.bindparam("ended", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,9 @@ class RunStore:
     def _write(self, batch: list[_Rows]) -> list[None]:
         with self.transactions.begin() as uow:
             self._insert(uow, batch)
-            ended = [{"ended": rows.run_id} for rows in batch if rows.run_id is not None]
+            ended = [rows.run_id for rows in batch if rows.run_id is not None]
             if ended:
-                uow.connection.execute(_END_RUN, ended)
+                uow.connection.execute(_END_RUNS, {"ended": ended})
             for rows in batch:
                 if rows.event is not None:
                     uow.emit(rows.event)

@@ -56,7 +56,7 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
     def start_entries_after_commit(
         self, uow: UnitOfWork, job_id: str, entries: list[LedgerEntry], grace: int | None
     ) -> None:
-        self.ledger.start(uow.connection, entries)
+        self.ledger.start(uow, entries)
         uow.after_commit(partial(self._start, job_id, entries, grace))
         uow.after_rollback(partial(self.release, job_id))
 
