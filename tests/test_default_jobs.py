@@ -192,3 +192,12 @@ def test_check_default_jobs_command(empty_jobs_dir: Path) -> None:
     assert bad.exit_code == 1
     assert "error  zz.yaml: unknown handler 'teleport'" in bad.output
     assert "1 valid, 1 invalid" in bad.output
+
+
+def test_on_interrupt_is_read_from_the_file(make_worker, empty_jobs_dir: Path) -> None:
+    write(empty_jobs_dir, "nightly.yaml", NIGHTLY + "on_interrupt: retry\n")
+    write(empty_jobs_dir, "bad.yaml", NIGHTLY.replace("nightly", "bad") + "on_interrupt: sometimes\n")
+    worker = make_worker(default_jobs_dir=empty_jobs_dir)
+    assert worker.service.get_job("nightly")["job"]["on_interrupt"] == "retry"
+    assert worker.default_jobs is not None
+    assert "on_interrupt must be one of report, retry" in worker.default_jobs.errors["bad.yaml"]
