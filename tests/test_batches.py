@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,13 +35,19 @@ def send_all(
 
 
 def first_batch(
-    worker: Any, client: Client, broker_url: str, commands: list[tuple[str, dict[str, Any]]]
+    worker: Any,
+    client: Client,
+    broker_url: str,
+    commands: list[tuple[str, dict[str, Any]]],
+    before_start: Callable[[list[str]], None] | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Queue ``commands`` before ``worker`` (not started yet) consumes, start it, and collect one reply per
-    command: the command_ids in order and every reply that arrived."""
+    command: the command_ids in order and every reply that arrived. ``before_start`` gets the ids first."""
     collector = ReplyCollector(broker_url)
     try:
         ids = send_all(client, collector.name, commands)
+        if before_start is not None:
+            before_start(ids)
         worker.start()
         collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
     finally:
@@ -184,16 +191,15 @@ def test_a_batch_that_fails_as_a_whole_is_applied_again_one_by_one(
         ("job.create", {"handler": "noop", "job_id": "refused", "when": LATER}),
         ("job.create", {"handler": "noop", "job_id": "two", "when": LATER}),
     ]
-    collector = ReplyCollector(broker_url)
-    try:
-        ids = send_all(client, collector.name, commands)
-        refuse(database_url, "f8a_outbox", "command_id", ids[1])
-        worker.start()
-        collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
-    finally:
-        collector.close()
-    replies = {reply["command_id"]: reply for reply in collector.replies}
-    assert len(collector.replies) == 3
+    ids, received = first_batch(
+        worker,
+        client,
+        broker_url,
+        commands,
+        lambda ids: refuse(database_url, "f8a_outbox", "command_id", ids[1]),
+    )
+    replies = {reply["command_id"]: reply for reply in received}
+    assert len(received) == 3
     assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
     assert replies[ids[1]]["error"]["code"] == "internal_error"
     assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["one", "two"]

@@ -196,7 +196,9 @@ def test_check_default_jobs_command(empty_jobs_dir: Path) -> None:
 
 def test_on_interrupt_is_read_from_the_file(make_worker, empty_jobs_dir: Path) -> None:
     write(empty_jobs_dir, "nightly.yaml", NIGHTLY + "on_interrupt: retry\n")
-    write(empty_jobs_dir, "bad.yaml", NIGHTLY.replace("nightly", "bad") + "on_interrupt: sometimes\n")
+    write(
+        empty_jobs_dir, "bad.yaml", NIGHTLY.replace("nightly", "bad") + "on_interrupt: sometimes\n"
+    )
     worker = make_worker(default_jobs_dir=empty_jobs_dir)
     assert worker.service.get_job("nightly")["job"]["on_interrupt"] == "retry"
     assert worker.default_jobs is not None

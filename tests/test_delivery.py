@@ -21,7 +21,7 @@ from tests.faults import FaultProxy
 from tests.helpers import eventually, records, sink_of
 from tests.messaging import EventWatcher, ReplyCollector
 from tests.process import WorkerProcess, worker_env
-from tests.test_batches import LATER, refuse, send_all
+from tests.test_batches import LATER, first_batch, refuse
 
 rabbitmq_only = pytest.mark.parametrize("broker_url", ["rabbitmq"], indirect=True)
 
@@ -54,15 +54,14 @@ def test_run_now_in_a_batch_that_fails_as_a_whole_runs_once(
         ("job.run_now", {"job_id": "r"}),
         ("job.create", {"handler": "noop", "job_id": "refused", "when": LATER}),
     ]
-    collector = ReplyCollector(broker_url)
-    try:
-        ids = send_all(client, collector.name, commands)
-        refuse(database_url, "f8a_outbox", "command_id", ids[2])
-        worker.start()
-        collector.until(lambda replies: len(replies) >= len(ids), timeout=30)
-    finally:
-        collector.close()
-    replies = {reply["command_id"]: reply for reply in collector.replies}
+    ids, received = first_batch(
+        worker,
+        client,
+        broker_url,
+        commands,
+        lambda ids: refuse(database_url, "f8a_outbox", "command_id", ids[2]),
+    )
+    replies = {reply["command_id"]: reply for reply in received}
     assert replies[ids[0]]["ok"] and replies[ids[1]]["ok"]
     assert replies[ids[2]]["error"]["code"] == "internal_error"
     sink_of(worker).wait_for("job.executed", "r")

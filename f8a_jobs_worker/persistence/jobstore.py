@@ -44,6 +44,14 @@ class BrokenJob:
     default: bool
     reason: str
 
+    def refusal(self) -> JobBroken:
+        """The error for what a broken job cannot do: be paused, resumed or run."""
+        return JobBroken(
+            f"job {self.job_id!r} is stored but cannot be restored ({self.reason}); delete it, or "
+            "create it again with replace: true",
+            [{"path": "$.job_id", "message": "the stored job cannot be restored"}],
+        )
+
 
 #: due jobs handed to the scheduler per pass; each pass commits once and holds the job-store lock meanwhile
 DUE_JOBS_PER_PASS = 100
@@ -134,11 +142,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         with self._connection() as connection:
             found = self.find(connection, job_id)
         if isinstance(found, BrokenJob):
-            raise JobBroken(
-                f"job {job_id!r} is stored but cannot be restored ({found.reason}); delete it, or "
-                "create it again with replace: true",
-                [{"path": "$.job_id", "message": "the stored job cannot be restored"}],
-            )
+            raise found.refusal()
         return found
 
     def add_job(self, job: Job) -> None:

@@ -22,7 +22,6 @@ from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 
 from f8a_jobs_worker.errors import (
     FilterError,
-    JobBroken,
     JobBusy,
     JobExists,
     JobNotFound,
@@ -322,11 +321,7 @@ class JobService:
         if found is None:
             raise JobNotFound(f"no job {job_id!r}")
         if isinstance(found, BrokenJob):
-            raise JobBroken(
-                f"job {job_id!r} is stored but cannot be restored ({found.reason}); delete it, or "
-                "create it again with replace: true",
-                [{"path": "$.job_id", "message": "the stored job cannot be restored"}],
-            )
+            raise found.refusal()
         return found
 
     def _change(self, uow: UnitOfWork, job_id: str, action: Any) -> Any:
