@@ -72,7 +72,9 @@ class Worker:
         self.load_default_jobs = load_default_jobs
         self.engine = create_engine(settings.database_url, pool_size=settings.threads + 4)
         self.transactions = Transactions(self.engine)
-        self.relay = Relay(self.transactions, relay_publisher, self.names.events, self.sink)
+        self.relay = Relay(
+            self.transactions, relay_publisher, self.names.events, self.sink if observers else None
+        )
         self.transactions.notify = self.relay.wake
         self.runs = RunStore(self.transactions)
         self.ledger = RunLedger()

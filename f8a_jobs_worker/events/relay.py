@@ -37,14 +37,13 @@ class Relay:
         transactions: Transactions,
         publisher: Publisher | None,
         events_exchange: str,
-        observers: EventSink,
+        observers: EventSink | None,
     ) -> None:
         self.transactions = transactions
         self.publisher = publisher
         self.events_exchange = events_exchange
+        #: who else sees the events sent (the log without a broker, the tests' in-memory sink), if anyone
         self.observers = observers
-        #: whether anyone but the broker sees events (else they are not decoded again)
-        self.observing = bool(getattr(observers, "sinks", [observers]))
         #: rows sent so far (for tests and, later, metrics)
         self.sent = 0
         self._wake = threading.Event()
@@ -98,7 +97,7 @@ class Relay:
                 if self.publisher is not None:
                     self.publisher.reset()  # a new connection for the next attempt
                 raise
-            with self.transactions.begin(writes=False) as uow:
+            with self.transactions.begin() as uow:
                 uow.outbox.mark_published(uow.connection, [row.id for row in rows], utcnow())
             self.sent += len(rows)
             self._report_backlog(rows[-1].created_at)
@@ -106,7 +105,10 @@ class Relay:
                 return
 
     def _send(self, rows: list[Outgoing]) -> None:
-        events = [_event(row) for row in rows if row.kind == "event"] if self.observing else []
+        observers = self.observers
+        events = (
+            [_event(row) for row in rows if row.kind == "event"] if observers is not None else []
+        )
         if self.publisher is not None:
             self.publisher.send_many(
                 [
@@ -121,8 +123,8 @@ class Relay:
                     if row.kind == "event" or row.reply_to
                 ]
             )
-        if events:
-            self.observers.emit_many(events)
+        if observers is not None and events:
+            observers.emit_many(events)
 
     def _report_backlog(self, newest_sent: datetime) -> None:
         """Log while the relay is far behind (a long outage, a flood of events)."""
