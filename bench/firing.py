@@ -1,6 +1,8 @@
 """Benchmark 3: firing. 10,000 one-shot jobs due at once (catch-up after downtime) and a steady stream of jobs
-due at 1,000/s, each run persisted with its ``job.executed`` event; against bare APScheduler on the same
-PostgreSQL with the stock job store."""
+due at 1,000/s, each run persisted with its ``job.executed`` event, by 1, 2 and 3 replicas on one store; against
+bare APScheduler (one process: it cannot share a store) on the same PostgreSQL with the stock job store. Then
+failover: a stream fired by 3 replicas, one killed with ``kill -9`` in the middle; the time to the next run
+and to the report of its runs in flight, against the configured lapse."""
 
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ from bench.jobfill import fill_bare_store, fill_worker_store
 from f8a_jobs_worker.persistence.tables import job_runs
 
 STREAM_RATE = 1000  # jobs due per second in the steady stream
+REPLICAS = (1, 2, 3)
+FAILOVER_RATE = 100  # jobs due per second while a replica is killed
+LAPSE = 4.0  # F8A_JOBS_REPLICA_LAPSE of the failover run (the default)
+TEST_PLUGINS = Path(__file__).resolve().parent.parent / "tests" / "plugins"
 STREAM_LEAD = (
     4.0  # seconds between filling the store and the first due run (the worker starts meanwhile)
 )
@@ -56,13 +62,14 @@ class ExecutedEvents:
     def _on_message(self, _message: object) -> None:
         self.arrived.append(time.time())
 
-    def wait(self, count: int, worker: Process, timeout: float = 600.0) -> list[float]:
+    def wait(self, count: int, workers: list[Process], timeout: float = 600.0) -> list[float]:
         deadline = time.monotonic() + timeout
         while len(self.arrived) < count:
             try:
                 self.conn.drain_events(timeout=1.0)
             except TimeoutError:
-                worker.check_alive()
+                for worker in workers:
+                    worker.check_alive()
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{len(self.arrived)} of {count} events") from None
         arrived, self.arrived = self.arrived, []
@@ -125,16 +132,70 @@ def _fire(
     events: ExecutedEvents,
     count: int,
     log_dir: Path,
+    replicas: int = 1,
 ) -> list[float]:
-    """Start a worker on the filled store, wait for ``count`` job.executed events, stop it, and check that
-    every run was persisted; return when each event arrived."""
-    worker = start_worker(worker_env(database_url, prefix), log_dir)
+    """Start ``replicas`` workers on the filled store, wait for ``count`` job.executed events, stop them, and
+    check that every run was persisted once; return when each event arrived."""
+    workers = [start_worker(worker_env(database_url, prefix), log_dir) for _ in range(replicas)]
     try:
-        arrived = events.wait(count, worker)
+        arrived = events.wait(count, workers)
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
     _check_persisted(engine, count)
     return arrived
+
+
+def _failover(
+    engine: sa.Engine, database_url: str, prefix: str, log_dir: Path
+) -> tuple[float, float]:
+    """3 replicas fire a stream of FAILOVER_RATE/s; one is killed with ``kill -9`` 4 s in. Seconds from the
+    kill to the next run started by a survivor, and to the report of the killed one's runs in flight (the
+    lapse and a heartbeat; NaN if none was in flight)."""
+    first = datetime.now(UTC) + timedelta(seconds=STREAM_LEAD)
+    times = [first + timedelta(seconds=n / FAILOVER_RATE) for n in range(FAILOVER_RATE * 12)]
+    fill_worker_store(engine, times, "failover", handler="sleep", kwargs={"seconds": 0.05})
+    # the test suite's handler package lends its ``sleep`` handler: runs that are in flight when the kill lands
+    env = worker_env(
+        database_url, prefix, F8A_JOBS_REPLICA_LAPSE=str(LAPSE), PYTHONPATH=str(TEST_PLUGINS)
+    )
+    workers = [start_worker(env, log_dir) for _ in range(3)]
+    try:
+        time.sleep(max(0.0, (first - datetime.now(UTC)).total_seconds()) + 4)
+        killed = datetime.now(UTC)
+        workers[0].proc.kill()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                left = connection.execute(sa.text("SELECT count(*) FROM f8a_jobs")).scalar_one()
+                ledger = connection.execute(
+                    sa.text("SELECT count(*) FROM f8a_run_ledger")
+                ).scalar_one()
+            if not left and not ledger:
+                break
+            time.sleep(0.5)
+        with engine.connect() as connection:
+            next_run = connection.execute(
+                sa.select(sa.func.min(job_runs.c.started_at)).where(job_runs.c.started_at > killed)
+            ).scalar_one()
+            reported = connection.execute(
+                sa.select(sa.func.min(job_runs.c.finished_at)).where(
+                    job_runs.c.outcome == "interrupted"
+                )
+            ).scalar_one()
+            doubled = connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM (SELECT job_id FROM f8a_job_runs "
+                    "GROUP BY job_id HAVING count(*) > 1) AS d"
+                )
+            ).scalar_one()
+    finally:
+        for worker in workers:
+            worker.stop()
+    if doubled:
+        raise RuntimeError(f"{doubled} runs fired twice during failover")
+    to_report = (reported - killed).total_seconds() if reported else float("nan")
+    return (next_run - killed).total_seconds(), to_report
 
 
 def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
@@ -147,26 +208,30 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
             engine = sa.create_engine(database_url)
             events = ExecutedEvents(f"{prefix}_events", f"{prefix}_executed")
             try:
-                # catch-up: everything due a second ago, worker started afterwards
-                past = datetime.now(UTC) - timedelta(seconds=1)
-                fill_worker_store(engine, [past] * due_at_once, "due")
-                arrived = _fire(engine, database_url, prefix, events, due_at_once, log_dir)
-                collected.add("catch-up project", _rate(arrived))
+                for replicas in REPLICAS:
+                    # catch-up: everything due a second ago, workers started afterwards
+                    past = datetime.now(UTC) - timedelta(seconds=1)
+                    fill_worker_store(engine, [past] * due_at_once, "due")
+                    arrived = _fire(
+                        engine, database_url, prefix, events, due_at_once, log_dir, replicas
+                    )
+                    collected.add(f"catch-up project {replicas}", _rate(arrived))
+                    _clear_runs(engine)
                 fill_bare_store(engine, [past] * due_at_once, "due")
                 bare = run_bare(database_url, due_at_once, log_dir)
                 collected.add("catch-up limit", bare.rate)
 
                 # steady stream: STREAM_RATE jobs due per second, from a few seconds from now
-                with engine.begin() as connection:
-                    connection.execute(job_runs.delete())
-                first = datetime.now(UTC) + timedelta(seconds=STREAM_LEAD)
-                times = [first + timedelta(seconds=n / STREAM_RATE) for n in range(stream)]
-                fill_worker_store(engine, times, "stream")
-                arrived = _fire(engine, database_url, prefix, events, stream, log_dir)
-                lateness = _worker_lateness(engine)
-                collected.add("stream rate project", _rate(arrived))
-                collected.add("stream p50 project", percentile(lateness, 50))
-                collected.add("stream p99 project", percentile(lateness, 99))
+                for replicas in REPLICAS:
+                    first = datetime.now(UTC) + timedelta(seconds=STREAM_LEAD)
+                    times = [first + timedelta(seconds=n / STREAM_RATE) for n in range(stream)]
+                    fill_worker_store(engine, times, "stream")
+                    arrived = _fire(engine, database_url, prefix, events, stream, log_dir, replicas)
+                    lateness = _worker_lateness(engine)
+                    collected.add(f"stream rate project {replicas}", _rate(arrived))
+                    collected.add(f"stream p50 project {replicas}", percentile(lateness, 50))
+                    collected.add(f"stream p99 project {replicas}", percentile(lateness, 99))
+                    _clear_runs(engine)
                 first = datetime.now(UTC) + timedelta(seconds=STREAM_LEAD)
                 times = [first + timedelta(seconds=n / STREAM_RATE) for n in range(stream)]
                 fill_bare_store(engine, times, "stream")
@@ -174,6 +239,11 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 collected.add("stream rate limit", bare.rate)
                 collected.add("stream p50 limit", percentile(bare.lateness_ms, 50))
                 collected.add("stream p99 limit", percentile(bare.lateness_ms, 99))
+
+                next_run, reported = _failover(engine, database_url, prefix, log_dir)
+                collected.add("failover next run", next_run * 1000)
+                collected.add("failover reported", reported)
+                collected.add("lapse", LAPSE)
             finally:
                 events.close()
                 engine.dispose()
@@ -181,42 +251,73 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 delete_exchanges(f"{prefix}_events", f"{prefix}_flows")
 
     c = repeat(repetitions, once)
-    catch_up = c["catch-up project"]
+    rows = []
+    for replicas in REPLICAS:
+        catch_up = c[f"catch-up project {replicas}"]
+        label = f"{replicas} replica{'s' if replicas > 1 else ''}"
+        rows += [
+            Row(
+                "3 firing",
+                f"catch-up: {due_at_once:,} due at once, {label}",
+                "runs/s",
+                catch_up,
+                c["catch-up limit"],
+                "bare APScheduler",
+                goal=">= 1,000/s persisted",
+                goal_met=catch_up.median >= 1000,
+            ),
+            Row(
+                "3 firing",
+                f"stream: {stream:,} due at {STREAM_RATE:,}/s, {label}",
+                "runs/s",
+                c[f"stream rate project {replicas}"],
+                c["stream rate limit"],
+                "bare APScheduler",
+            ),
+            Row(
+                "3 firing",
+                f"stream: lateness p50, {label}",
+                "ms",
+                c[f"stream p50 project {replicas}"],
+                c["stream p50 limit"],
+                "bare APScheduler",
+                higher_is_better=False,
+            ),
+            Row(
+                "3 firing",
+                f"stream: lateness p99, {label}",
+                "ms",
+                c[f"stream p99 project {replicas}"],
+                c["stream p99 limit"],
+                "bare APScheduler",
+                higher_is_better=False,
+            ),
+        ]
     return [
+        *rows,
         Row(
             "3 firing",
-            f"catch-up: {due_at_once:,} due at once",
-            "runs/s",
-            catch_up,
-            c["catch-up limit"],
-            "bare APScheduler",
-            goal=">= 1,000/s persisted",
-            goal_met=catch_up.median >= 1000,
-        ),
-        Row(
-            "3 firing",
-            f"stream: {stream:,} due at {STREAM_RATE:,}/s",
-            "runs/s",
-            c["stream rate project"],
-            c["stream rate limit"],
-            "bare APScheduler",
-        ),
-        Row(
-            "3 firing",
-            "stream: lateness p50",
+            f"failover: kill -9 of 1 of 3 replicas firing {FAILOVER_RATE}/s, next run after",
             "ms",
-            c["stream p50 project"],
-            c["stream p50 limit"],
-            "bare APScheduler",
+            c["failover next run"],
+            None,
+            "",
             higher_is_better=False,
         ),
         Row(
             "3 firing",
-            "stream: lateness p99",
-            "ms",
-            c["stream p99 project"],
-            c["stream p99 limit"],
-            "bare APScheduler",
+            "failover: its runs in flight reported interrupted after",
+            "s",
+            c["failover reported"],
+            c["lapse"],
+            "the lapse",
             higher_is_better=False,
+            goal="within 5 s",
+            goal_met=c["failover reported"].median <= 5.0,
         ),
     ]
+
+
+def _clear_runs(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(job_runs.delete())

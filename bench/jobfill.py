@@ -65,21 +65,28 @@ def _insert(engine: sa.Engine, table: sa.Table, rows: Iterable[dict[str, Any]]) 
     return written
 
 
-def fill_worker_store(engine: sa.Engine, run_times: Iterable[datetime], prefix: str = "job") -> int:
-    """One ``noop`` one-shot job per run time in the worker's ``f8a_jobs`` table (created if missing)."""
-    create_tables(engine)
+def fill_worker_store(
+    engine: sa.Engine,
+    run_times: Iterable[datetime],
+    prefix: str = "job",
+    handler: str = "noop",
+    kwargs: dict[str, Any] | None = None,
+) -> int:
+    """One one-shot job of ``handler`` (``noop``) per run time in the worker's ``f8a_jobs`` table (created if
+    missing)."""
     store = JobStore(engine)
-    store.jobs_t.create(engine, checkfirst=True)
+    create_tables(engine, store.jobs_t)
 
     def rows() -> Iterable[dict[str, Any]]:
         for n, run_at in enumerate(run_times):
             job = _one_shot(
                 f"{prefix}-{n}",
                 RUNNER_REF,
-                ("noop", {"default": False, "cron": None}),
+                (handler, {"default": False, "cron": None}),
                 run_at,
-                name="noop",
+                name=handler,
                 executor=JOBS,
+                kwargs=kwargs or {},
             )
             yield {"id": job.id, **store._row(job)}
 

@@ -42,6 +42,8 @@ class Settings:
     history_per_job: int = 100
     reply_max_age_days: int = 7
     prefetch: int = 10
+    replica_lapse: float = 4.0
+    poll_interval: float = 5.0
     filter_timeout: int = 30
     filter_tables: str = ""
     commands_queue: str = "f8a_jobs_commands"
@@ -88,6 +90,10 @@ class Settings:
             raise ConfigError("retention must keep at least one run and one day")
         if self.prefetch < 1:
             raise ConfigError(f"{PREFIX}PREFETCH must be at least 1")
+        if not 2.0 <= self.replica_lapse <= 300.0:
+            raise ConfigError(f"{PREFIX}REPLICA_LAPSE must be 2 to 300 seconds")
+        if not 0.1 <= self.poll_interval <= 3600.0:
+            raise ConfigError(f"{PREFIX}POLL_INTERVAL must be 0.1 to 3600 seconds")
         self._check_urls()
 
     def _check_urls(self) -> None:
@@ -125,6 +131,8 @@ class Settings:
             "history_per_job": self.history_per_job,
             "reply_max_age_days": self.reply_max_age_days,
             "prefetch": self.prefetch,
+            "replica_lapse": self.replica_lapse,
+            "poll_interval": self.poll_interval,
             "filter_timeout": self.filter_timeout,
             "filter_tables": self.filter_tables or "all analytics tables",
             "names": [
@@ -147,6 +155,8 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "history_per_job": int,
     "reply_max_age_days": int,
     "prefetch": int,
+    "replica_lapse": float,
+    "poll_interval": float,
     "filter_timeout": int,
     "log_level": str.upper,
 }

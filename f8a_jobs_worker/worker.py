@@ -25,11 +25,17 @@ from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import NO_RETRY, Publisher
 from f8a_jobs_worker.messaging.topology import Names
 from f8a_jobs_worker.persistence.database import create_engine, store_errors
-from f8a_jobs_worker.persistence.ledger import LedgerEntry, RunLedger
+from f8a_jobs_worker.persistence.embedded import SingleWorkerLock
+from f8a_jobs_worker.persistence.ledger import RunLedger
+from f8a_jobs_worker.persistence.notify import STATE, Listener, listens
+from f8a_jobs_worker.persistence.outbox import Outbox
+from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.runs import RunStore
+from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.tables import create_tables
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
 from f8a_jobs_worker.scheduling.default_jobs import Report, apply_default_jobs
+from f8a_jobs_worker.scheduling.membership import Membership
 from f8a_jobs_worker.scheduling.runner import JobRunner
 from f8a_jobs_worker.scheduling.runtime import INTERNAL, SchedulerRuntime
 from f8a_jobs_worker.scheduling.service import JobService
@@ -70,22 +76,37 @@ class Worker:
         observers = [sink] if sink is not None else [] if messaging else [LoggingEventSink()]
         self.sink = SafeEventSink(*observers)
         self.load_default_jobs = load_default_jobs
-        self.engine = create_engine(settings.database_url, pool_size=settings.threads + 4)
-        self.transactions = Transactions(self.engine)
+        self.engine = create_engine(
+            settings.database_url, pool_size=settings.threads + 5, lapse=settings.replica_lapse
+        )
+        #: SQLite serves one worker: a second one on the same file refuses to start
+        self.single = SingleWorkerLock.for_engine(self.engine)
+        self.replicas = Replicas(lapse=settings.replica_lapse)
+        self.transactions = Transactions(self.engine, Outbox(self.replicas.replica_id))
         self.relay = Relay(
             self.transactions, relay_publisher, self.names.events, self.sink if observers else None
         )
         self.transactions.notify = self.relay.wake
         self.runs = RunStore(self.transactions)
-        self.ledger = RunLedger()
+        self.ledger = RunLedger(self.replicas.replica_id)
+        self.state = SchedulerStateStore()
         self.filters = self._filter_runner()
         self.flows = FlowDispatcher(settings.broker_url, self.names.flows) if messaging else None
         self.runtime = SchedulerRuntime(
             self.transactions,
             JobRunner(self.registry, self.runs, self.filters, self.flows),
             self.ledger,
+            self.replicas,
+            self.state,
             settings.threads,
             settings.misfire_grace_time,
+            settings.poll_interval,
+        )
+        self.membership = Membership(
+            self.transactions, self.replicas, self.ledger, self.state, self.runtime
+        )
+        self.listener = (
+            Listener(self.engine, self._notified, self._caught_up) if listens(self.engine) else None
         )
         self.service = JobService(
             self.runtime,
@@ -122,12 +143,17 @@ class Worker:
         """Start firing jobs. Raises Unavailable when the job store does not answer."""
         log.info("f8a-jobs-worker %s starting: %s", __version__, self.settings.describe())
         log.info("handlers: %s", ", ".join(self.registry))
+        if self.single is not None:
+            self.single.acquire()
         with store_errors("job store"):
-            create_tables(self.engine)
-        with self.transactions.begin(writes=False) as uow:
-            paused = self.service.state.is_paused(uow.connection)
-        self.relay.start()
+            create_tables(self.engine, self.runtime.store.jobs_t)
+        with self.transactions.begin() as uow:
+            self.state.ensure(uow.connection)
+            paused = self.state.is_paused(uow.connection)
         self.runtime.start(paused=True)
+        self.membership.join(everyone_else_gone=self.single is not None)
+        log.info("this replica is %s", self.replicas.replica_id)
+        self.relay.start()
         self._recover()
         if self.load_default_jobs:
             self.default_jobs = apply_default_jobs(self.service, self.settings.default_jobs_dir)
@@ -146,26 +172,32 @@ class Worker:
             )
         else:
             self.runtime.scheduler.resume()
+        self.membership.following = True
+        self.membership.start()
+        if self.listener is not None:
+            self.listener.start()
         if self.consumer is not None:
             self.consumer.start()
         log.info("worker ready")
 
     def _recover(self) -> None:
-        """What a previous worker left: runs it started and never finished (reported as interrupted, and
-        run again where their job asked for it), and broken jobs that can be restored again."""
-        now = datetime.now(UTC)
+        """Broken jobs that a deploy made restorable again are scheduled again. (Runs that a gone replica
+        left unfinished were taken over when this one joined.)"""
         with self.service.unit_of_work() as uow:
             for job_id in self.runtime.store.restore_repaired(uow.connection):
                 log.warning("job %s can be restored again and is scheduled again", job_id)
-            interrupted = self.ledger.take_interrupted(uow.connection)
-            self.runtime.runner.interrupted(uow, interrupted, now)
-            executor = self.runtime.executor
-            for entry in interrupted:
-                if entry.on_interrupt == "retry" and executor.reserve(entry.job_id, 1):
-                    again = LedgerEntry.new(
-                        entry.job_id, entry.handler, entry.kwargs, entry.scheduled_at, "retry"
-                    )
-                    executor.start_entries_after_commit(uow, entry.job_id, [again], None)
+
+    def _notified(self, topic: str) -> None:
+        """A notification from any replica (this one's own included)."""
+        if topic == STATE:
+            self.membership.wake()
+        else:
+            self.runtime.scheduler.wakeup()
+
+    def _caught_up(self) -> None:
+        """The listener (re)connected: whatever was notified meanwhile is looked at now."""
+        self.runtime.scheduler.wakeup()
+        self.membership.wake()
 
     def stop(self, wait: bool = True) -> None:
         """Stop firing; with ``wait``, let running handlers finish. Due runs stay stored for the next start."""
@@ -174,12 +206,18 @@ class Worker:
         )
         if self.consumer is not None:
             self.consumer.stop()  # first: no new command once stopping began
+        if self.listener is not None:
+            self.listener.stop()
+        self.membership.stop()
         self.runtime.shutdown(wait=wait)
         self.relay.stop()  # after the runs: their events are sent before the broker connection closes
+        self.membership.leave()  # what is left (unsent rows, unfinished runs) the others take at once
         for publisher in (self.publisher, self.relay.publisher):
             if publisher is not None:
                 publisher.close()
         self.engine.dispose()
+        if self.single is not None:
+            self.single.release()
         self.analytics_engine.dispose()
         log.info("stopped")
 

@@ -67,11 +67,16 @@ def test_run_outside_grace_time_is_recorded_as_missed(make_worker, tmp_path: Pat
 def _due_run_during_shutdown(make_worker, out: Path):
     """A job falls due in the store of a running, idle scheduler, which is then shut down.
 
-    Another worker adds the job with its scheduler paused, so the idle one is not woken: the first time it
-    looks at the store is the extra ``_process_jobs`` pass that APScheduler makes after shutdown.
+    Another worker adds the job with its scheduler paused (and not following the shared state, which would
+    resume it), and the idle one does not listen to the other replicas' notifications, so it is not woken:
+    the first time it looks at the store is the extra ``_process_jobs`` pass that APScheduler makes after
+    shutdown.
     """
     idle = make_worker()
+    assert idle.listener is not None
+    idle.listener.stop()
     writer = make_worker()
+    writer.membership.following = False
     writer.runtime.scheduler.pause()
     created = writer.service.create_job(
         "record", {"path": str(out)}, job_id="due-at-shutdown", periodically="1 hour"
@@ -108,6 +113,7 @@ def test_no_run_is_lost_on_shutdown(make_worker, tmp_path: Path) -> None:
     from f8a_jobs_worker.persistence.tables import create_tables
 
     create_tables(after.engine)
+    after.membership.join(everyone_else_gone=False)
     after.relay.start()
     after.runtime.start(paused=True)
     kept = after.service.get_job("due-at-shutdown")["job"]

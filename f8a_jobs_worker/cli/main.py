@@ -20,12 +20,13 @@ import click
 
 from f8a_jobs_worker import __version__, logs, retry
 from f8a_jobs_worker.cli import monitor, publish
-from f8a_jobs_worker.cli.settings import settings_from
+from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.config import redact_url
 from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.persistence.database import create_engine
+from f8a_jobs_worker.persistence.embedded import StoreInUse
 from f8a_jobs_worker.scheduling.default_jobs import load_definitions
 from f8a_jobs_worker.worker import Worker
 
@@ -86,9 +87,14 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
     logs.configure(settings.log_level)
 
     stop = _install_signal_handlers()
-    worker = _start_with_retry(
-        lambda: Worker(settings, load_default_jobs=not no_default_jobs, messaging=True), stop
-    )
+    try:
+        worker = _start_with_retry(
+            lambda: Worker(settings, load_default_jobs=not no_default_jobs, messaging=True), stop
+        )
+    except StoreInUse as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(EX_CONFIG)
+        return
     if worker is None:
         ctx.exit(EX_UNAVAILABLE)
         return
@@ -108,7 +114,7 @@ def _start_with_retry(make_worker: Callable[[], Worker], stop: threading.Event) 
         worker = make_worker()
         try:
             worker.start()
-        except Unavailable:
+        except (Unavailable, StoreInUse):
             worker.stop(wait=False)
             raise
         return worker

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,9 +53,11 @@ def database_url(url: str) -> sa.URL:
     return parsed
 
 
-def create_engine(url: str, pool_size: int = 10) -> Engine:
+def create_engine(url: str, pool_size: int = 10, lapse: float | None = None) -> Engine:
     """An engine tuned for the store: WAL and a busy timeout on SQLite, a ping of idle connections on
-    servers."""
+    servers. With ``lapse`` (the job store of replicas), a PostgreSQL session that stalls inside a
+    transaction, or a connection that stops answering, is ended within about ``lapse`` seconds, so the rows
+    it locked (a pass's claimed jobs) are free for the other replicas."""
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
@@ -66,9 +69,27 @@ def create_engine(url: str, pool_size: int = 10) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    connect_args: dict[str, Any] = {}
+    if lapse is not None:
+        seconds = max(1, int(lapse))
+        # a connection cut without a reset is noticed by the kernel, not after the default two hours
+        connect_args = {
+            "keepalives": 1,
+            "keepalives_idle": seconds,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+            "tcp_user_timeout": seconds * 1000,
+        }
+        connect_args = {k: v for k, v in connect_args.items() if k not in parsed.query}
     engine = sa.create_engine(
-        parsed, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        connect_args=connect_args,
     )
+    if lapse is not None:
+        event.listen(engine, "connect", partial(_session_timeouts, int(lapse * 1000)))
     event.listen(engine, "connect", _note_use)
     event.listen(engine, "checkin", _note_use)
     event.listen(engine, "checkout", _ping_if_idle)
@@ -100,12 +121,30 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         raise DisconnectionError(short_reason(exc)) from exc
 
 
+def _session_timeouts(idle_in_transaction_ms: int, dbapi_connection: Any, _record: Any) -> None:
+    """The server ends a session left idle inside a transaction (a paused or cut-off replica holding
+    claimed rows) after ``idle_in_transaction_ms``."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SET idle_in_transaction_session_timeout = {int(idle_in_transaction_ms)}")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def advisory_xact_lock(connection: sa.Connection, key: int) -> None:
+    """Wait for PostgreSQL's advisory lock ``key``, held until the transaction ends: replicas doing the same
+    set-up at the same time (creating tables, applying default jobs) take turns. SQLite serves one worker."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
 def ping(engine: Engine) -> None:

@@ -6,8 +6,9 @@ never deleted, as the stock store does: it is shown as broken, and when it falls
 (``broken`` holds why, ``next_run_time`` is cleared) and reported once, so it neither runs, nor hides healthy
 due jobs, nor makes the scheduler spin. A later start that can restore it again schedules it again.
 
-Seam for several replicas: this store is where an active scheduler would claim due jobs
-(``SELECT ... FOR UPDATE SKIP LOCKED``); today one worker owns the scheduler (see docs/architecture.md).
+Several replicas share the table: a pass claims the due rows it reads (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL), so the rows another replica's pass holds are skipped rather than fired twice (see
+:mod:`f8a_jobs_worker.scheduling.runtime`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import pickle
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,6 +79,10 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self._columns = [
             self.jobs_t.c[name] for name in ("id", "job_state", "handler", "is_default")
         ]
+        #: due jobs claimed by the last pass (0 while due rows are held by other replicas' passes)
+        self.claimed = 0
+        #: called in the pass with the due jobs it claimed (the runtime counts their runs elsewhere)
+        self.on_due: Callable[[sa.Connection, list[Job]], None] | None = None
         self._found_broken: list[BrokenJob] = []
         self._found_lock = threading.Lock()
         self._read_error: Exception | None = None
@@ -96,16 +101,6 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             "is_default": bool(meta.get("default")),
             "broken": None,
         }
-
-    def start(self, scheduler: Any, alias: str) -> None:
-        """Create the table, and add the ``broken`` column to a table made by an older release."""
-        super().start(scheduler, alias)
-        columns = {c["name"] for c in sa.inspect(self.engine).get_columns(self.jobs_t.name)}
-        if "broken" not in columns:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    sa.text(f"ALTER TABLE {self.jobs_t.name} ADD COLUMN broken TEXT")
-                )
 
     def shutdown(self) -> None:
         """APScheduler's store disposes of the engine here; the worker owns it and disposes of it last, once
@@ -131,9 +126,14 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         with self.engine.begin() as connection:
             yield connection
 
-    def find(self, connection: sa.Connection, job_id: str) -> Job | BrokenJob | None:
-        """The job, what is known of it if it cannot be restored, or None."""
+    def find(
+        self, connection: sa.Connection, job_id: str, lock: bool = False
+    ) -> Job | BrokenJob | None:
+        """The job, what is known of it if it cannot be restored, or None. ``lock``: its row locked until
+        the transaction ends (waiting for a pass of any replica that holds it)."""
         query = sa.select(*self._columns).where(self.jobs_t.c.id == job_id)
+        if lock:
+            query = query.with_for_update()
         row = connection.execute(query).first()
         return self._restore_row(row) if row is not None else None
 
@@ -184,6 +184,11 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             return []
 
     def _due_jobs(self, now: datetime) -> list[Job]:
+        jobs = self._claim_due(now)
+        self.claimed = len(jobs)
+        return jobs
+
+    def _claim_due(self, now: datetime) -> list[Job]:
         """The earliest due jobs, at most ``due_per_pass``: the scheduler's pass holds the job-store lock,
         so a capped pass lets commands in between passes during a large catch-up (the next pass starts
         at once, since the next run time is still due). Due rows that cannot be restored are marked broken
@@ -192,7 +197,12 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         jobs: list[Job] = []
         while len(jobs) < self.due_per_pass:
             wanted = self.due_per_pass - len(jobs)
-            query = sa.select(*self._columns).where(due).order_by(self.jobs_t.c.next_run_time)
+            query = (
+                sa.select(*self._columns)
+                .where(due)
+                .order_by(self.jobs_t.c.next_run_time)
+                .with_for_update(skip_locked=True)
+            )
             if jobs:  # broken rows just left the due set; the healthy ones taken so far have not
                 query = query.where(self.jobs_t.c.id.not_in([job.id for job in jobs]))
             with self._connection() as connection:
@@ -207,6 +217,9 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
                 self._mark_broken(connection, broken)
             if not broken or len(rows) < wanted:
                 break
+        if self.on_due is not None and jobs:
+            with self._connection() as connection:
+                self.on_due(connection, jobs)
         return jobs
 
     def _mark_broken(self, connection: sa.Connection, broken: list[BrokenJob]) -> None:

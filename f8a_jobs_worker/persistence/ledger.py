@@ -1,16 +1,15 @@
 """The run ledger: a run is entered before its handler starts and leaves when its outcome is recorded.
 
 The entry is written in the transaction that decided the run (the scheduler's pass, or ``job.run_now``), and
-removed in the one that records its outcome (:meth:`RunStore.finish`). An entry still there when a worker
-starts belongs to a run that never finished: the worker that ran it was killed. It is reported as interrupted,
-and run again if its job asked for that (``on_interrupt: retry``). One worker per job store today: every
-entry found at start is from a worker that is gone (``worker`` says which).
+removed in the one that records its outcome (:meth:`RunStore.finish`). ``worker`` is the replica that runs it.
+An entry whose replica is no longer registered (killed, or cut off for longer than the lapse) belongs to a run
+that never finished: a surviving replica, or the next start, reports it as interrupted and runs it again if its
+job asked for that (``on_interrupt: retry``). The ledger is also how ``max_instances`` holds across replicas:
+the runs of a job in progress anywhere are its entries.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,16 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from f8a_jobs_worker.persistence.database import as_utc
-from f8a_jobs_worker.persistence.tables import run_ledger
+from f8a_jobs_worker.persistence.tables import replicas, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 
 ON_INTERRUPT = ("report", "retry")
 _INSERT = run_ledger.insert()
-
-
-def worker_identity() -> str:
-    """host:pid:random, unique per process start."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:128]
 
 
 @dataclass(frozen=True)
@@ -53,8 +47,8 @@ class LedgerEntry:
 
 
 class RunLedger:
-    def __init__(self, worker: str | None = None) -> None:
-        self.worker = worker or worker_identity()
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
 
     def start(self, uow: UnitOfWork, entries: list[LedgerEntry]) -> None:
         """Enter runs about to start, with ``uow`` (the rows of a whole pass go in one statement)."""
@@ -74,28 +68,43 @@ class RunLedger:
                 },
             )
 
-    def take_interrupted(self, connection: sa.Connection) -> list[LedgerEntry]:
-        """Every entry left by workers that are gone, oldest first, removed from the ledger."""
-        rows = connection.execute(
-            sa.select(run_ledger)
-            .where(run_ledger.c.worker != self.worker)
-            .order_by(run_ledger.c.submitted_at)
-        ).all()
-        if rows:
-            connection.execute(
-                run_ledger.delete().where(run_ledger.c.run_id.in_([row.run_id for row in rows]))
-            )
-        return [
-            LedgerEntry(
-                row.run_id,
-                row.job_id,
-                row.handler,
-                dict(row.kwargs or {}),
-                as_utc(row.scheduled_at) or datetime.now(UTC),
-                row.on_interrupt,
-            )
-            for row in rows
-        ]
+    def take_interrupted(
+        self, connection: sa.Connection, run_ids: list[str] | None = None
+    ) -> list[LedgerEntry]:
+        """Remove and return, oldest first, the entries of replicas that are gone (or, with ``run_ids``,
+        those runs of this replica that it will not start after all). Removing is the claim: of two
+        replicas taking over at once, each entry goes to one."""
+        condition = (
+            run_ledger.c.run_id.in_(run_ids)
+            if run_ids is not None
+            else run_ledger.c.worker.not_in(sa.select(replicas.c.replica_id))
+        )
+        rows = connection.execute(run_ledger.delete().where(condition).returning(*run_ledger.c))
+        return sorted(
+            (
+                LedgerEntry(
+                    row.run_id,
+                    row.job_id,
+                    row.handler,
+                    dict(row.kwargs or {}),
+                    as_utc(row.scheduled_at) or datetime.now(UTC),
+                    row.on_interrupt,
+                )
+                for row in rows
+            ),
+            key=lambda entry: entry.scheduled_at,
+        )
+
+    def running_elsewhere(self, connection: sa.Connection, job_ids: list[str]) -> dict[str, int]:
+        """Runs of ``job_ids`` in progress on other replicas (one query for a pass)."""
+        if not job_ids:
+            return {}
+        query = (
+            sa.select(run_ledger.c.job_id, sa.func.count())
+            .where(run_ledger.c.job_id.in_(job_ids), run_ledger.c.worker != self.worker)
+            .group_by(run_ledger.c.job_id)
+        )
+        return {job_id: int(count) for job_id, count in connection.execute(query)}
 
     def running(self, connection: sa.Connection) -> int:
         """Runs entered and not finished."""

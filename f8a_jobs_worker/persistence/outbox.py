@@ -4,7 +4,9 @@ Nothing is published from inside a transaction; the relay (:mod:`f8a_jobs_worker
 rows not yet published, in order, sends them and marks them. A reply's row is also the stored reply that makes
 a command idempotent (by ``command_id``), so storing a reply and queueing it for sending are one write.
 Published events are kept :data:`EVENT_RETENTION` (for an operator to look at), replies as long as replies
-are kept for idempotency.
+are kept for idempotency. Each row names the replica whose relay sends it (the one that wrote it), so replicas'
+relays never send the same rows; a replica that is gone has its unsent rows adopted by another
+(:meth:`Replicas.adopt_outbox`).
 """
 
 from __future__ import annotations
@@ -83,11 +85,15 @@ def reply_row(
 
 
 class Outbox:
-    """The ``f8a_outbox`` table; every method works on the caller's connection."""
+    """The ``f8a_outbox`` table as one replica (``replica``) writes and sends it; every method works on the
+    caller's connection."""
+
+    def __init__(self, replica: str | None = None) -> None:
+        self.replica = replica
 
     def add(self, connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
         if rows:
-            connection.execute(_INSERT, rows)
+            connection.execute(_INSERT, [row | {"replica": self.replica} for row in rows])
 
     def stored_replies(
         self, connection: sa.Connection, command_ids: list[str]
@@ -111,7 +117,7 @@ class Outbox:
                 outbox.c.body,
                 outbox.c.created_at,
             )
-            .where(outbox.c.published_at.is_(None))
+            .where(outbox.c.published_at.is_(None), outbox.c.replica == self.replica)
             .order_by(outbox.c.id)
             .limit(limit)
         )

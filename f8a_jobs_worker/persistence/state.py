@@ -1,6 +1,6 @@
-"""Whole-scheduler state that survives restarts: an operator's ``scheduler.pause`` stays in force.
-
-Seam for several replicas: a leader lease (who owns the scheduler) would live in this table too.
+"""Whole-scheduler state that survives restarts and holds for every replica: an operator's ``scheduler.pause``
+stays in force. Every scheduler pass reads it under a share lock, so a pause and a pass are ordered: once the
+pause has committed, no replica's pass fires anything.
 """
 
 from __future__ import annotations
@@ -15,8 +15,25 @@ _PAUSED = "paused"
 
 
 class SchedulerStateStore:
-    def is_paused(self, connection: sa.Connection) -> bool:
+    def ensure(self, connection: sa.Connection) -> None:
+        """The row a pass locks must exist before any pass or pause (replicas starting together may race)."""
+        exists = sa.select(scheduler_state.c.key).where(scheduler_state.c.key == _PAUSED)
+        if connection.execute(exists).first() is None:
+            try:
+                with connection.begin_nested():
+                    connection.execute(
+                        scheduler_state.insert().values(
+                            key=_PAUSED, value="false", updated_at=datetime.now(UTC)
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                pass  # another replica made it
+
+    def is_paused(self, connection: sa.Connection, lock: bool = False) -> bool:
+        """``lock``: hold a share lock on the row until the transaction ends (a pause waits for it)."""
         query = sa.select(scheduler_state.c.value).where(scheduler_state.c.key == _PAUSED)
+        if lock:
+            query = query.with_for_update(read=True)
         return connection.execute(query).scalar() == "true"
 
     def set_paused(self, connection: sa.Connection, paused: bool) -> None:

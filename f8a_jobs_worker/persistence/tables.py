@@ -5,13 +5,16 @@
 ``f8a_scheduler_state``: whole-scheduler settings that must survive restarts (paused or running).
 ``f8a_outbox``: every event and every reply, written in the transaction of the change that caused it and sent
 by the relay; a reply's row (by ``command_id``) is also its stored copy for idempotency.
-``f8a_run_ledger``: the runs that started and have not finished; what is left there after a crash was
-interrupted.
+``f8a_run_ledger``: the runs that started and have not finished, by replica; what a replica that is gone left
+there was interrupted.
+``f8a_replicas``: the workers sharing this store, with their last heartbeat.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+from f8a_jobs_worker.persistence.database import advisory_xact_lock
 
 metadata = sa.MetaData()
 
@@ -69,6 +72,7 @@ outbox = sa.Table(
     sa.Column("body", sa.Text, nullable=False),  # the JSON sent, as sent
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Column("replica", sa.String(128)),  # whose relay sends the row (None: any replica's)
     sa.Index("ux_f8a_outbox_command_id", "command_id", unique=True),
     sa.Index(
         "ix_f8a_outbox_pending",
@@ -89,10 +93,40 @@ run_ledger = sa.Table(
     sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("on_interrupt", sa.String(16), nullable=False),
-    sa.Column("worker", sa.String(128), nullable=False),
+    sa.Column("worker", sa.String(128), nullable=False),  # the replica that runs it
+    sa.Index("ix_f8a_run_ledger_job_id", "job_id"),
 )
 
+replicas = sa.Table(
+    "f8a_replicas",
+    metadata,
+    sa.Column("replica_id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+)
 
-def create_tables(engine: sa.Engine) -> None:
-    """Create missing tables; existing ones are left as they are."""
-    metadata.create_all(engine, checkfirst=True)
+#: the advisory lock that orders replicas creating or upgrading the tables at the same time
+_SCHEMA_LOCK = 0x0F8A_0B5
+
+
+def create_tables(engine: sa.Engine, jobs: sa.Table | None = None) -> None:
+    """Create missing tables (``jobs``: the job store's too) and add the columns of later releases to
+    existing ones, in one transaction; on PostgreSQL under an advisory lock, so replicas starting together
+    do not race."""
+    added = [(outbox, "replica", "VARCHAR(128)")]
+    if jobs is not None:
+        added.append((jobs, "broken", "TEXT"))
+    with engine.begin() as connection:
+        advisory_xact_lock(connection, _SCHEMA_LOCK)
+        metadata.create_all(connection, checkfirst=True)
+        if jobs is not None:
+            jobs.create(connection, checkfirst=True)
+        inspector = sa.inspect(connection)
+        for table, column, sql_type in added:
+            if column not in {c["name"] for c in inspector.get_columns(table.name)}:
+                connection.execute(
+                    sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}")
+                )

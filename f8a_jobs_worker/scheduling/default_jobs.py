@@ -20,6 +20,7 @@ from f8a_jobs_worker.errors import JobsError
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.persistence.database import advisory_xact_lock
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
 from f8a_jobs_worker.persistence.ledger import ON_INTERRUPT
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
@@ -137,12 +138,17 @@ def load_definitions(
     return report
 
 
+DEFAULT_JOBS_LOCK = 0x0F8A_0DF
+
+
 def apply_default_jobs(service: JobService, directory: Path) -> Report:
     """Load the directory and bring the job store in line with it; log what happened."""
     report = load_definitions(directory, service.registry, service.default_grace_time)
     for definition in report.definitions:
         try:
             with service.unit_of_work() as uow:  # one per file: a bad one does not undo the others
+                # replicas starting together apply the same files: one at a time, each sees the others' work
+                advisory_xact_lock(uow.connection, DEFAULT_JOBS_LOCK)
                 _apply(service, uow, definition, report)
         except (ValueError, JobsError) as exc:
             report.errors[definition.path.name] = str(exc)
@@ -209,7 +215,7 @@ def _apply(service: JobService, uow: UnitOfWork, definition: Definition, report:
             )
         )
     updated = service.scheduler.modify_job(spec.job_id, jobstore=JOBS, **changes)
-    uow.after_commit(service.scheduler.wakeup)
+    service.wake_after(uow)
     uow.emit(Event(events.JOB_UPDATED, spec.job_id, {"job": job_view(updated)}))
     log.info(
         "default job %s updated from %s (%s)",

@@ -4,33 +4,64 @@ It replaces APScheduler's ``run_job`` (which calls the stored function) so that 
 of its own and every outcome is recorded by the runner. A run is entered in the run ledger in the transaction
 that decided it and handed to the pool only after that transaction commits: a pass or a command that is rolled
 back (or re-applied) never starts a handler, and one that committed always left a trace of the run.
+
+Across replicas: ``max_instances`` counts the job's runs in progress on other replicas too (their ledger
+entries, read once per pass: :attr:`JobExecutor.elsewhere`), and runs start only while this replica's
+heartbeat is fresh (:meth:`Replicas.fresh`); runs declined for that are reported interrupted by the heartbeat
+thread, so no run is both taken over by another replica and started here.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
+import threading
 from concurrent.futures import Future
 from datetime import datetime
 from functools import partial
 from typing import Any
 
+from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.job import Job
 
 from f8a_jobs_worker.persistence.ledger import LedgerEntry, RunLedger
+from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.jobs import handler_of, meta_of
 from f8a_jobs_worker.scheduling.runner import JobRunner
 
+log = logging.getLogger(__name__)
+
 
 class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
-    def __init__(self, runner: JobRunner, ledger: RunLedger, alias: str, max_workers: int) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        ledger: RunLedger,
+        replicas: Replicas,
+        alias: str,
+        max_workers: int,
+    ) -> None:
         super().__init__(
             concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="f8a-job")
         )
         self.runner = runner
         self.ledger = ledger
+        self.replicas = replicas
         self.alias = alias
+        #: runs in progress on other replicas, by job, for the jobs of the pass in progress
+        self.elsewhere: dict[str, int] = {}
+        self._declined: list[LedgerEntry] = []
+        self._declined_lock = threading.Lock()
+
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        """APScheduler's check of ``max_instances``, counting the runs on other replicas too."""
+        with self._lock:
+            if self._instances[job.id] + self.elsewhere.get(job.id, 0) >= job.max_instances:
+                raise MaxInstancesReachedError(job)
+            self._do_submit_job(job, run_times)
+            self._instances[job.id] += 1
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         """Called by APScheduler inside a scheduler pass (``JobScheduler.pass_uow``), its instance
@@ -60,10 +91,11 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         uow.after_commit(partial(self._start, job_id, entries, grace))
         uow.after_rollback(partial(self.release, job_id))
 
-    def reserve(self, job_id: str, max_instances: int) -> bool:
-        """Count a run of ``job_id`` that is about to start, unless ``max_instances`` already run."""
+    def reserve(self, job_id: str, max_instances: int, elsewhere: int = 0) -> bool:
+        """Count a run of ``job_id`` that is about to start, unless ``max_instances`` already run (here, and
+        ``elsewhere`` on other replicas)."""
         with self._lock:
-            if self._instances[job_id] >= max_instances:
+            if self._instances[job_id] + elsewhere >= max_instances:
                 return False
             self._instances[job_id] += 1
             return True
@@ -73,6 +105,16 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         self._run_job_success(job_id, [])
 
     def _start(self, job_id: str, entries: list[LedgerEntry], grace: int | None) -> None:
+        if not self.replicas.fresh():
+            log.warning(
+                "not starting %d run(s) of job %s: this replica's heartbeat is stale (the store was "
+                "unreachable), so the others may take them over; they are reported interrupted",
+                len(entries),
+                job_id,
+            )
+            self.decline(entries)
+            self.release(job_id)
+            return
         future = self._pool.submit(self.runner.run, self.alias, entries, grace)
         future.add_done_callback(partial(self._finished, job_id))
 
@@ -82,3 +124,13 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
             self._run_job_error(job_id, exc, exc.__traceback__)
         else:
             self._run_job_success(job_id, future.result())
+
+    def decline(self, entries: list[LedgerEntry]) -> None:
+        """Runs entered and not started: for the heartbeat thread to report."""
+        with self._declined_lock:
+            self._declined.extend(entries)
+
+    def take_declined(self) -> list[LedgerEntry]:
+        with self._declined_lock:
+            declined, self._declined = self._declined, []
+        return declined

@@ -1,14 +1,21 @@
-"""The one APScheduler instance of a worker, and who owns it.
+"""The APScheduler instance of a replica, and how replicas share the job store.
 
-Today the worker process that calls :meth:`SchedulerRuntime.start` owns the scheduler for its job store. With
-several replicas on one PostgreSQL, ownership would be decided here (a lease in ``f8a_scheduler_state``): the
-owner starts unpaused, the others start paused and take over when the lease lapses (docs/architecture.md).
+Every replica runs a scheduler over the same job table. A pass claims the due jobs it fires with ``SELECT ...
+FOR UPDATE SKIP LOCKED`` (:meth:`JobStore.get_due_jobs`) and, in the same transaction, advances their next
+run times, enters their runs in the ledger and renews the replica's heartbeat: another replica's pass skips
+the rows one holds, and once it commits they are no longer due. So every run time is fired by one replica,
+and a pass that fails (the replica killed, cut off) is rolled back whole and the rows are free again. The
+stored ``scheduler.pause`` is read in every pass (under a share lock, so a pass and a pause are ordered), and
+the wait between passes is capped by the poll interval: a change made through another replica is seen even
+if its notification is lost (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC
+from functools import partial
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -16,13 +23,15 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
 from f8a_jobs_worker import retry
 from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.persistence.database import ping, short_reason
 from f8a_jobs_worker.persistence.jobstore import JobStore
 from f8a_jobs_worker.persistence.ledger import RunLedger
+from f8a_jobs_worker.persistence.replicas import Replicas
+from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 from f8a_jobs_worker.scheduling.executor import JobExecutor
 from f8a_jobs_worker.scheduling.jobs import handler_of
@@ -32,6 +41,8 @@ log = logging.getLogger(__name__)
 
 JOBS = "default"  # alias of the persistent job store and of the executor that runs its jobs
 INTERNAL = "internal"  # the worker's own housekeeping: in memory, never listed
+#: the wait before the next pass when every due row was held by other replicas' passes (no spinning)
+HELD_ROWS_WAIT = 0.05
 
 
 class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
@@ -45,11 +56,21 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
     """
 
     def __init__(
-        self, store: JobStore, transactions: Transactions, runner: JobRunner, **options: Any
+        self,
+        store: JobStore,
+        transactions: Transactions,
+        runner: JobRunner,
+        replicas: Replicas,
+        state: SchedulerStateStore,
+        poll_interval: float,
+        **options: Any,
     ) -> None:
         self.store = store
         self.transactions = transactions
         self.runner = runner
+        self.replicas = replicas
+        self.cluster_state = state
+        self.poll_interval = poll_interval
         #: the unit of work of the pass in progress (set only during a pass, in the scheduler thread)
         self.pass_uow: UnitOfWork | None = None
         #: scheduler passes so far (the loop is idle between passes unless jobs are due)
@@ -58,19 +79,26 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
         super().__init__(jobstore_retry_interval=retry.MAX_DELAY, **options)
 
     def _process_jobs(self) -> float | None:
-        """One pass, one unit of work: the due jobs (at most ``JobStore.due_per_pass``), their next run
-        times, the ledger entries of the runs they start and the records and events of the runs skipped
-        are written in one transaction, and the runs handed to the executor only once it committed. A
-        catch-up of thousands of runs costs one commit per hundred. A pass that fails is rolled back whole
-        (no run started) and retried about once a second."""
+        """One pass, one unit of work: the due jobs (at most ``JobStore.due_per_pass``, claimed), their next
+        run times, the ledger entries of the runs they start, the records and events of the runs skipped
+        and this replica's heartbeat are written in one transaction, and the runs handed to the executor
+        only once it committed. A catch-up of thousands of runs costs one commit per hundred. A pass that
+        fails is rolled back whole (no run started) and retried about once a second."""
+        began = time.monotonic()
         with self._jobstores_lock:
-            if self.state == STATE_STOPPED:
+            if self.state != STATE_RUNNING:
                 return None
             self.passes += 1
             try:
                 if self._outage.down:  # probe before APScheduler logs a failed read per attempt
                     ping(self.store.engine)
                 with self.transactions.begin() as uow, self.store.bound(uow.connection):
+                    if not self.replicas.renew(uow.connection):
+                        raise Unavailable("this replica is not registered (the heartbeat lapsed)")
+                    uow.after_commit(partial(self.replicas.renewed, began))
+                    if self.cluster_state.is_paused(uow.connection, lock=True):
+                        self.follow(paused=True)  # paused through another replica
+                        return None
                     self.pass_uow = uow
                     try:
                         result: float | None = super()._process_jobs()
@@ -85,7 +113,20 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
                 )
                 return retry.MAX_DELAY
             self._outage.recovered()
-            return result
+            if result is None:
+                return self.poll_interval
+            if result <= 0 and not self.store.claimed:
+                return HELD_ROWS_WAIT  # due rows held by other replicas' passes: look again shortly
+            return min(result, self.poll_interval)
+
+    def follow(self, paused: bool) -> None:
+        """Apply the stored pause or resume, made through any replica, to this scheduler."""
+        if paused and self.state == STATE_RUNNING:
+            self.pause()
+            log.warning("scheduler paused (by an operator, through another replica)")
+        elif not paused and self.state == STATE_PAUSED:
+            self.resume()
+            log.info("scheduler resumed (by an operator, through another replica)")
 
 
 class SchedulerRuntime:
@@ -96,16 +137,25 @@ class SchedulerRuntime:
         transactions: Transactions,
         runner: JobRunner,
         ledger: RunLedger,
+        replicas: Replicas,
+        state: SchedulerStateStore,
         threads: int,
         misfire_grace_time: int | None,
+        poll_interval: float,
     ) -> None:
         self.store = JobStore(transactions.engine)
         self.runner = runner
-        self.executor = JobExecutor(runner, ledger, JOBS, threads)
+        self.ledger = ledger
+        self.replicas = replicas
+        self.executor = JobExecutor(runner, ledger, replicas, JOBS, threads)
+        self.store.on_due = self._count_elsewhere
         self.scheduler = JobScheduler(
             self.store,
             transactions,
             runner,
+            replicas,
+            state,
+            poll_interval,
             jobstores={JOBS: self.store, INTERNAL: MemoryJobStore()},
             executors={JOBS: self.executor, INTERNAL: ThreadPoolExecutor(1)},
             job_defaults={
@@ -125,6 +175,10 @@ class SchedulerRuntime:
         if self.scheduler.state != STATE_STOPPED:
             self.runner.stopping.set()  # outcomes that cannot be recorded now are left to the ledger
             self.scheduler.shutdown(wait=wait)
+
+    def _count_elsewhere(self, connection: Any, jobs: list[Job]) -> None:
+        """For ``max_instances`` across replicas: the due jobs' runs in progress on the others."""
+        self.executor.elsewhere = self.ledger.running_elsewhere(connection, [j.id for j in jobs])
 
     @property
     def running(self) -> bool:

@@ -34,6 +34,7 @@ from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.persistence.database import ping, store_errors
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
 from f8a_jobs_worker.persistence.ledger import RunLedger
+from f8a_jobs_worker.persistence.notify import STATE, WAKE, notify
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
@@ -95,8 +96,10 @@ class JobService:
         with self.unit_of_work(writes) as own:
             yield own
 
-    def _wake_after(self, uow: UnitOfWork) -> None:
-        """A job written in an open transaction was invisible to the scheduler: look again once committed."""
+    def wake_after(self, uow: UnitOfWork) -> None:
+        """A job written in an open transaction was invisible to the schedulers: this replica's and, through
+        a notification sent with the commit, every other replica's look again once it has committed."""
+        notify(uow.connection, WAKE)
         uow.after_commit(self.scheduler.wakeup)
 
     # -- jobs -------------------------------------------------------------------------------------------
@@ -154,7 +157,7 @@ class JobService:
             raise JobExists(
                 f"job {spec.job_id!r} exists; send replace: true to overwrite it"
             ) from None
-        self._wake_after(uow)
+        self.wake_after(uow)
         uow.after_commit(
             lambda: log.info(
                 "job %s (%s) %s: next run %s",
@@ -227,9 +230,12 @@ class JobService:
         """``job.run_now``: run the handler once the command has committed, even if paused; the schedule
         is unchanged. A run already in progress is ``job_busy`` (jobs run one instance at a time)."""
         with self._work(uow) as work:
-            job = self._require(work, job_id)
+            job = self._require(
+                work, job_id, lock=True
+            )  # ordered with any replica's pass firing it
             executor = self.runtime.executor
-            if not executor.reserve(job.id, job.max_instances):
+            elsewhere = self.ledger.running_elsewhere(work.connection, [job.id]).get(job.id, 0)
+            if not executor.reserve(job.id, job.max_instances, elsewhere):
                 raise JobBusy(f"job {job_id!r} is running now; try again when it has finished")
             executor.start_after_commit(work, job, [datetime.now(UTC)])
             work.after_commit(
@@ -273,21 +279,28 @@ class JobService:
     # -- the whole scheduler ----------------------------------------------------------------------------
 
     def scheduler_state(self, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
-        """``scheduler.state``: running or paused, runs in progress, and the outbox's backlog."""
+        """``scheduler.state``: running or paused, runs in progress, the outbox's backlog and the replicas
+        sharing the store (this one marked)."""
+        replicas = self.runtime.replicas
         with self._work(uow, writes=False) as work:
             paused = self.state.is_paused(work.connection)
             pending, oldest = work.outbox.backlog(work.connection, datetime.now(UTC))
             running = self.ledger.running(work.connection)
+            members = replicas.all(work.connection)
+            now = replicas.now(work.connection)
         return {
             "state": "paused" if paused else "running",
             "runs_in_progress": running,
             "outbox": {"pending": pending, "oldest_age_s": round(oldest, 3)},
+            "replica": replicas.replica_id,
+            "replicas": [view.to_dict(runs, now, replicas.replica_id) for view, runs in members],
         }
 
     def pause_scheduler(self, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``scheduler.pause``: no job fires until resumed, across restarts; commands still apply."""
         with self._work(uow) as work:
             self.state.set_paused(work.connection, True)
+            notify(work.connection, STATE)
             work.emit(Event(events.SCHEDULER_PAUSED))
             work.after_commit(self.scheduler.pause)
             work.after_commit(
@@ -299,6 +312,7 @@ class JobService:
         """``scheduler.resume``."""
         with self._work(uow) as work:
             self.state.set_paused(work.connection, False)
+            notify(work.connection, STATE)
             work.emit(Event(events.SCHEDULER_RESUMED))
             work.after_commit(self.scheduler.resume)
             work.after_commit(lambda: log.info("scheduler resumed"))
@@ -316,8 +330,8 @@ class JobService:
 
     # -- helpers -----------------------------------------------------------------------------------------
 
-    def _require(self, uow: UnitOfWork, job_id: str) -> Job:
-        found = self.runtime.store.find(uow.connection, job_id)
+    def _require(self, uow: UnitOfWork, job_id: str, lock: bool = False) -> Job:
+        found = self.runtime.store.find(uow.connection, job_id, lock)
         if found is None:
             raise JobNotFound(f"no job {job_id!r}")
         if isinstance(found, BrokenJob):
@@ -330,5 +344,5 @@ class JobService:
                 changed = action(job_id, jobstore=JOBS)
         except JobLookupError:
             raise JobNotFound(f"no job {job_id!r}") from None
-        self._wake_after(uow)
+        self.wake_after(uow)
         return changed

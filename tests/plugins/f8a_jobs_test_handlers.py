@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ from f8a_jobs_worker.handlers import BaseHandler
 def _append(path: str, record: dict[str, Any]) -> None:
     with Path(path).open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
+
+
+def _scheduled_at(handler: BaseHandler) -> str | None:
+    at = handler.context.scheduled_at
+    return at.isoformat() if at else None
 
 
 class RecordHandler(BaseHandler):
@@ -32,9 +38,8 @@ class RecordHandler(BaseHandler):
                 "job_id": self.context.job_id,
                 "value": value,
                 "at": time.time(),
-                "scheduled_at": self.context.scheduled_at.isoformat()
-                if self.context.scheduled_at
-                else None,
+                "scheduled_at": _scheduled_at(self),
+                "pid": os.getpid(),
             },
         )
         return {"written": value}
@@ -62,5 +67,14 @@ class SleepHandler(BaseHandler):
     def execute(self, seconds: float, path: str | None = None) -> dict[str, Any]:
         time.sleep(seconds)
         if path:
-            _append(path, {"job_id": self.context.job_id, "slept": seconds, "at": time.time()})
+            _append(
+                path,
+                {
+                    "job_id": self.context.job_id,
+                    "slept": seconds,
+                    "at": time.time(),
+                    "scheduled_at": _scheduled_at(self),
+                    "pid": os.getpid(),
+                },
+            )
         return {"slept": seconds}

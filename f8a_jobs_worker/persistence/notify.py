@@ -1,0 +1,95 @@
+"""Prompt word between replicas: PostgreSQL ``LISTEN``/``NOTIFY`` on one channel.
+
+A transaction that makes a job due sooner (create, update, resume) or changes the scheduler's state sends a
+notification with :func:`notify`; PostgreSQL delivers it to every listening replica when, and only if, the
+transaction commits. :class:`Listener` is each replica's thread that receives them and wakes its scheduler.
+Notifications are a hint, not the record: a replica that missed some (its listening connection broke) catches
+up when it reconnects, and every replica also polls (``F8A_JOBS_POLL_INTERVAL``). SQLite serves one replica,
+which wakes itself: there :func:`notify` does nothing and no listener runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from f8a_jobs_worker import retry
+from f8a_jobs_worker.persistence.database import short_reason
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "f8a_jobs"
+#: a job may be due sooner than the replicas thought: compute the next wake-up again
+WAKE = "wake"
+#: the scheduler was paused or resumed
+STATE = "state"
+
+_NOTIFY = sa.text("SELECT pg_notify(:channel, :topic)")
+
+
+def notify(connection: sa.Connection, topic: str) -> None:
+    """Tell every replica ``topic`` once ``connection``'s transaction commits."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_NOTIFY, {"channel": CHANNEL, "topic": topic})
+
+
+def listens(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+class Listener:
+    """A thread holding one connection that listens on :data:`CHANNEL` and passes each topic on."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        on_topic: Callable[[str], Any],
+        on_connect: Callable[[], Any],
+    ) -> None:
+        self.engine = engine
+        self.on_topic = on_topic
+        #: called after every (re)connection: notifications sent meanwhile were missed
+        self.on_connect = on_connect
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._outage = retry.Outage("notification listener", log)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="f8a-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except Exception as exc:
+                self._outage.failed(short_reason(exc))
+                self._stopping.wait(retry.MAX_DELAY)
+
+    def _listen(self) -> None:
+        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            connection.execute(sa.text(f"LISTEN {CHANNEL}"))
+            driver: Any = connection.connection.driver_connection
+            self._outage.recovered()
+            self.on_connect()
+            while not self._stopping.is_set():
+                for notification in driver.notifies(timeout=0.5):
+                    self.on_topic(notification.payload)
+        finally:
+            # not back to the pool: a pooled connection still listening would collect notifications
+            connection.invalidate()
+            connection.close()

@@ -1,0 +1,185 @@
+"""The replicas sharing one job store: who they are and whether they are still there.
+
+Each worker process registers a row in ``f8a_replicas`` at start and renews its ``heartbeat_at`` at least every
+:attr:`Replicas.heartbeat_interval` (its heartbeat thread, and every scheduler pass in the pass's own
+transaction). A replica whose heartbeat is older than ``lapse`` is gone: any other replica deletes its row and
+takes over what it left (its unfinished runs, its unsent outbox rows). Times are the database's clock on
+PostgreSQL, so replicas with clocks apart still agree on who lapsed.
+
+The heartbeat is also a fence. A pass that renews it in its transaction has proven, at commit, that nobody took
+its runs over; nobody can for ``lapse`` seconds after that transaction began. A replica starts runs only while
+its last renewal is younger than ``lapse - FENCE_MARGIN`` (:meth:`Replicas.fresh`), so a replica cut from the
+database or paused stops starting runs before the others may report them interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from f8a_jobs_worker import __version__
+from f8a_jobs_worker.persistence.database import as_utc
+from f8a_jobs_worker.persistence.tables import outbox, replicas, run_ledger
+
+#: how much earlier than the others may a replica consider itself gone (seconds): slack for a slow statement
+FENCE_MARGIN = 1.5
+
+
+def replica_identity() -> str:
+    """host:pid:random, unique per process start."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:128]
+
+
+@dataclass(frozen=True)
+class ReplicaView:
+    replica_id: str
+    host: str
+    pid: int
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+    def to_dict(self, runs: int, now: datetime, me: str) -> dict[str, Any]:
+        return {
+            "id": self.replica_id,
+            "host": self.host,
+            "pid": self.pid,
+            "version": self.version,
+            "started_at": self.started_at.isoformat(),
+            "heartbeat_age_s": round(max(0.0, (now - self.heartbeat_at).total_seconds()), 3),
+            "runs_in_progress": runs,
+            "this": self.replica_id == me,
+        }
+
+
+class Replicas:
+    """The ``f8a_replicas`` table as seen by one replica (``replica_id``)."""
+
+    def __init__(self, replica_id: str | None = None, lapse: float = 4.0) -> None:
+        self.replica_id = replica_id or replica_identity()
+        self.lapse = lapse
+        #: how often the heartbeat thread renews (a pass renews too, when it runs)
+        self.heartbeat_interval = max(0.2, lapse / 4)
+        self._renewed = float("-inf")  # monotonic time at which the last committed renewal began
+
+    # -- this replica ------------------------------------------------------------------------------------
+
+    def register(self, connection: sa.Connection) -> None:
+        now = self._now(connection)
+        connection.execute(replicas.delete().where(replicas.c.replica_id == self.replica_id))
+        connection.execute(
+            replicas.insert().values(
+                replica_id=self.replica_id,
+                host=socket.gethostname()[:255],
+                pid=os.getpid(),
+                version=__version__,
+                started_at=datetime.now(UTC),
+                heartbeat_at=now,
+            )
+        )
+
+    def renew(self, connection: sa.Connection) -> bool:
+        """Renew the heartbeat in ``connection``'s transaction; False if this replica was taken for gone (its
+        row deleted by another). Call :meth:`renewed` with the time taken before the transaction began once
+        it has committed."""
+        updated = connection.execute(
+            replicas.update()
+            .where(replicas.c.replica_id == self.replica_id)
+            .values(heartbeat_at=self._now(connection))
+        )
+        return bool(updated.rowcount)
+
+    def renewed(self, began: float) -> None:
+        """A renewal from a transaction begun at ``began`` (``time.monotonic()``) has committed."""
+        self._renewed = max(self._renewed, began)
+
+    def fresh(self) -> bool:
+        """Whether no other replica can have taken this one for gone: runs may start."""
+        return time.monotonic() - self._renewed < self.lapse - FENCE_MARGIN
+
+    def leave(self, connection: sa.Connection) -> None:
+        connection.execute(replicas.delete().where(replicas.c.replica_id == self.replica_id))
+
+    # -- the others --------------------------------------------------------------------------------------
+
+    def reap(self, connection: sa.Connection, everyone_else: bool = False) -> list[str]:
+        """Delete the replicas whose heartbeat lapsed (``everyone_else``: all others, known to be gone);
+        their ids."""
+        conditions = [replicas.c.replica_id != self.replica_id]
+        if not everyone_else:
+            conditions.append(replicas.c.heartbeat_at < self._now(connection, -self.lapse))
+        lapsed = connection.execute(
+            replicas.delete().where(*conditions).returning(replicas.c.replica_id)
+        )
+        return [row.replica_id for row in lapsed]
+
+    def adopt_outbox(self, connection: sa.Connection) -> int:
+        """Take over the unsent outbox rows of replicas that are gone (or of none): this replica's relay
+        sends them."""
+        adopted = connection.execute(
+            outbox.update()
+            .where(
+                outbox.c.published_at.is_(None),
+                sa.or_(
+                    outbox.c.replica.is_(None),
+                    outbox.c.replica.not_in(sa.select(replicas.c.replica_id)),
+                ),
+            )
+            .values(replica=self.replica_id)
+        )
+        return int(adopted.rowcount or 0)
+
+    def all(self, connection: sa.Connection) -> list[tuple[ReplicaView, int]]:
+        """Every registered replica with the runs it has in progress, oldest first."""
+        runs = (
+            sa.select(run_ledger.c.worker, sa.func.count().label("runs"))
+            .group_by(run_ledger.c.worker)
+            .subquery()
+        )
+        query = (
+            sa.select(*replicas.c, sa.func.coalesce(runs.c.runs, 0))
+            .select_from(replicas.outerjoin(runs, runs.c.worker == replicas.c.replica_id))
+            .order_by(replicas.c.started_at, replicas.c.replica_id)
+        )
+        return [
+            (
+                ReplicaView(
+                    row.replica_id,
+                    row.host,
+                    row.pid,
+                    row.version,
+                    as_utc(row.started_at) or datetime.now(UTC),
+                    as_utc(row.heartbeat_at) or datetime.now(UTC),
+                ),
+                int(row[-1]),
+            )
+            for row in connection.execute(query)
+        ]
+
+    def now(self, connection: sa.Connection) -> datetime:
+        """The time by which heartbeats are judged."""
+        if connection.dialect.name == "postgresql":
+            return as_utc(connection.execute(sa.select(sa.func.now())).scalar_one()) or _utcnow()
+        return _utcnow()
+
+    def _now(self, connection: sa.Connection, offset: float = 0.0) -> Any:
+        """The database's clock on PostgreSQL (the transaction's start), this process's elsewhere (SQLite
+        serves one replica)."""
+        if connection.dialect.name == "postgresql":
+            clock: Any = sa.func.now()
+            if offset:
+                clock = clock + sa.cast(sa.literal(f"{offset} seconds"), postgresql.INTERVAL)
+            return clock
+        return _utcnow() + timedelta(seconds=offset)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
