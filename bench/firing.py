@@ -149,12 +149,12 @@ def _fire(
 def _failover(
     engine: sa.Engine, database_url: str, prefix: str, log_dir: Path
 ) -> tuple[float, float]:
-    """3 replicas fire a stream of FAILOVER_RATE/s; one is killed with ``kill -9`` 4 s in. Seconds from the
-    kill to the next run started by a survivor, and to the report of the killed one's runs in flight (the
-    lapse and a heartbeat; NaN if none was in flight)."""
+    """3 replicas fire a stream of FAILOVER_RATE/s of 0.2-s runs; one with runs in flight is killed with
+    ``kill -9`` 4 s in. Seconds from the kill to the next run started by a survivor, and to the report of
+    the killed one's runs in flight (the lapse and a heartbeat)."""
     first = datetime.now(UTC) + timedelta(seconds=STREAM_LEAD)
     times = [first + timedelta(seconds=n / FAILOVER_RATE) for n in range(FAILOVER_RATE * 12)]
-    fill_worker_store(engine, times, "failover", handler="sleep", kwargs={"seconds": 0.05})
+    fill_worker_store(engine, times, "failover", handler="sleep", kwargs={"seconds": 0.2})
     # the test suite's handler package lends its ``sleep`` handler: runs that are in flight when the kill lands
     env = worker_env(
         database_url, prefix, F8A_JOBS_REPLICA_LAPSE=str(LAPSE), PYTHONPATH=str(TEST_PLUGINS)
@@ -162,8 +162,9 @@ def _failover(
     workers = [start_worker(env, log_dir) for _ in range(3)]
     try:
         time.sleep(max(0.0, (first - datetime.now(UTC)).total_seconds()) + 4)
+        victim = _busy_replica(engine, workers)
         killed = datetime.now(UTC)
-        workers[0].proc.kill()
+        victim.proc.kill()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with engine.connect() as connection:
@@ -194,8 +195,9 @@ def _failover(
             worker.stop()
     if doubled:
         raise RuntimeError(f"{doubled} runs fired twice during failover")
-    to_report = (reported - killed).total_seconds() if reported else float("nan")
-    return (next_run - killed).total_seconds(), to_report
+    if reported is None:
+        raise RuntimeError("the killed replica's runs in flight were not reported interrupted")
+    return (next_run - killed).total_seconds(), (reported - killed).total_seconds()
 
 
 def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
@@ -316,6 +318,21 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
             goal_met=c["failover reported"].median <= 5.0,
         ),
     ]
+
+
+def _busy_replica(engine: sa.Engine, workers: list[Process]) -> Process:
+    """One of ``workers`` with runs in flight (a ledger entry's replica id is host:pid:random)."""
+    pids = {worker.proc.pid: worker for worker in workers}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            running = connection.execute(sa.text("SELECT worker FROM f8a_run_ledger")).scalars()
+            for replica in running:
+                worker = pids.get(int(replica.split(":")[-2]))
+                if worker is not None:
+                    return worker
+        time.sleep(0.01)
+    raise RuntimeError("no replica had runs in flight")
 
 
 def _clear_runs(engine: sa.Engine) -> None:

@@ -94,7 +94,18 @@ class Settings:
             raise ConfigError(f"{PREFIX}REPLICA_LAPSE must be 2 to 300 seconds")
         if not 0.1 <= self.poll_interval <= 3600.0:
             raise ConfigError(f"{PREFIX}POLL_INTERVAL must be 0.1 to 3600 seconds")
+        self._check_names()
         self._check_urls()
+
+    def _check_names(self) -> None:
+        from f8a_jobs_worker.messaging.topology import valid_name
+
+        for setting in ("commands_queue", "dead_letter_queue", "events_exchange", "flows_exchange"):
+            value = getattr(self, setting)
+            if not valid_name(value):
+                raise ConfigError(
+                    f"{PREFIX}{setting.upper()} {value!r}: use letters, digits and _ only (1-80)"
+                )
 
     def _check_urls(self) -> None:
         """A URL that can never work stops the start here, with one line; an unreachable server does not

@@ -66,7 +66,21 @@ def test_jobs_commands_tables_json_and_exit_codes(messaging_worker, run_cli) -> 
     assert "paused" in run_cli("jobs", "pause", "nightly").output
     assert run_cli("jobs", "resume", "nightly").exit_code == 0
     assert run_cli("jobs", "run-now", "nightly").exit_code == 0
-    assert "scheduler: running" in run_cli("scheduler", "state").output
+    state = run_cli("scheduler", "state").output
+    assert "scheduler: running" in state
+    replicas = state.splitlines()[state.splitlines().index("") + 1 :]
+    assert replicas[0].split() == [
+        "ID",
+        "HOST",
+        "PID",
+        "VERSION",
+        "STARTED_AT",
+        "HEARTBEAT",
+        "RUNS_IN_PROGRESS",
+    ]
+    assert (
+        len(replicas) == 2 and replicas[1].split()[1] == "*"
+    )  # one replica: the one that answered
     assert "removed: nightly" in run_cli("jobs", "delete", "nightly").output
     missing = run_cli("jobs", "get", "nightly")
     assert (missing.exit_code, "error: job_not_found" in missing.output) == (3, True)

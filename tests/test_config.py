@@ -52,6 +52,9 @@ def test_environment_then_flags() -> None:
         ({"F8A_JOBS_ANALYTICS_DATABASE_URL": "oracle://db"}, "ANALYTICS_DATABASE_URL"),
         ({"F8A_JOBS_BROKER_URL": "redis://localhost"}, "unsupported broker scheme 'redis'"),
         ({"F8A_JOBS_BROKER_URL": "amqp://h:notaport//"}, "cannot parse the URL"),
+        ({"F8A_JOBS_COMMANDS_QUEUE": "jobs-commands"}, "F8A_JOBS_COMMANDS_QUEUE 'jobs-commands'"),
+        ({"F8A_JOBS_REPLICA_LAPSE": "1"}, "REPLICA_LAPSE must be 2 to 300 seconds"),
+        ({"F8A_JOBS_POLL_INTERVAL": "0"}, "POLL_INTERVAL must be 0.1 to 3600 seconds"),
     ],
 )
 def test_bad_settings_are_errors(env: dict[str, str], message: str) -> None:

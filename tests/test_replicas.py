@@ -7,6 +7,7 @@ history, and the events an independent monitor receives. Timings are printed, no
 from __future__ import annotations
 
 import os
+import random
 import signal
 import time
 from collections import Counter
@@ -85,19 +86,42 @@ def no_gaps(database_url: str, job_ids: list[str], period: float) -> list[str]:
     return gaps
 
 
-def create_ticking(client: Client, out: Path, count: int, period: str = "1") -> list[str]:
-    jobs = [f"tick-{n:02d}" for n in range(count)]
+def create_ticking(
+    client: Client, out: Path, count: int, prefix: str = "tick", sleep: float | None = None
+) -> list[str]:
+    """``count`` jobs every second that note each run in ``out`` (``record``, or ``sleep`` for ``sleep``
+    seconds first)."""
+    jobs = [f"{prefix}-{n:02d}" for n in range(count)]
+    kwargs: dict[str, Any] = {"path": str(out)}
+    if sleep is not None:
+        kwargs["seconds"] = sleep
     for job_id in jobs:
+        client.send(
+            "job.create",
+            {
+                "handler": "record" if sleep is None else "sleep",
+                "kwargs": kwargs,
+                "job_id": job_id,
+                "periodically": "1",
+            },
+        )
+    return jobs
+
+
+def create_one_shots(
+    client: Client, out: Path, count: int, start: datetime, apart: timedelta
+) -> None:
+    """``count`` one-shot ``record`` jobs (``once-NNNN``), the first due at ``start``, then ``apart``."""
+    for n in range(count):
         client.send(
             "job.create",
             {
                 "handler": "record",
                 "kwargs": {"path": str(out)},
-                "job_id": job_id,
-                "periodically": period,
+                "job_id": f"once-{n:04d}",
+                "when": (start + apart * n).isoformat(),
             },
         )
-    return jobs
 
 
 def stop_ticking(client: Client, jobs: list[str]) -> None:
@@ -148,16 +172,7 @@ def test_three_replicas_fire_each_run_once(
     ticking = [*create_ticking(client, out, 19), "tick-default"]
     start = datetime.now(UTC) + timedelta(seconds=10)
     one_shots = 2000
-    for n in range(one_shots):
-        client.send(
-            "job.create",
-            {
-                "handler": "record",
-                "kwargs": {"path": str(out)},
-                "job_id": f"once-{n:04d}",
-                "when": (start + timedelta(milliseconds=5 * n)).isoformat(),
-            },
-        )
+    create_one_shots(client, out, one_shots, start, timedelta(milliseconds=5))
     state = client.call("scheduler.state")
     assert len(state["replicas"]) == 3
     assert sum(1 for r in state["replicas"] if r["this"]) == 1
@@ -188,17 +203,7 @@ def test_kill_9_of_a_firing_replica(
     twice. The time from the kill to the next run and to the report are printed."""
     out = tmp_path / "runs.jsonl"
     replicas = cluster.start(3)
-    jobs = [f"nap-{n:02d}" for n in range(12)]
-    for job_id in jobs:
-        client.send(
-            "job.create",
-            {
-                "handler": "sleep",
-                "kwargs": {"seconds": 0.4, "path": str(out)},
-                "job_id": job_id,
-                "periodically": "1",
-            },
-        )
+    jobs = create_ticking(client, out, 12, "nap", sleep=0.4)
     time.sleep(5)
     victim = _replica_with_runs(database_url, replicas)
     in_flight = query(
@@ -236,6 +241,47 @@ def test_kill_9_of_a_firing_replica(
     ran = executions(out)
     assert not [key for key, n in ran.items() if n > 1]
     assert set(ran) <= set(finished) | set(interrupted)
+
+
+@rabbitmq_only
+def test_kills_and_restarts_lose_and_double_nothing(
+    cluster: Cluster, watcher: EventWatcher, client: Client, database_url: str, tmp_path: Path
+) -> None:
+    """3 replicas, 15 jobs of 0.3 s every second and 300 one-shot jobs due over the same 20 s; three times a
+    random replica is killed with ``kill -9`` and a new one started. Each scheduled run is fired at most once,
+    every periodic run time has a record (executed, missed or interrupted), every one-shot job has exactly
+    one, and each recorded outcome was announced once."""
+    out = tmp_path / "runs.jsonl"
+    replicas = cluster.start(3)
+    jobs = create_ticking(client, out, 15, "nap", sleep=0.3)
+    start = datetime.now(UTC) + timedelta(seconds=2)
+    create_one_shots(client, out, 300, start, timedelta(milliseconds=66))
+    rng = random.Random()
+    for _ in range(3):
+        time.sleep(rng.uniform(2.0, 4.0))
+        victim = replicas.pop(rng.randrange(len(replicas)))
+        victim.kill()
+        replicas += cluster.start(1)
+    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 21)
+    stop_ticking(client, jobs)
+    eventually(lambda: not query(database_url, "SELECT 1 FROM f8a_jobs"), timeout=60)
+    settle(database_url)
+    ran = executions(out)
+    assert not [key for key, n in ran.items() if n > 1], "a run was fired twice"
+    outcomes = history(database_url)
+    assert not [key for key, n in outcomes.items() if n > 1], "a run has two records"
+    assert set(ran) <= set(outcomes)
+    assert sum(1 for job_id, _ in outcomes if job_id.startswith("once-")) == 300
+    assert not no_gaps(database_url, jobs, 1.0)
+    watcher.drain(2.0)
+    announced = {
+        e["event_id"]
+        for e in watcher.events
+        if e["event"] in {"job.executed", "job.missed", "job.interrupted", "job.failed"}
+    }
+    assert len(announced) == sum(outcomes.values())
+    interrupted = history(database_url, "interrupted")
+    print(f"kill -9 and restart x3: {len(ran)} runs, {sum(interrupted.values())} interrupted")
 
 
 def _replica_with_runs(database_url: str, replicas: list[WorkerProcess]) -> WorkerProcess:

@@ -87,5 +87,25 @@ def show(result: dict[str, Any], as_json: bool) -> None:
         click.echo(f"removed: {', '.join(result['removed']) or 'nothing'}")
     elif "state" in result:
         click.echo(f"scheduler: {result['state']}")
+        if "runs_in_progress" in result:
+            outbox = result["outbox"]
+            click.echo(f"runs in progress: {result['runs_in_progress']}")
+            click.echo(f"outbox: {outbox['pending']} to send, oldest {outbox['oldest_age_s']}s")
+        if result.get("replicas"):
+            replicas = [
+                r
+                | {
+                    "id": r["id"] + (" *" if r["this"] else ""),
+                    "heartbeat": f"{r['heartbeat_age_s']}s ago",
+                }
+                for r in result["replicas"]
+            ]
+            click.echo("")
+            click.echo(
+                table(
+                    replicas,
+                    ["id", "host", "pid", "version", "started_at", "heartbeat", "runs_in_progress"],
+                )
+            )
     else:
         click.echo(json.dumps(result, indent=2))

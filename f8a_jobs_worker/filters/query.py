@@ -92,6 +92,9 @@ class FilterRunner:
                         sa.text("SELECT set_config('statement_timeout', :ms, true)"),
                         {"ms": str(int(self.timeout_s * 1000))},
                     )
+                    # rows are streamed while the handler publishes: the transaction may sit idle
+                    # between fetches for as long as the broker takes (it holds no row locks)
+                    connection.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout = 0"))
                     yield connection
             else:
                 connection.exec_driver_sql("PRAGMA query_only = ON")

@@ -15,6 +15,11 @@ from kombu import Exchange, Queue
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,80}$")
 
 
+def valid_name(name: str) -> bool:
+    """A queue or exchange name every transport accepts (SQS is the strictest)."""
+    return bool(_NAME.match(name))
+
+
 @dataclass(frozen=True)
 class Names:
     commands: str = "f8a_jobs_commands"
