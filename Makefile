@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?= --json bench/results.json
 
-.PHONY: run test bench lint typecheck pytest services check-default-jobs clean
+.PHONY: run test bench lint typecheck pytest services check-default-jobs clean node-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,19 @@ run: $(VENV)/.runtime
 	$(BIN)/f8a-jobs-worker run
 
 ## test: set up, start the services the tests need, lint, type-check and run the whole test suite
-test: $(VENV)/.dev services lint typecheck pytest
+test: $(VENV)/.dev node-packages services lint typecheck pytest
 
 ## bench: run the four benchmarks against PostgreSQL and RabbitMQ on 127.0.0.1 (about 10 minutes; docs/benchmarks.md)
 bench: $(VENV)/.dev services
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## node-packages: the npm packages of the Node.js client example and of the third-party contract checks, as locked
+NODE_DIRS := docs/examples/node tests/node
+node-packages: $(addsuffix /node_modules/.installed,$(NODE_DIRS))
+
+%/node_modules/.installed: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 services:
 	scripts/services start

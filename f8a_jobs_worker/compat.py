@@ -102,6 +102,18 @@ PRIVATE = [
     ),
     PrivateUse(
         "kombu",
+        "kombu.transport.filesystem:Channel._get",
+        "messaging/embedded.py",
+        "a delivered message stays in an in-flight folder until acknowledged (kill -9 loses none)",
+    ),
+    PrivateUse(
+        "kombu",
+        "kombu.transport.virtual:Channel.do_restore",
+        "messaging/embedded.py",
+        "unacknowledged messages go back from the in-flight folder, not as copies",
+    ),
+    PrivateUse(
+        "kombu",
         "kombu.transport.SQS:Channel._message_to_python",
         "messaging/sqs.py",
         "any SQS body read without raising; plain bodies kept as they arrived",

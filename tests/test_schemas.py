@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator, Draft202012Validator
 
 from f8a_jobs_worker.commands.dispatch import COMMANDS
 from f8a_jobs_worker.events import model as events
@@ -66,3 +66,43 @@ def test_asyncapi_points_at_existing_files() -> None:
     assert refs
     for ref in refs:
         assert (SCHEMAS / ref).is_file(), ref
+
+
+#: keywords of draft 2020-12 that draft-07 lacks or reads otherwise (the AsyncAPI document declares the
+#: payloads as draft-07, the version AsyncAPI tools check them with)
+NOT_IN_DRAFT_07 = {
+    "$defs",
+    "$anchor",
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "$vocabulary",
+    "prefixItems",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "dependentRequired",
+    "dependentSchemas",
+    "minContains",
+    "maxContains",
+}
+
+
+def test_schemas_stay_in_the_subset_draft_07_reads_the_same() -> None:
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            found = NOT_IN_DRAFT_07 & set(node)
+            assert not found, f"{where}: {found}"
+            assert not isinstance(node.get("items"), list), f"{where}: tuple items"
+            for key, value in node.items():
+                if key not in {"properties", "patternProperties"}:
+                    walk(value, f"{where}/{key}")
+                elif isinstance(value, dict):
+                    for name, sub in value.items():
+                        walk(sub, f"{where}/{key}/{name}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}/{index}")
+
+    for path in sorted(SCHEMAS.rglob("*.json")):
+        schema = json.loads(path.read_text())
+        walk(schema, path.name)
+        Draft7Validator.check_schema({k: v for k, v in schema.items() if k != "$schema"})

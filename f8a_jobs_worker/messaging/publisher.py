@@ -1,4 +1,10 @@
-"""Publishing JSON to the contract's destinations, thread-safe, with retries and (on RabbitMQ) confirms."""
+"""Publishing JSON to the contract's destinations, thread-safe, with retries and (on RabbitMQ) confirms.
+
+Replies, events and flow runs are JSON documents that any client reads with a JSON parser alone. On RabbitMQ
+and the embedded broker kombu sends them as they are; an adapter whose kombu transport would wrap them (SQS)
+provides a ``plain_sender`` that sends them itself. Commands, dead letters and replays, which carry arbitrary
+headers, always go through kombu.
+"""
 
 from __future__ import annotations
 
@@ -72,6 +78,9 @@ class Publisher:
             self._publish_topics
         )
         self._confirms: ConfirmedChannel | None = None
+        #: the adapter's own sender of JSON documents, if kombu's transport would wrap them (made on first use)
+        self._plain_cls: Any = getattr(conn.transport, "plain_sender", None)
+        self._plain: Any = None
 
     def to_queue(self, queue: str, body: bytes | Any, **properties: Any) -> None:
         """Publish to a queue by name (replies, dead letters), declaring it durable the first time."""
@@ -80,6 +89,11 @@ class Publisher:
 
     def to_reply_queue(self, queue: str, body: Any, **properties: Any) -> None:
         """Publish to a client's reply queue, which the client declared (it may be exclusive)."""
+        if self._plain_cls is not None:
+            self._send_plain(
+                [(queue, "", body if isinstance(body, bytes) else dumps(body), properties)]
+            )
+            return
         self._publish(body, exchange="", routing_key=queue, declare=[], **properties)
 
     def to_topic(self, exchange: str, routing_key: str, body: Any, **properties: Any) -> None:
@@ -104,6 +118,14 @@ class Publisher:
         """``(exchange, routing_key, body, properties)`` in order, confirmed together on RabbitMQ. The
         exchange ``""`` sends straight to the queue named by the routing key (a client's reply queue); on
         queue-only transports an exchange is the queue of that name."""
+        if self._plain_cls is not None:
+            self._send_plain(
+                [
+                    (exchange or routing_key, routing_key if exchange else "", body, properties)
+                    for exchange, routing_key, body, properties in messages
+                ]
+            )
+            return
         if self.queue_only:
             for exchange, routing_key, body, properties in messages:
                 if exchange:
@@ -112,6 +134,13 @@ class Publisher:
                     self.to_reply_queue(routing_key, body, **properties)
             return
         self._topics.submit_many(messages)
+
+    def _send_plain(self, messages: list[tuple[str, str, bytes, dict[str, Any]]]) -> None:
+        """``(queue, routing_key, body, properties)`` through the adapter's plain sender."""
+        with self._lock:
+            if self._plain is None:
+                self._plain = self._plain_cls(self.conn)
+            self._plain.send_many(messages)
 
     def _publish_topics(self, batch: list[tuple[str, str, bytes, dict[str, Any]]]) -> list[None]:
         with self._lock:
@@ -172,6 +201,7 @@ class Publisher:
         with self._lock:
             self._confirms = None
             self._producer = None
+            self._plain = None
             self._declared.clear()
             with contextlib.suppress(Exception):  # best effort: the connection is broken already
                 self.conn.collect()
