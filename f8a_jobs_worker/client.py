@@ -21,7 +21,7 @@ from kombu import Consumer, Queue
 from f8a_jobs_worker.errors import ERRORS_BY_CODE, InternalError, JobsError, Unavailable
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import Publisher
-from f8a_jobs_worker.messaging.topology import Names, private_queue
+from f8a_jobs_worker.messaging.topology import Names
 
 
 class ReplyTimeout(TimeoutError):
@@ -70,7 +70,7 @@ class Client:
         properties: dict[str, Any] = {"message_id": command_id, "correlation_id": command_id}
         if reply_to:
             properties["reply_to"] = reply_to
-            if self.publisher.queue_only:
+            if not self.publisher.topology.exchanges:  # readable without the broker's envelope
                 envelope["reply_to"], envelope["correlation_id"] = reply_to, command_id
         self.publisher.to_queue(self.names.commands, envelope, **properties)
         return command_id
@@ -136,7 +136,7 @@ class Client:
     def _ensure_reply_queue(self) -> Queue:
         if self._reply_queue is not None:
             return self._reply_queue
-        queue = private_queue(f"f8a_jobs_reply_{uuid.uuid4().hex}", self.publisher.queue_only)
+        queue = self.publisher.topology.private_queue(f"f8a_jobs_reply_{uuid.uuid4().hex}")
         channel = self.conn.default_channel
         queue = queue(channel)
         queue.declare()
@@ -159,8 +159,8 @@ class Client:
         if self._consumer is not None:
             try:
                 self._consumer.cancel()
-                if self.publisher.queue_only and self._reply_queue is not None:
-                    self._reply_queue.delete()
+                if self._reply_queue is not None:
+                    self.publisher.topology.release(self._reply_queue)
             except Exception:  # noqa: S110 - best effort: an unreachable broker drops the queue itself
                 pass
         self.conn.release()

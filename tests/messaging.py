@@ -11,7 +11,7 @@ from typing import Any
 from kombu import Connection, Consumer
 
 from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.topology import durable_queue, events_queue, private_queue
+from f8a_jobs_worker.messaging.topology import durable_queue
 
 
 def body_of(message: Any) -> bytes:
@@ -25,7 +25,7 @@ class EventWatcher:
         self.conn: Connection = broker.connection(url)
         self.events: list[dict[str, Any]] = []
         channel = self.conn.default_channel
-        self.queue = events_queue(events, broker.queue_only(self.conn), binding)(channel)
+        self.queue = broker.topology(self.conn).events_queue(events, binding)(channel)
         self.queue.declare()
         self.consumer = Consumer(
             channel, queues=[self.queue], on_message=self._on_message, accept=None
@@ -111,7 +111,7 @@ class ReplyCollector:
         self.conn: Connection = broker.connection(url)
         self.name = f"replies_{uuid.uuid4().hex[:10]}"
         channel = self.conn.default_channel
-        self.queue = private_queue(self.name, broker.queue_only(self.conn))(channel)
+        self.queue = broker.topology(self.conn).private_queue(self.name)(channel)
         self.queue.declare()
         self.replies: list[dict[str, Any]] = []
         #: the same replies by the correlation id they carry
@@ -135,8 +135,7 @@ class ReplyCollector:
                 self.conn.drain_events(timeout=0.5)
 
     def close(self) -> None:
-        """Release the connection; on queue-only transports delete the queue, which nothing else does."""
+        """Release the connection, and the queue where nothing else deletes it."""
         with contextlib.suppress(Exception):
-            if broker.queue_only(self.conn):
-                self.queue.delete()
+            broker.topology(self.conn).release(self.queue)
         self.conn.release()

@@ -17,7 +17,7 @@ from f8a_jobs_worker.cli.publish import names_of
 from f8a_jobs_worker.cli.settings import settings_from
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import Publisher
-from f8a_jobs_worker.messaging.topology import durable_queue, events_queue
+from f8a_jobs_worker.messaging.topology import durable_queue
 
 broker_option = click.option(
     "--broker-url", metavar="URL", help="Broker [env F8A_JOBS_BROKER_URL]."
@@ -95,7 +95,7 @@ def watch(
 
     with broker.connection(settings.broker_url) as conn:
         channel = conn.default_channel
-        queue = events_queue(names.events, broker.queue_only(conn), pattern)
+        queue = broker.topology(conn).events_queue(names.events, pattern)
         try:
             with Consumer(channel, queues=[queue], on_message=on_message, accept=None):
                 click.echo(f"watching {names.events} for {pattern} (Ctrl-C to stop)", err=True)
@@ -120,7 +120,7 @@ def _take(conn: Any, queue_name: str, limit: int) -> list[Any]:
     while len(taken) < limit and time.monotonic() < deadline:
         message = queue.get(no_ack=False)
         if message is None:
-            if taken or broker.queue_only(conn) is False:
+            if taken or broker.topology(conn).empty_get_is_final:
                 break
             time.sleep(0.2)
             continue

@@ -66,9 +66,9 @@ class CommandConsumer:
         self.names = names
         self.prefetch = prefetch
         self.transport = connection.transport  # this package's adapter of the broker (messaging/)
-        self.amqp = self.transport.driver_type == "amqp"
+        self.confirmed_batches = self.transport.topology.confirmed_batches
         #: commands applied in one transaction: what RabbitMQ has already delivered, up to the prefetch
-        self.batch_size = max(1, prefetch) if self.amqp and applier.batches else 1
+        self.batch_size = max(1, prefetch) if self.confirmed_batches and applier.batches else 1
         #: times the consume loop was restarted after an unexpected error (the last resort)
         self.restarts = 0
         self._stopping = threading.Event()
@@ -133,7 +133,7 @@ class CommandConsumer:
                 accept=None,
             )
             with consumer:
-                self._replies = ConfirmedChannel(conn) if self.amqp else None
+                self._replies = ConfirmedChannel(conn) if self.confirmed_batches else None
                 log.info("consuming commands from %s", self.names.commands)
                 while not self._stopping.is_set():
                     self._gather(conn)

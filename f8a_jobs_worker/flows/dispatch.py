@@ -49,9 +49,9 @@ class FlowDispatcher:
         """Publish every ``(flow_name, body)``; return how many were confirmed, or raise DispatchFailed."""
         conn = broker.connection(self.broker_url, heartbeat=0)
         try:
-            if broker.queue_only(conn):
-                return self._one_by_one(conn, runs)
-            return self._confirmed_batches(conn, runs)
+            if broker.topology(conn).confirmed_batches:
+                return self._confirmed_batches(conn, runs)
+            return self._one_by_one(conn, runs)
         finally:
             conn.release()
 

@@ -26,6 +26,7 @@ from kombu.transport import pyamqp
 from kombu.utils.url import parse_url
 
 from f8a_jobs_worker.messaging.inbound import UNDECODABLE
+from f8a_jobs_worker.messaging.topology import ExchangeTopology
 
 #: the raw property bytes of a message whose properties py-amqp could not decode
 RAW_PROPERTIES = "x-f8a-raw-properties"
@@ -89,6 +90,7 @@ class Transport(pyamqp.Transport):  # type: ignore[misc]
     #: (RabbitMQ closes a channel that holds one longer than its consumer_timeout, 30 min by default)
     max_hold = 300.0
     reply_to_problem = staticmethod(reply_to_problem)
+    topology = ExchangeTopology()
 
 
 class SSLTransport(pyamqp.SSLTransport):  # type: ignore[misc]
@@ -96,6 +98,7 @@ class SSLTransport(pyamqp.SSLTransport):  # type: ignore[misc]
     driver_name = "f8a-amqp"
     max_hold = Transport.max_hold
     reply_to_problem = staticmethod(reply_to_problem)
+    topology = Transport.topology
 
 
 def connect(url: str, heartbeat: int = 30) -> KombuConnection:

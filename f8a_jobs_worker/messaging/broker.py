@@ -8,7 +8,9 @@
 
 "Queues only" transports route by queue name: events and flow runs go to the queue named like the exchange.
 Each broker's differences live in its adapter module (``amqp.py``, ``sqs.py``, ``embedded.py``): its kombu
-transport, how a URL becomes a connection, how long a delivery may be held, which reply addresses it takes.
+transport, how a URL becomes a connection, how long a delivery may be held, which reply addresses it takes,
+its :class:`~f8a_jobs_worker.messaging.topology.Topology` and, where kombu would wrap JSON documents in an
+envelope of its own, its ``plain_sender``. Callers ask :func:`topology` rather than which broker this is.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from types import ModuleType
 from urllib.parse import urlsplit
 
 from kombu import Connection
+
+from f8a_jobs_worker.messaging.topology import Topology
 
 EMBEDDED_DIR = "f8a-jobs-broker"
 
@@ -69,6 +73,7 @@ def connection(url: str | None, heartbeat: int = 30) -> Connection:
     return made
 
 
-def queue_only(conn: Connection) -> bool:
-    """True for transports without exchanges and message properties (SQS, embedded)."""
-    return conn.transport.driver_type in {"sqs", "filesystem"}
+def topology(conn: Connection) -> Topology:
+    """Where messages go on ``conn``'s broker (its adapter's answer)."""
+    found: Topology = conn.transport.topology
+    return found

@@ -30,6 +30,7 @@ from kombu.transport import filesystem
 from kombu.utils.json import dumps, loads
 
 from f8a_jobs_worker.messaging.inbound import VirtualMessage, queue_name_problem
+from f8a_jobs_worker.messaging.topology import QueueTopology
 
 INFLIGHT = ".inflight"
 
@@ -148,6 +149,7 @@ class Transport(filesystem.Transport):  # type: ignore[misc]
     max_hold = 300.0
     #: reply queues are file name parts here: no path separators
     reply_to_problem = staticmethod(queue_name_problem)
+    topology = QueueTopology()
 
 
 def connect(url: str, heartbeat: int = 0) -> Connection:

@@ -17,7 +17,7 @@ from typing import Any
 from kombu import Connection, Exchange, Producer, Queue
 
 from f8a_jobs_worker.group_commit import GroupCommit
-from f8a_jobs_worker.messaging.broker import queue_only
+from f8a_jobs_worker.messaging.broker import topology
 from f8a_jobs_worker.messaging.confirms import CONTENT_TYPE, ConfirmedChannel
 from f8a_jobs_worker.messaging.topology import durable_queue, topic_exchange
 
@@ -69,7 +69,7 @@ class Publisher:
     def __init__(self, conn: Connection, retry_policy: dict[str, Any] | None = None) -> None:
         self.conn = conn
         self.retry_policy = retry_policy or DEFAULT_RETRY
-        self.queue_only = queue_only(conn)
+        self.topology = topology(conn)
         self._lock = threading.Lock()
         self._declared: set[str] = set()
         self._producer: Producer | None = None
@@ -126,7 +126,7 @@ class Publisher:
                 ]
             )
             return
-        if self.queue_only:
+        if not self.topology.exchanges:
             for exchange, routing_key, body, properties in messages:
                 if exchange:
                     self.to_queue(exchange, body, **properties)

@@ -25,6 +25,7 @@ from kombu.transport import SQS
 from kombu.utils.url import parse_url
 
 from f8a_jobs_worker.messaging.inbound import UNDECODABLE, VirtualMessage, queue_name_problem
+from f8a_jobs_worker.messaging.topology import QueueTopology
 
 
 class Channel(SQS.Channel):  # type: ignore[misc]
@@ -166,6 +167,7 @@ class Transport(SQS.Transport):  # type: ignore[misc]
     #: held message is never delivered to another consumer meanwhile
     max_hold = 30.0
     reply_to_problem = staticmethod(queue_name_problem)
+    topology = QueueTopology()
     #: JSON documents go out as they are, not in kombu's envelope
     plain_sender = PlainSender
 

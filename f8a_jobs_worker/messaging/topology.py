@@ -1,7 +1,9 @@
-"""The names of the wire contract and the kombu entities behind them.
+"""The names of the wire contract, the kombu entities behind them, and where brokers differ in them.
 
 On RabbitMQ events and flow runs go to topic exchanges; on queue-only transports to queues of the same name.
-Every name uses letters, digits and ``_`` only, so the same names are valid SQS queue names.
+Every name uses letters, digits and ``_`` only, so the same names are valid SQS queue names. What differs is a
+:class:`Topology`, one per kind of broker, that each adapter's transport names (``Transport.topology``):
+callers ask it instead of asking which broker this is.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from kombu import Exchange, Queue
 
@@ -49,28 +52,74 @@ def topic_exchange(name: str) -> Exchange:
     return Exchange(name, type="topic", durable=True)
 
 
-def private_queue(
-    name: str, queue_only: bool, exchange: Exchange | None = None, routing_key: str | None = None
-) -> Queue:
-    """A queue of one consumer's own (replies, a watcher): exclusive and auto-deleted on RabbitMQ; on
-    queue-only transports, which have neither, a durable queue its owner deletes."""
-    if queue_only:
+class Topology:
+    """Where messages go on one kind of broker: the adapters' part of the transport port."""
+
+    #: events and flow runs are routed by topic exchanges (else each exchange is a queue of its name)
+    exchanges: ClassVar[bool]
+    #: several commands are applied in one transaction and their replies confirmed together; flow runs go
+    #: out with a window of publisher confirms (else each publish returns once the broker has it)
+    confirmed_batches: ClassVar[bool]
+    #: a ``basic.get`` on an empty queue says so at once and for sure (else messages may still show up)
+    empty_get_is_final: ClassVar[bool]
+
+    def private_queue(
+        self, name: str, exchange: Exchange | None = None, routing_key: str | None = None
+    ) -> Queue:
+        """A queue of one consumer's own (replies, a watcher)."""
+        raise NotImplementedError
+
+    def events_queue(self, events: str, binding: str = "#") -> Queue:
+        """Where a monitor reads events."""
+        raise NotImplementedError
+
+    def release(self, queue: Any) -> None:
+        """A private queue its owner is done with."""
+
+
+class ExchangeTopology(Topology):
+    """RabbitMQ: topic exchanges, exclusive auto-deleted private queues, publisher confirms."""
+
+    exchanges = True
+    confirmed_batches = True
+    empty_get_is_final = True
+
+    def private_queue(
+        self, name: str, exchange: Exchange | None = None, routing_key: str | None = None
+    ) -> Queue:
+        """Exclusive and auto-deleted: the broker drops it with its consumer."""
+        return Queue(
+            name,
+            exchange,
+            routing_key=routing_key or name,
+            exclusive=True,
+            auto_delete=True,
+            durable=False,
+        )
+
+    def events_queue(self, events: str, binding: str = "#") -> Queue:
+        """A private queue bound to the events exchange with ``binding``: every monitor sees every event."""
+        return self.private_queue(
+            f"{events}_watch_{uuid.uuid4().hex[:8]}", topic_exchange(events), binding
+        )
+
+
+class QueueTopology(Topology):
+    """SQS and the embedded broker: queues only, each polled."""
+
+    exchanges = False
+    confirmed_batches = False
+    empty_get_is_final = False
+
+    def private_queue(
+        self, name: str, exchange: Exchange | None = None, routing_key: str | None = None
+    ) -> Queue:
+        """A durable queue (there are no exclusive ones), deleted by its owner (:meth:`release`)."""
         return durable_queue(name)
-    return Queue(
-        name,
-        exchange,
-        routing_key=routing_key or name,
-        exclusive=True,
-        auto_delete=True,
-        durable=False,
-    )
 
-
-def events_queue(events: str, queue_only: bool, binding: str = "#") -> Queue:
-    """Where a monitor reads events: a private queue bound to the events exchange with ``binding`` on
-    RabbitMQ; the one shared events queue elsewhere (so readers there take events off it)."""
-    if queue_only:
+    def events_queue(self, events: str, binding: str = "#") -> Queue:
+        """The one shared events queue: readers take events off it."""
         return durable_queue(events)
-    return private_queue(
-        f"{events}_watch_{uuid.uuid4().hex[:8]}", False, topic_exchange(events), binding
-    )
+
+    def release(self, queue: Any) -> None:
+        queue.delete()
