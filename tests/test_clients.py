@@ -59,6 +59,23 @@ def test_the_boto3_example_needs_nothing_but_json(
 NODE_EXAMPLES = ROOT / "docs" / "examples" / "node"
 
 
+def run_on_rabbitmq(
+    program: str, script: Path, broker_url: str, names: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run an example with the broker and the test's queue names in its environment."""
+    return subprocess.run(
+        [program, str(script)],
+        env={
+            **os.environ,
+            "AMQP_URL": broker_url.rstrip("/"),
+            "F8A_QUEUE_PREFIX": names.commands.removesuffix("_commands"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.mark.parametrize("broker_url", ["rabbitmq"], indirect=True)
 def test_the_node_example_over_rabbitmq(
     messaging_worker: Any, broker_url: str, names: Any, tmp_path: Path
@@ -70,17 +87,7 @@ def test_the_node_example_over_rabbitmq(
     script = NODE_EXAMPLES / f"example-{tmp_path.name}.js"
     script.write_text(example("node"), encoding="utf-8")
     try:
-        done = subprocess.run(
-            ["node", str(script)],
-            env={
-                **os.environ,
-                "AMQP_URL": broker_url.rstrip("/"),
-                "F8A_QUEUE_PREFIX": names.commands.removesuffix("_commands"),
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_on_rabbitmq("node", script, broker_url, names)
     finally:
         script.unlink()
     assert done.returncode == 0, done.stdout + done.stderr
@@ -94,17 +101,7 @@ def test_the_shell_example_with_amqp_tools(
     messaging_worker()
     script = tmp_path / "client.sh"
     script.write_text(example("shell"), encoding="utf-8")
-    done = subprocess.run(
-        ["sh", str(script)],
-        env={
-            **os.environ,
-            "AMQP_URL": broker_url.rstrip("/"),
-            "F8A_QUEUE_PREFIX": names.commands.removesuffix("_commands"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_on_rabbitmq("sh", script, broker_url, names)
     assert done.returncode == 0, done.stdout + done.stderr
     replies = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert [r["command"] for r in replies] == ["job.create", "job.get", "job.delete"]

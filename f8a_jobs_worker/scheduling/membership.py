@@ -44,6 +44,7 @@ class Membership:
         self.runtime = runtime
         #: the shared pause is applied to this replica's scheduler only once the worker has started
         self.following = False
+        self.joined = False
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -57,6 +58,7 @@ class Membership:
             self.replicas.register(uow.connection)
             uow.after_commit(partial(self.replicas.renewed, began))
             self._take_over(uow, self.replicas.reap(uow.connection, everyone_else_gone))
+        self.joined = True
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="f8a-heartbeat", daemon=True)
@@ -74,6 +76,8 @@ class Membership:
 
     def leave(self) -> None:
         """Unregister (a clean stop): anything left in the ledger is reported by the others at once."""
+        if not self.joined:
+            return
         try:
             with self.transactions.begin() as uow:
                 self.replicas.leave(uow.connection)
