@@ -195,3 +195,18 @@ def test_events_watch_filters_by_routing_key(
 )
 def test_topic_patterns(pattern: str, key: str, matches: bool) -> None:
     assert topic_matches(pattern, key) is matches
+
+
+def test_jobs_list_follows_every_page(messaging_worker, run_cli) -> None:
+    worker = messaging_worker()
+    for n in range(5):
+        worker.service.create_job("noop", job_id=f"p{n}", when="2999-01-01T00:00:00+00:00")
+    first = run_cli("jobs", "list", "--limit", "2")
+    assert "2 of 5 shown" in first.output and "next page: --after p1" in first.output
+    second = run_cli("jobs", "list", "--limit", "2", "--after", "p1")
+    assert "p2" in second.output and "p1" not in second.output.replace("--after p1", "")
+    every = json.loads(run_cli("jobs", "list", "--limit", "2", "--all", "--json").output)
+    assert [job["job_id"] for job in every["jobs"]] == [f"p{n}" for n in range(5)]
+    assert "next" not in every
+    both = run_cli("jobs", "list", "--offset", "1", "--all")
+    assert both.exit_code == 2

@@ -79,10 +79,14 @@ def show(result: dict[str, Any], as_json: bool) -> None:
                 )
             )
         click.echo(f"\n{len(jobs)} of {result['jobs_count']} shown")
+        if "next" in result:
+            click.echo(f"next page: --after {result['next']}")
     elif "runs" in result:
         click.echo(
             table(result["runs"], ["finished_at", "outcome", "duration_s", "summary", "error"])
         )
+        if "next" in result:
+            click.echo(f"\nolder runs: --after {result['next']}")
     elif "removed" in result:
         click.echo(f"removed: {', '.join(result['removed']) or 'nothing'}")
     elif "state" in result:

@@ -138,27 +138,49 @@ def create(
     show_default=True,
 )
 @click.option("--limit", type=click.IntRange(0, 1000), default=100, show_default=True)
-@click.option("--offset", type=click.IntRange(min=0), default=0)
+@click.option(
+    "--offset",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Rows to skip (slow on large stores).",
+)
+@click.option("--after", help="The next key a previous page printed: the page after it.")
+@click.option("--all", "every", is_flag=True, help="Every page, following each page's next key.")
 @client_options
 @click.pass_context
 def list_jobs(
     ctx: click.Context,
     job_type: str,
     limit: int,
-    offset: int,
+    offset: int | None,
+    after: str | None,
+    every: bool,
     broker_url: str | None,
     timeout: float,
     as_json: bool,
 ) -> None:
-    """List jobs, or failed runs with --type failed."""
-    run_command(
-        ctx,
-        "job.list",
-        {"job_type": job_type, "limit": limit, "offset": offset},
-        broker_url,
-        timeout,
-        as_json,
-    )
+    """List jobs, or failed runs with --type failed. A page ends with the key of the next one."""
+    if offset is not None and (after is not None or every):
+        raise click.UsageError("--offset cannot go with --after or --all")
+    args: dict[str, Any] = {"job_type": job_type, "limit": limit}
+    if offset is not None:
+        args["offset"] = offset
+    if after is not None:
+        args["after"] = after
+    if not every:
+        run_command(ctx, "job.list", args, broker_url, timeout, as_json)
+        return
+    with connected(ctx, broker_url, timeout) as client:
+        try:
+            result = client.call("job.list", args)
+            while "next" in result and limit > 0:
+                following = client.call("job.list", args | {"after": result["next"]})
+                following["jobs"] = result["jobs"] + following["jobs"]
+                result = following
+        except JobsError as exc:
+            fail(exc, as_json)
+            return
+    show(result, as_json)
 
 
 def _by_id(name: str, command: str, summary: str) -> None:
@@ -177,7 +199,28 @@ _by_id("pause", "job.pause", "Pause a job: no run until resumed.")
 _by_id("resume", "job.resume", "Resume a paused job.")
 _by_id("delete", "job.delete", "Delete a job.")
 _by_id("run-now", "job.run_now", "Run a job's handler now; its schedule is unchanged.")
-_by_id("history", "job.history", "Show a job's latest runs.")
+
+
+@jobs.command("history")
+@click.argument("job_id")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--after", help="The key a previous page printed: the older runs after it.")
+@client_options
+@click.pass_context
+def history(
+    ctx: click.Context,
+    job_id: str,
+    limit: int,
+    after: str | None,
+    broker_url: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Show a job's latest runs, newest first."""
+    args: dict[str, Any] = {"job_id": job_id, "limit": limit}
+    if after is not None:
+        args["after"] = after
+    run_command(ctx, "job.history", args, broker_url, timeout, as_json)
 
 
 @jobs.command("clean-failed")

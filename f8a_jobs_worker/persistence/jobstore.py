@@ -289,18 +289,23 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         return []
 
     def page(
-        self, connection: sa.Connection, job_type: JobType, limit: int | None, offset: int
-    ) -> tuple[list[Job | BrokenJob], int]:
-        """One page of jobs ordered by id (broken ones included), and how many jobs of that type there are
-        in all."""
+        self,
+        connection: sa.Connection,
+        job_type: JobType,
+        limit: int,
+        offset: int = 0,
+        after: str | None = None,
+    ) -> tuple[list[Job | BrokenJob], int, str | None]:
+        """One page of jobs ordered by id (broken ones included), how many jobs of that type there are in
+        all, and the key of the next page (None on the last). ``after`` (the previous page's key) reads
+        the next page through the primary key's index, however deep; ``offset`` walks every row before."""
         conditions = self._type_filter(job_type)
-        query = (
-            sa.select(*self._columns)
-            .where(*conditions)
-            .order_by(self.jobs_t.c.id)
-            .limit(limit)
-            .offset(offset)
-        )
+        query = sa.select(*self._columns).where(*conditions)
+        if after is not None:
+            query = query.where(self.jobs_t.c.id > after)
+        query = query.order_by(self.jobs_t.c.id).limit(limit + 1).offset(offset)
         count = sa.select(sa.func.count()).select_from(self.jobs_t).where(*conditions)
         total = connection.execute(count).scalar_one()
-        return [self._restore_row(row) for row in connection.execute(query)], total
+        rows = connection.execute(query).all()
+        following = rows[limit - 1].id if len(rows) > limit and limit > 0 else None
+        return [self._restore_row(row) for row in rows[:limit]], total, following

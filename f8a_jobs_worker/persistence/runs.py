@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.group_commit import GroupCommit
 from f8a_jobs_worker.persistence.database import as_utc, store_errors
@@ -149,32 +150,50 @@ class RunStore:
         uow.connection.execute(_INSERT_RUN, [rows.run for rows in batch])
 
     def history(
-        self, connection: sa.Connection, job_id: str, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """The latest runs of one job, newest first."""
-        query = (
-            sa.select(job_runs)
-            .where(job_runs.c.job_id == job_id)
-            .order_by(job_runs.c.id.desc())
-            .limit(limit)
-        )
+        self, connection: sa.Connection, job_id: str, limit: int = 100, after: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The latest runs of one job, newest first, from the run after ``after`` (the key of the previous
+        page), and the key of the next page (None on the last)."""
+        query = sa.select(job_runs).where(job_runs.c.job_id == job_id)
+        if after is not None:
+            query = query.where(job_runs.c.id < _run_key(after))
+        query = query.order_by(job_runs.c.id.desc()).limit(limit + 1)
         with store_errors("run history"):
-            return [_run_view(row._mapping) for row in connection.execute(query)]
+            rows = connection.execute(query).all()
+        following = str(rows[limit - 1].id) if len(rows) > limit else None
+        return [_run_view(row._mapping) for row in rows[:limit]], following
 
     def failures(
-        self, connection: sa.Connection, limit: int | None = None, offset: int = 0
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Failure records, oldest first, in the job view shape of ``job.list`` with ``job_type: failed``."""
+        self, connection: sa.Connection, limit: int, offset: int = 0, after: str | None = None
+    ) -> tuple[list[dict[str, Any]], int, str | None]:
+        """Failure records, oldest first, in the job view shape of ``job.list`` with ``job_type: failed``;
+        their number; the key of the next page (``<failed_at> <failure_id>``; None on the last)."""
+        query = sa.select(job_failures)
+        if after is not None:
+            failed_at, failure_id = _failure_key(after)
+            query = query.where(
+                sa.or_(
+                    job_failures.c.failed_at > failed_at,
+                    sa.and_(
+                        job_failures.c.failed_at == failed_at,
+                        job_failures.c.failure_id > failure_id,
+                    ),
+                )
+            )
         query = (
-            sa.select(job_failures)
-            .order_by(job_failures.c.failed_at, job_failures.c.failure_id)
-            .limit(limit)
+            query.order_by(job_failures.c.failed_at, job_failures.c.failure_id)
+            .limit(limit + 1)
             .offset(offset)
         )
         count = sa.select(sa.func.count()).select_from(job_failures)
         with store_errors("failure records"):
             total = connection.execute(count).scalar_one()
-            return [_failure_view(row._mapping) for row in connection.execute(query)], total
+            rows = connection.execute(query).all()
+        following = None
+        if len(rows) > limit and limit > 0:
+            last = rows[limit - 1]
+            following = f"{as_utc(last.failed_at).isoformat()} {last.failure_id}"  # type: ignore[union-attr]
+        return [_failure_view(row._mapping) for row in rows[:limit]], total, following
 
     def clean_failures(self, connection: sa.Connection) -> list[str]:
         """Remove every failure record; return the removed failure ids."""
@@ -204,6 +223,31 @@ class RunStore:
             old = connection.execute(job_runs.delete().where(job_runs.c.finished_at < cutoff))
             extra = connection.execute(job_runs.delete().where(job_runs.c.id.in_(surplus)))
             return int(old.rowcount or 0) + int(extra.rowcount or 0)
+
+
+def _not_a_key(listing: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"after must be the next key a {listing} reply gave",
+        [{"path": "$.after", "message": f"not a key of {listing}"}],
+    )
+
+
+def _run_key(after: str) -> int:
+    try:
+        return int(after)
+    except ValueError:
+        raise _not_a_key("job.history") from None
+
+
+def _failure_key(after: str) -> tuple[datetime, str]:
+    failed_at, _, failure_id = after.partition(" ")
+    try:
+        moment = datetime.fromisoformat(failed_at)
+    except ValueError:
+        raise _not_a_key("job.list (failed)") from None
+    if not failure_id:
+        raise _not_a_key("job.list (failed)")
+    return as_utc(moment) or moment, failure_id
 
 
 def _iso(moment: datetime | None) -> str | None:

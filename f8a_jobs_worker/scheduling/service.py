@@ -182,10 +182,12 @@ class JobService:
         job_type: str = "all",
         limit: int | None = None,
         offset: int = 0,
+        after: str | None = None,
         *,
         uow: UnitOfWork | None = None,
     ) -> dict[str, Any]:
-        """``job.list``: a page of jobs (``limit`` defaults to 100, at most 1000) and the total count."""
+        """``job.list``: a page of jobs (``limit`` defaults to 100, at most 1000), the total count, and
+        ``next``, the key to pass as ``after`` for the following page (absent on the last)."""
         if job_type not in JOB_TYPES:
             raise ValidationFailed(
                 f"job_type must be one of {', '.join(JOB_TYPES)}",
@@ -200,10 +202,18 @@ class JobService:
         offset = max(offset, 0)
         with self._work(uow, writes=False) as work:
             if job_type == "failed":
-                failures, total = self.runs.failures(work.connection, page, offset)
-                return {"jobs": failures, "jobs_count": total}
-            jobs, total = self.runtime.store.page(work.connection, job_type, page, offset)  # type: ignore[arg-type]
-        return {"jobs": [job_view(job) for job in jobs], "jobs_count": total}
+                failures, total, following = self.runs.failures(
+                    work.connection, page, offset, after
+                )
+                return _page({"jobs": failures, "jobs_count": total}, following)
+            jobs, total, following = self.runtime.store.page(
+                work.connection,
+                job_type,  # type: ignore[arg-type]
+                page,
+                offset,
+                after,
+            )
+        return _page({"jobs": [job_view(job) for job in jobs], "jobs_count": total}, following)
 
     def pause_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``job.pause``: no run until resumed; the schedule is kept."""
@@ -251,13 +261,20 @@ class JobService:
         return {"removed": removed}
 
     def job_history(
-        self, job_id: str, limit: int = 100, *, uow: UnitOfWork | None = None
+        self,
+        job_id: str,
+        limit: int = 100,
+        after: str | None = None,
+        *,
+        uow: UnitOfWork | None = None,
     ) -> dict[str, Any]:
-        """The latest run outcomes of a job, newest first (kept within the history retention)."""
+        """The latest run outcomes of a job, newest first (kept within the history retention), and
+        ``next`` for the older ones (absent on the last page)."""
         with self._work(uow, writes=False) as work:
-            return {
-                "runs": self.runs.history(work.connection, job_id, min(max(limit, 1), MAX_PAGE))
-            }
+            runs, following = self.runs.history(
+                work.connection, job_id, min(max(limit, 1), MAX_PAGE), after
+            )
+        return _page({"runs": runs}, following)
 
     # -- $filter queries -------------------------------------------------------------------------------
 
@@ -346,3 +363,10 @@ class JobService:
             raise JobNotFound(f"no job {job_id!r}") from None
         self.wake_after(uow)
         return changed
+
+
+def _page(result: dict[str, Any], following: str | None) -> dict[str, Any]:
+    """A listing's result, with ``next`` when there is a following page."""
+    if following is not None:
+        result["next"] = following
+    return result

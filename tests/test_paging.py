@@ -1,0 +1,128 @@
+"""Keyset paging of job.list (jobs and failures) and job.history: ``after`` the previous page's ``next``."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.jobfill import fill_worker_store
+from f8a_jobs_worker.errors import ValidationFailed
+from f8a_jobs_worker.persistence.tables import job_failures, job_runs
+from f8a_jobs_worker.validation import file_validator
+
+LATER = datetime(2999, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def worker(request: pytest.FixtureRequest, make_worker: Any, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        return make_worker(database_url=f"sqlite:///{tmp_path / 'jobs.sqlite'}")
+    return make_worker()
+
+
+def every_page(worker: Any, limit: int, **args: Any) -> list[str]:
+    seen: list[str] = []
+    after = None
+    while True:
+        page = worker.service.list_jobs(limit=limit, after=after, **args)
+        seen += [job["job_id"] for job in page["jobs"]]
+        after = page.get("next")
+        if after is None:
+            return seen
+
+
+def test_paging_ten_thousand_jobs_returns_each_once_in_order(worker: Any) -> None:
+    fill_worker_store(worker.engine, [LATER] * 10_000, "job")
+    seen = every_page(worker, 1000)
+    assert len(seen) == 10_000
+    assert seen == sorted(seen) and len(set(seen)) == 10_000
+    first = worker.service.list_jobs(limit=1000)
+    assert first["jobs_count"] == 10_000 and first["next"] == seen[999]
+    last = worker.service.list_jobs(limit=1000, after=seen[-1000 - 1])
+    assert len(last["jobs"]) == 1000 and "next" not in last
+
+
+def test_paging_while_jobs_come_and_go_skips_none_that_stayed(worker: Any) -> None:
+    """Jobs created and deleted while a client pages: every job that existed throughout is returned
+    exactly once, in order."""
+    fill_worker_store(worker.engine, [LATER] * 3000, "stay")
+    fill_worker_store(worker.engine, [LATER] * 500, "go")
+    stop = threading.Event()
+
+    def churn() -> None:
+        rng = random.Random(7)
+        going = [f"go-{n}" for n in range(500)]
+        rng.shuffle(going)
+        while not stop.is_set() and going:
+            worker.service.delete_job(going.pop())
+            worker.service.create_job(
+                "noop", job_id=f"new-{uuid.uuid4().hex[:8]}", when=LATER.isoformat()
+            )
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        seen = every_page(worker, 100)
+    finally:
+        stop.set()
+        thread.join()
+    stayed = [job_id for job_id in seen if job_id.startswith("stay-")]
+    assert sorted(stayed) == sorted(f"stay-{n}" for n in range(3000))
+    assert len(seen) == len(set(seen)) and seen == sorted(seen)
+
+
+def test_failures_and_history_page_by_key(worker: Any) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with worker.engine.begin() as connection:
+        connection.execute(
+            job_failures.insert(),
+            [
+                {
+                    "failure_id": f"f-{n:03d}",
+                    "failed_job_id": "j",
+                    "handler": "fail",
+                    "kwargs": {},
+                    "error": "boom",
+                    "failed_at": at + timedelta(seconds=n // 3),  # ties within each second
+                }
+                for n in range(25)
+            ],
+        )
+        connection.execute(
+            job_runs.insert(),
+            [
+                {
+                    "job_id": "j",
+                    "handler": "noop",
+                    "outcome": "executed",
+                    "scheduled_at": at + timedelta(minutes=n),
+                    "finished_at": at + timedelta(minutes=n),
+                }
+                for n in range(25)
+            ],
+        )
+    failed = every_page(worker, 4, job_type="failed")
+    assert failed == [f"f-{n:03d}" for n in range(25)]
+    runs, after = [], None
+    while True:
+        page = worker.service.job_history("j", limit=4, after=after)
+        runs += [run["scheduled_at"] for run in page["runs"]]
+        after = page.get("next")
+        if after is None:
+            break
+    assert runs == [(at + timedelta(minutes=n)).isoformat() for n in reversed(range(25))]
+
+
+def test_keys_that_no_listing_gave_are_validation_errors(worker: Any) -> None:
+    with pytest.raises(ValidationFailed):
+        worker.service.job_history("j", after="yesterday")
+    with pytest.raises(ValidationFailed):
+        worker.service.list_jobs(job_type="failed", after="not-a-time f-1")
+    both = list(file_validator("commands/job.list.json").iter_errors({"after": "a", "offset": 0}))
+    assert both, "after and offset together are refused by the schema"
