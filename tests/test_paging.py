@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from bench.jobfill import fill_worker_store
 from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.persistence.tables import job_failures, job_runs
+from f8a_jobs_worker.scheduling.default_jobs import apply_default_jobs
 from f8a_jobs_worker.validation import file_validator
+from tests.helpers import eventually
 
 LATER = datetime(2999, 1, 1, tzinfo=UTC)
 
@@ -126,3 +129,63 @@ def test_keys_that_no_listing_gave_are_validation_errors(worker: Any) -> None:
         worker.service.list_jobs(job_type="failed", after="not-a-time f-1")
     both = list(file_validator("commands/job.list.json").iter_errors({"after": "a", "offset": 0}))
     assert both, "after and offset together are refused by the schema"
+
+
+def test_counts_stay_exact_without_a_scan(worker: Any, tmp_path: Path) -> None:
+    """jobs_count comes from counters kept by triggers: exact after creates, deletes, one-shot jobs removed
+    by the scheduler, failures, default jobs, a bulk load and cleaning failures."""
+
+    def count(job_type: str) -> int:
+        return int(worker.service.list_jobs(job_type=job_type, limit=0)["jobs_count"])
+
+    def scanned() -> dict[str, int]:
+        with worker.engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT is_default, count(*) FROM f8a_jobs GROUP BY is_default")
+            ).all()
+            failures = connection.execute(sa.text("SELECT count(*) FROM f8a_job_failures")).scalar()
+        found = {bool(d): n for d, n in rows}
+        return {
+            "user": found.get(False, 0),
+            "default": found.get(True, 0),
+            "all": sum(found.values()),
+            "failed": int(failures or 0),
+        }
+
+    def exact() -> None:
+        assert {t: count(t) for t in ("all", "user", "default", "failed")} == scanned()
+
+    fill_worker_store(worker.engine, [LATER] * 1000, "bulk")
+    exact()
+    for n in range(20):
+        worker.service.create_job("noop", job_id=f"c{n}", when=LATER.isoformat())
+    for n in range(5):
+        worker.service.delete_job(f"c{n}")
+    worker.service.create_job("fail", job_id="fails")  # runs at once: a failure record, job removed
+    worker.service.create_job("noop", job_id="once")  # runs at once and is removed by the pass
+    eventually(lambda: scanned()["failed"] == 1 and count("all") == scanned()["all"])
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "d.yaml").write_text("job_id: d\nhandler: noop\nperiodically: 1 hour\n")
+    apply_default_jobs(worker.service, tmp_path / "jobs")
+    exact()
+    assert count("default") == 1 and count("failed") == 1
+    worker.service.clean_failed()
+    exact()
+    assert count("user") == 1000 + 15
+    worker.service.create_job("noop", job_id="d", replace=True, when=LATER.isoformat())
+    exact()  # the default job became a user job
+    assert (count("default"), count("user")) == (0, 1000 + 16)
+
+
+def test_counters_start_from_the_rows_of_an_older_table(worker: Any) -> None:
+    """A store made by a release without counters: installing them counts what is there."""
+    fill_worker_store(worker.engine, [LATER] * 300, "old")
+    with worker.engine.begin() as connection:
+        connection.execute(
+            sa.text("DROP TRIGGER f8a_jobs_count_insert ON f8a_jobs")
+            if connection.dialect.name == "postgresql"
+            else sa.text("DROP TRIGGER f8a_jobs_count_insert")
+        )
+        connection.execute(sa.text("DELETE FROM f8a_counts"))
+    fill_worker_store(worker.engine, [LATER] * 200, "older")  # reinstalls the trigger, then inserts
+    assert worker.service.list_jobs(limit=0)["jobs_count"] == 500

@@ -30,6 +30,7 @@ from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetim
 from sqlalchemy.exc import IntegrityError
 
 from f8a_jobs_worker.errors import JobBroken
+from f8a_jobs_worker.persistence import counts as counters
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +282,13 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             reason = f"{type(exc).__name__}: {exc}"[:500]
             return BrokenJob(row.id, row.handler, bool(row.is_default), reason)
 
+    @staticmethod
+    def _count(connection: sa.Connection, job_type: JobType) -> int:
+        """How many jobs of ``job_type`` there are, from the counters the triggers keep (no scan)."""
+        found = counters.totals(connection)
+        user, default = found[counters.USER_JOBS], found[counters.DEFAULT_JOBS]
+        return {"all": user + default, "user": user, "default": default}[job_type]
+
     def _type_filter(self, job_type: JobType) -> list[Any]:
         if job_type == "user":
             return [self.jobs_t.c.is_default.is_(False)]
@@ -304,8 +312,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         if after is not None:
             query = query.where(self.jobs_t.c.id > after)
         query = query.order_by(self.jobs_t.c.id).limit(limit + 1).offset(offset)
-        count = sa.select(sa.func.count()).select_from(self.jobs_t).where(*conditions)
-        total = connection.execute(count).scalar_one()
+        total = self._count(connection, job_type)
         rows = connection.execute(query).all()
         following = rows[limit - 1].id if len(rows) > limit and limit > 0 else None
         return [self._restore_row(row) for row in rows[:limit]], total, following

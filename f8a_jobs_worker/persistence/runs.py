@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.group_commit import GroupCommit
+from f8a_jobs_worker.persistence import counts as counters
 from f8a_jobs_worker.persistence.database import as_utc, store_errors
 from f8a_jobs_worker.persistence.tables import job_failures, job_runs, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
@@ -185,9 +186,8 @@ class RunStore:
             .limit(limit + 1)
             .offset(offset)
         )
-        count = sa.select(sa.func.count()).select_from(job_failures)
         with store_errors("failure records"):
-            total = connection.execute(count).scalar_one()
+            total = counters.totals(connection)[counters.FAILURES]
             rows = connection.execute(query).all()
         following = None
         if len(rows) > limit and limit > 0:

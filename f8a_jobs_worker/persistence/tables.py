@@ -8,6 +8,7 @@ by the relay; a reply's row (by ``command_id``) is also its stored copy for idem
 ``f8a_run_ledger``: the runs that started and have not finished, by replica; what a replica that is gone left
 there was interrupted.
 ``f8a_replicas``: the workers sharing this store, with their last heartbeat.
+``f8a_counts``: how many jobs of each type and failure records there are, kept by triggers (``counts.py``).
 """
 
 from __future__ import annotations
@@ -108,6 +109,14 @@ replicas = sa.Table(
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+counts = sa.Table(
+    "f8a_counts",
+    metadata,
+    sa.Column("counter", sa.String(32), primary_key=True),  # jobs:user, jobs:default, failures
+    sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
 #: the advisory lock that orders replicas creating or upgrading the tables at the same time
 _SCHEMA_LOCK = 0x0F8A_0B5
 
@@ -130,3 +139,6 @@ def create_tables(engine: sa.Engine, jobs: sa.Table | None = None) -> None:
                 connection.execute(
                     sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}")
                 )
+        from f8a_jobs_worker.persistence import counts as counters  # it builds on these tables
+
+        counters.install(connection, jobs)
