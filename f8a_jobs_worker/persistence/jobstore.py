@@ -88,6 +88,8 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self._found_lock = threading.Lock()
         self._read_error: Exception | None = None
         self._bound: tuple[int, sa.Connection] | None = None
+        #: one-shot jobs removed in the pass in progress, to delete in one statement
+        self._deferred: list[str] | None = None
         # built once: the scheduler updates or removes every job it fires, and SQLAlchemy then reuses the
         # compiled statement instead of building a cache key per call
         self._update = self.jobs_t.update().where(self.jobs_t.c.id == sa.bindparam("job_id"))
@@ -163,9 +165,33 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
                 raise JobLookupError(job.id)
 
     def remove_job(self, job_id: str) -> None:
+        if self._deferred is not None and self._is_bound_here():
+            self._deferred.append(job_id)  # a one-shot job the pass fired: removed with the others
+            return
         with self._connection() as connection:
             if connection.execute(self._delete, {"job_id": job_id}).rowcount == 0:
                 raise JobLookupError(job_id)
+
+    @contextmanager
+    def removing_together(self) -> Iterator[None]:
+        """Within a scheduler pass: the one-shot jobs it fired are removed by one statement (before the
+        next run time is read, and at the end), not one each."""
+        self._deferred = []
+        try:
+            yield
+            self._remove_deferred()
+        finally:
+            self._deferred = None
+
+    def _remove_deferred(self) -> None:
+        ids, self._deferred = self._deferred, [] if self._deferred is not None else None
+        if ids:
+            with self._connection() as connection:
+                connection.execute(self.jobs_t.delete().where(self.jobs_t.c.id.in_(ids)))
+
+    def _is_bound_here(self) -> bool:
+        bound = self._bound
+        return bound is not None and bound[0] == threading.get_ident()
 
     def remove_all_jobs(self) -> None:
         with self._connection() as connection:
@@ -255,6 +281,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         return repaired
 
     def get_next_run_time(self) -> datetime | None:
+        self._remove_deferred()
         query = (
             sa.select(self.jobs_t.c.next_run_time)
             .where(self.jobs_t.c.next_run_time.is_not(None))

@@ -92,7 +92,11 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
             try:
                 if self._outage.down:  # probe before APScheduler logs a failed read per attempt
                     ping(self.store.engine)
-                with self.transactions.begin() as uow, self.store.bound(uow.connection):
+                with (
+                    self.transactions.begin() as uow,
+                    self.store.bound(uow.connection),
+                    self.store.removing_together(),
+                ):
                     if not self.replicas.renew(uow.connection):
                         raise Unavailable("this replica is not registered (the heartbeat lapsed)")
                     uow.after_commit(partial(self.replicas.renewed, began))
