@@ -19,6 +19,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -101,9 +102,7 @@ class Channel(filesystem.Channel):  # type: ignore[misc]
 
     def close(self) -> None:
         if not self.closed:
-            for taken in self._taken.values():
-                with contextlib.suppress(FileNotFoundError):
-                    taken.rename(self._folder / taken.name)
+            _put_back(self._taken.values(), self._folder)
             self._taken.clear()
             with contextlib.suppress(OSError):
                 self._own.rmdir()
@@ -121,6 +120,13 @@ class Channel(filesystem.Channel):  # type: ignore[misc]
         temporary.replace(Path(self.data_folder_out) / name)
 
 
+def _put_back(taken: Iterable[Path], folder: Path) -> None:
+    """Messages taken and not acknowledged: back to their queue under their own names (their place)."""
+    for path in list(taken):
+        with contextlib.suppress(FileNotFoundError):
+            path.rename(folder / path.name)
+
+
 def _recover_orphans(folder: Path) -> None:
     """Move the in-flight messages of channels whose owner is gone back to their queues."""
     for owner in (folder / INFLIGHT).iterdir():
@@ -132,9 +138,7 @@ def _recover_orphans(folder: Path) -> None:
         except Timeout:
             continue  # its owner is alive
         try:
-            for taken in owner.iterdir():
-                with contextlib.suppress(FileNotFoundError):
-                    taken.rename(folder / taken.name)
+            _put_back(owner.iterdir(), folder)
             with contextlib.suppress(OSError):
                 owner.rmdir()
         finally:

@@ -14,6 +14,8 @@ same transaction, after the trigger exists and under its lock, so no write falls
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 
 from f8a_jobs_worker.persistence.tables import counts, job_failures
@@ -21,6 +23,8 @@ from f8a_jobs_worker.persistence.tables import counts, job_failures
 # The trigger DDL below is built from this module's constants and table names only (S608 is noted there).
 
 SHARDS = 64
+#: the shard a PostgreSQL session adds to
+SHARD = f"pg_backend_pid() % {SHARDS}"
 USER_JOBS = "jobs:user"
 DEFAULT_JOBS = "jobs:default"
 FAILURES = "failures"
@@ -29,10 +33,21 @@ FAILURES = "failures"
 def install(connection: sa.Connection, jobs: sa.Table | None) -> None:
     """Create the counting triggers of ``f8a_job_failures`` and of ``jobs`` (the job store's table) if
     missing, and start their counters from the rows already there."""
-    if connection.dialect.name == "postgresql":
-        _install_postgresql(connection, jobs)
-    else:
-        _install_sqlite(connection, jobs)
+    postgresql = connection.dialect.name == "postgresql"
+    counted: list[tuple[sa.Table, Callable[[str], str]]] = [
+        (job_failures, lambda _row: f"'{FAILURES}'")
+    ]
+    if jobs is not None:
+        counted.append((jobs, lambda row: _kind(f"{row}.is_default")))
+        _install(connection, *(_move_postgresql if postgresql else _move_sqlite)(jobs.name))
+    for table, counter in counted:
+        for event, sign in (("INSERT", 1), ("DELETE", -1)):
+            trigger = f"{table.name}_count_{event.lower()}"
+            render = _change_postgresql if postgresql else _change_sqlite
+            statements = render(trigger, table.name, event, sign, counter)
+            created = _install(connection, trigger, table.name, statements)
+            if created and event == "INSERT":  # the rows before the trigger, counted under its lock
+                _recount(connection, table)
 
 
 def totals(connection: sa.Connection) -> dict[str, int]:
@@ -46,173 +61,97 @@ def _kind(is_default: str) -> str:
     return f"CASE WHEN {is_default} THEN '{DEFAULT_JOBS}' ELSE '{USER_JOBS}' END"
 
 
-def _installed(connection: sa.Connection, trigger: str, table: str) -> bool:
+def _add(rows: str) -> str:
+    """Add ``rows`` of (counter, shard, delta) to the counters."""
+    return (
+        f"INSERT INTO f8a_counts (counter, shard, n) {rows} "
+        "ON CONFLICT (counter, shard) DO UPDATE SET n = f8a_counts.n + excluded.n"
+    )
+
+
+def _change_postgresql(
+    trigger: str, table: str, event: str, sign: int, counter: Callable[[str], str]
+) -> list[str]:
+    """A statement trigger: one addition per counter for all the rows a statement inserted or deleted."""
+    changed = "NEW TABLE" if event == "INSERT" else "OLD TABLE"
+    rows = f"SELECT {counter('changed')}, {SHARD}, {sign} * count(*) FROM changed GROUP BY 1"  # noqa: S608
+    return [
+        f"CREATE OR REPLACE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN {_add(rows)}; RETURN NULL; END $$",
+        f"CREATE TRIGGER {trigger} AFTER {event} ON {table} REFERENCING {changed} AS changed "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {trigger}()",
+    ]
+
+
+def _change_sqlite(
+    trigger: str, table: str, event: str, sign: int, counter: Callable[[str], str]
+) -> list[str]:
+    """A row trigger (SQLite has no statement triggers; one worker, one shard)."""
+    row = "NEW" if event == "INSERT" else "OLD"
+    return [
+        f"CREATE TRIGGER {trigger} AFTER {event} ON {table} FOR EACH ROW "
+        f"BEGIN {_add(f'VALUES ({counter(row)}, 0, {sign})')}; END"
+    ]
+
+
+def _move_postgresql(table: str) -> tuple[str, str, list[str]]:
+    """A job that changes type (a user job replacing a default one, or the other way): a row trigger that
+    fires only then, so the scheduler's many updates of next run times cost nothing."""
+    trigger = f"{table}_count_move"
+    rows = (
+        f"VALUES ({_kind('OLD.is_default')}, {SHARD}, -1), ({_kind('NEW.is_default')}, {SHARD}, 1)"
+    )
+    return (
+        trigger,
+        table,
+        [
+            f"CREATE OR REPLACE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN {_add(rows)}; RETURN NULL; END $$",
+            f"CREATE TRIGGER {trigger} AFTER UPDATE OF is_default ON {table} FOR EACH ROW "
+            f"WHEN (OLD.is_default IS DISTINCT FROM NEW.is_default) EXECUTE FUNCTION {trigger}()",
+        ],
+    )
+
+
+def _move_sqlite(table: str) -> tuple[str, str, list[str]]:
+    trigger = f"{table}_count_move"
+    moves = [
+        f"VALUES ({_kind('OLD.is_default')}, 0, -1)",
+        f"VALUES ({_kind('NEW.is_default')}, 0, 1)",
+    ]
+    return (
+        trigger,
+        table,
+        [
+            f"CREATE TRIGGER {trigger} AFTER UPDATE OF is_default ON {table} FOR EACH ROW "
+            f"WHEN OLD.is_default IS NOT NEW.is_default "
+            f"BEGIN {'; '.join(_add(rows) for rows in moves)}; END"
+        ],
+    )
+
+
+def _install(connection: sa.Connection, trigger: str, table: str, statements: list[str]) -> bool:
+    """Run ``statements`` (which create ``trigger`` on ``table``) unless it exists; whether they ran."""
     if connection.dialect.name == "postgresql":
         query = (
             "SELECT 1 FROM pg_trigger WHERE tgname = :name AND tgrelid = CAST(:table AS regclass)"
         )
-        return (
-            connection.execute(sa.text(query), {"name": trigger, "table": table}).first()
-            is not None
-        )
-    query = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = :name"
-    return connection.execute(sa.text(query), {"name": trigger}).first() is not None
+    else:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = :name"
+    found = connection.execute(sa.text(query), {"name": trigger, "table": table}).first()
+    if found is not None:
+        return False
+    for statement in statements:
+        connection.execute(sa.text(statement))
+    return True
 
 
-def _install_postgresql(connection: sa.Connection, jobs: sa.Table | None) -> None:
-    shard = f"pg_backend_pid() % {SHARDS}"
-    add = (
-        "INSERT INTO f8a_counts (counter, shard, n) {rows} "
-        "ON CONFLICT (counter, shard) DO UPDATE SET n = f8a_counts.n + excluded.n"
-    )
-    bodies = (
-        {}
-        if jobs is None
-        else {
-            f"{jobs.name}_count_insert": (
-                jobs.name,
-                "INSERT",
-                "NEW TABLE AS changed",
-                add.format(
-                    rows=f"SELECT {_kind('is_default')}, {shard}, count(*) FROM changed "  # noqa: S608
-                    f"GROUP BY {_kind('is_default')}"
-                ),
-            ),
-            f"{jobs.name}_count_delete": (
-                jobs.name,
-                "DELETE",
-                "OLD TABLE AS changed",
-                add.format(
-                    rows=f"SELECT {_kind('is_default')}, {shard}, -count(*) FROM changed "  # noqa: S608
-                    f"GROUP BY {_kind('is_default')}"
-                ),
-            ),
-        }
-    )
-    bodies |= {
-        f"{job_failures.name}_count_insert": (
-            job_failures.name,
-            "INSERT",
-            "NEW TABLE AS changed",
-            add.format(rows=f"SELECT '{FAILURES}', {shard}, count(*) FROM changed"),  # noqa: S608
-        ),
-        f"{job_failures.name}_count_delete": (
-            job_failures.name,
-            "DELETE",
-            "OLD TABLE AS changed",
-            add.format(rows=f"SELECT '{FAILURES}', {shard}, -count(*) FROM changed"),  # noqa: S608
-        ),
-    }
-    if jobs is not None:
-        _install_postgresql_moves(connection, jobs.name, shard, add)
-    for trigger, (table, event, transition, body) in bodies.items():
-        if _installed(connection, trigger, table):
-            continue
-        connection.execute(
-            sa.text(
-                f"CREATE OR REPLACE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                f"BEGIN {body}; RETURN NULL; END $$"
-            )
-        )
-        connection.execute(
-            sa.text(
-                f"CREATE TRIGGER {trigger} AFTER {event} ON {table} REFERENCING {transition} "
-                f"FOR EACH STATEMENT EXECUTE FUNCTION {trigger}()"
-            )
-        )
-        if event == "INSERT":  # the table's rows before the trigger, counted under its lock
-            _recount(connection, jobs if table != job_failures.name else None)
-
-
-def _install_postgresql_moves(connection: sa.Connection, table: str, shard: str, add: str) -> None:
-    """A job that changes type (a user job replacing a default one, or the other way): a row trigger that
-    fires only then, so the scheduler's many updates of next run times cost nothing."""
-    trigger = f"{table}_count_move"
-    if _installed(connection, trigger, table):
-        return
-    move = add.format(
-        rows=f"VALUES ({_kind('OLD.is_default')}, {shard}, -1), "
-        f"({_kind('NEW.is_default')}, {shard}, 1)"
-    )
-    connection.execute(
-        sa.text(
-            f"CREATE OR REPLACE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            f"BEGIN {move}; RETURN NULL; END $$"
-        )
-    )
-    connection.execute(
-        sa.text(
-            f"CREATE TRIGGER {trigger} AFTER UPDATE OF is_default ON {table} FOR EACH ROW "
-            f"WHEN (OLD.is_default IS DISTINCT FROM NEW.is_default) EXECUTE FUNCTION {trigger}()"
-        )
-    )
-
-
-def _install_sqlite(connection: sa.Connection, jobs: sa.Table | None) -> None:
-    add = (
-        "INSERT INTO f8a_counts (counter, shard, n) VALUES ({counter}, 0, {delta}) "
-        "ON CONFLICT (counter, shard) DO UPDATE SET n = n + excluded.n"
-    )
-    triggers = (
-        {}
-        if jobs is None
-        else {
-            f"{jobs.name}_count_insert": (
-                jobs.name,
-                "INSERT",
-                add.format(counter=_kind("NEW.is_default"), delta=1),
-            ),
-            f"{jobs.name}_count_delete": (
-                jobs.name,
-                "DELETE",
-                add.format(counter=_kind("OLD.is_default"), delta=-1),
-            ),
-        }
-    )
-    if jobs is not None:
-        move = (
-            add.format(counter=_kind("OLD.is_default"), delta=-1)
-            + "; "
-            + add.format(counter=_kind("NEW.is_default"), delta=1)
-        )
-        trigger = f"{jobs.name}_count_move"
-        if not _installed(connection, trigger, jobs.name):
-            connection.execute(
-                sa.text(
-                    f"CREATE TRIGGER {trigger} AFTER UPDATE OF is_default ON {jobs.name} FOR EACH ROW "
-                    f"WHEN OLD.is_default IS NOT NEW.is_default BEGIN {move}; END"
-                )
-            )
-    triggers |= {
-        f"{job_failures.name}_count_insert": (
-            job_failures.name,
-            "INSERT",
-            add.format(counter=f"'{FAILURES}'", delta=1),
-        ),
-        f"{job_failures.name}_count_delete": (
-            job_failures.name,
-            "DELETE",
-            add.format(counter=f"'{FAILURES}'", delta=-1),
-        ),
-    }
-    for trigger, (table, event, body) in triggers.items():
-        if _installed(connection, trigger, table):
-            continue
-        connection.execute(
-            sa.text(
-                f"CREATE TRIGGER {trigger} AFTER {event} ON {table} FOR EACH ROW BEGIN {body}; END"
-            )
-        )
-        if event == "INSERT":
-            _recount(connection, jobs if table != job_failures.name else None)
-
-
-def _recount(connection: sa.Connection, jobs: sa.Table | None) -> None:
-    """Start the counters of ``jobs`` (or, with None, of the failure records) from a count of the rows."""
-    if jobs is not None:
+def _recount(connection: sa.Connection, table: sa.Table) -> None:
+    """Start the counters of ``table`` (the job store's, or the failure records) from a count of its rows."""
+    if table.name != job_failures.name:
         names = [USER_JOBS, DEFAULT_JOBS]
         rows = connection.execute(
-            sa.select(jobs.c.is_default, sa.func.count()).group_by(jobs.c.is_default)
+            sa.select(table.c.is_default, sa.func.count()).group_by(table.c.is_default)
         ).all()
         found = {DEFAULT_JOBS if is_default else USER_JOBS: n for is_default, n in rows}
     else:

@@ -123,7 +123,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     def _connection(self) -> Iterator[sa.Connection]:
         """The connection bound by this thread's unit of work, else a transaction of its own."""
         bound = self._bound
-        if bound is not None and bound[0] == threading.get_ident():
+        if bound is not None and self._is_bound_here():
             yield bound[1]
             return
         with self.engine.begin() as connection:
@@ -184,8 +184,9 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             self._deferred = None
 
     def _remove_deferred(self) -> None:
-        ids, self._deferred = self._deferred, [] if self._deferred is not None else None
+        ids = self._deferred
         if ids:
+            self._deferred = []
             with self._connection() as connection:
                 connection.execute(self.jobs_t.delete().where(self.jobs_t.c.id.in_(ids)))
 
