@@ -189,3 +189,14 @@ def test_counters_start_from_the_rows_of_an_older_table(worker: Any) -> None:
         connection.execute(sa.text("DELETE FROM f8a_counts"))
     fill_worker_store(worker.engine, [LATER] * 200, "older")  # reinstalls the trigger, then inserts
     assert worker.service.list_jobs(limit=0)["jobs_count"] == 500
+
+
+def test_limits_written_as_whole_floats_page_too(worker: Any) -> None:
+    """JSON Schema's integers include 1.0, so the schema lets ``"limit": 2.0`` through."""
+    for n in range(3):
+        worker.service.create_job("noop", job_id=f"f{n}", when=LATER.isoformat())
+    page = worker.service.list_jobs(limit=2.0, offset=0.0)  # type: ignore[arg-type]
+    assert [job["job_id"] for job in page["jobs"]] == ["f0", "f1"] and page["next"] == "f1"
+    assert worker.service.list_jobs(job_type="failed", limit=2.0)["jobs"] == []  # type: ignore[arg-type]
+    assert worker.service.job_history("f0", limit=2.0)["runs"] == []  # type: ignore[arg-type]
+    assert not list(file_validator("commands/job.list.json").iter_errors({"limit": 2.0}))

@@ -198,8 +198,9 @@ class JobService:
                     }
                 ],
             )
-        page = min(DEFAULT_PAGE if limit is None else max(limit, 0), MAX_PAGE)
-        offset = max(offset, 0)
+        # JSON Schema's integers include 1.0: a float would not do as a slice index
+        page = min(DEFAULT_PAGE if limit is None else max(int(limit), 0), MAX_PAGE)
+        offset = max(int(offset), 0)
         with self._work(uow, writes=False) as work:
             if job_type == "failed":
                 failures, total, following = self.runs.failures(
@@ -272,7 +273,7 @@ class JobService:
         ``next`` for the older ones (absent on the last page)."""
         with self._work(uow, writes=False) as work:
             runs, following = self.runs.history(
-                work.connection, job_id, min(max(limit, 1), MAX_PAGE), after
+                work.connection, job_id, min(max(int(limit), 1), MAX_PAGE), after
             )
         return _page({"runs": runs}, following)
 
