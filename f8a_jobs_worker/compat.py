@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 #: distribution name -> the release series (major.minor) the private uses below were checked against
-CHECKED = {"apscheduler": "3.11", "kombu": "5.7", "amqp": "5.4"}
+CHECKED = {"apscheduler": "3.11", "kombu": "5.7", "amqp": "5.4", "selinon": "1.4"}
 
 
 class PrivateUse(NamedTuple):
@@ -147,5 +147,11 @@ PRIVATE = [
         "amqp.abstract_channel:AbstractChannel.auto_decode",
         "messaging/amqp.py",
         "bodies stay bytes whatever content_encoding says",
+    ),
+    PrivateUse(
+        "selinon",
+        "selinon.selective:compute_selective_run",
+        "flows/selinon_backend.py",
+        "a selective run sent with a task id of ours (run_flow_selective makes its own)",
     ),
 ]

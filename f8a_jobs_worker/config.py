@@ -50,12 +50,24 @@ class Settings:
     dead_letter_queue: str = "f8a_jobs_commands_dead"
     events_exchange: str = "f8a_jobs_events"
     flows_exchange: str = "f8a_jobs_flows"
+    flow_backend: str = "exchange"
+    selinon_nodes: str = ""
+    selinon_flows: str = ""
+    celery_broker_url: str | None = None
+    celery_task_names: str = ""
+    celery_queue: str = ""
+    flow_relay_prefetch: int = 500
     log_level: str = "INFO"
 
     @property
     def effective_analytics_database_url(self) -> str:
         """Where ``$filter`` queries run: the analytics database, else the job store's own."""
         return self.analytics_database_url or self.database_url
+
+    @property
+    def effective_celery_broker_url(self) -> str | None:
+        """Where the flow relay sends Celery task messages: the Celery broker, else the worker's own."""
+        return self.celery_broker_url or self.broker_url
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -88,14 +100,41 @@ class Settings:
             raise ConfigError(f"{PREFIX}MISFIRE_GRACE_TIME must be >= 1 second or 'none'")
         if self.history_per_job < 1 or self.history_max_age_days < 1 or self.reply_max_age_days < 1:
             raise ConfigError("retention must keep at least one run and one day")
-        if self.prefetch < 1:
-            raise ConfigError(f"{PREFIX}PREFETCH must be at least 1")
+        if self.prefetch < 1 or self.flow_relay_prefetch < 1:
+            raise ConfigError(
+                f"{PREFIX}PREFETCH and {PREFIX}FLOW_RELAY_PREFETCH must be at least 1"
+            )
         if not 2.0 <= self.replica_lapse <= 300.0:
             raise ConfigError(f"{PREFIX}REPLICA_LAPSE must be 2 to 300 seconds")
         if not 0.1 <= self.poll_interval <= 3600.0:
             raise ConfigError(f"{PREFIX}POLL_INTERVAL must be 0.1 to 3600 seconds")
         self._check_names()
         self._check_urls()
+        self._check_flow_backend()
+
+    def _check_flow_backend(self) -> None:
+        from f8a_jobs_worker.flows.backend import BACKENDS, task_names
+
+        if self.flow_backend not in BACKENDS:
+            raise ConfigError(
+                f"{PREFIX}FLOW_BACKEND {self.flow_backend!r}: expected one of {', '.join(BACKENDS)}"
+            )
+        if self.flow_backend == "exchange":
+            return
+        if not self.effective_celery_broker_url:
+            raise ConfigError(
+                f"{PREFIX}FLOW_BACKEND={self.flow_backend} needs the Celery broker: set "
+                f"{PREFIX}CELERY_BROKER_URL (or {PREFIX}BROKER_URL, its default)"
+            )
+        if self.flow_backend == "selinon" and not (self.selinon_nodes and self.selinon_flows):
+            raise ConfigError(
+                f"{PREFIX}FLOW_BACKEND=selinon needs {PREFIX}SELINON_NODES (nodes.yml) and "
+                f"{PREFIX}SELINON_FLOWS (flow definition files or a directory of them)"
+            )
+        try:
+            task_names(self.celery_task_names)
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}CELERY_TASK_NAMES: {exc}") from None
 
     def _check_names(self) -> None:
         from f8a_jobs_worker.messaging.topology import valid_name
@@ -114,6 +153,7 @@ class Settings:
         from f8a_jobs_worker.persistence.database import database_url
 
         databases = {"DATABASE_URL": self.database_url}
+        brokers = {"BROKER_URL": self.broker_url, "CELERY_BROKER_URL": self.celery_broker_url}
         if self.analytics_database_url:
             databases["ANALYTICS_DATABASE_URL"] = self.analytics_database_url
         for name, url in databases.items():
@@ -121,13 +161,13 @@ class Settings:
                 database_url(url)
             except ValueError as exc:
                 raise ConfigError(f"{PREFIX}{name} {redact_url(url)}: {exc}") from None
-        if self.broker_url:
+        for name, broker_url in brokers.items():
+            if not broker_url:
+                continue
             try:
-                check_broker_url(self.broker_url)
+                check_broker_url(broker_url)
             except ValueError as exc:
-                raise ConfigError(
-                    f"{PREFIX}BROKER_URL {redact_url(self.broker_url)}: {exc}"
-                ) from None
+                raise ConfigError(f"{PREFIX}{name} {redact_url(broker_url)}: {exc}") from None
 
     def describe(self) -> dict[str, Any]:
         """Settings as they may be logged: every URL with its password masked."""
@@ -146,6 +186,12 @@ class Settings:
             "poll_interval": self.poll_interval,
             "filter_timeout": self.filter_timeout,
             "filter_tables": self.filter_tables or "all analytics tables",
+            "flow_backend": self.flow_backend,
+            **(
+                {}
+                if self.flow_backend == "exchange"
+                else {"celery_broker_url": redact_url(self.effective_celery_broker_url or "")}
+            ),
             "names": [
                 self.commands_queue,
                 self.dead_letter_queue,
@@ -166,6 +212,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "history_per_job": int,
     "reply_max_age_days": int,
     "prefetch": int,
+    "flow_relay_prefetch": int,
     "replica_lapse": float,
     "poll_interval": float,
     "filter_timeout": int,

@@ -19,7 +19,9 @@ from f8a_jobs_worker.events import EventSink, LoggingEventSink, SafeEventSink
 from f8a_jobs_worker.events.relay import Relay
 from f8a_jobs_worker.filters.compiler import FilterCompiler
 from f8a_jobs_worker.filters.query import FilterRunner
+from f8a_jobs_worker.flows.backend import FlowBackend, load_backend
 from f8a_jobs_worker.flows.dispatch import FlowDispatcher
+from f8a_jobs_worker.flows.relay import FlowRelay
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import NO_RETRY, Publisher
@@ -91,7 +93,28 @@ class Worker:
         self.ledger = RunLedger(self.replicas.replica_id)
         self.state = SchedulerStateStore()
         self.filters = self._filter_runner()
-        self.flows = FlowDispatcher(settings.broker_url, self.names.flows) if messaging else None
+        #: who executes flow runs besides the flows exchange (Selinon, Celery); job kwargs checked against it
+        self.flow_backend: FlowBackend | None = load_backend(settings)
+        self.registry.flows = self.flow_backend
+        relayed = messaging and self.flow_backend is not None
+        self.flows = (
+            FlowDispatcher(
+                settings.broker_url,
+                self.names.flows,
+                subscribers=(self.names.flows_relay,) if relayed else (),
+            )
+            if messaging
+            else None
+        )
+        self.flow_relay: FlowRelay | None = None
+        if relayed and self.flow_backend is not None:
+            self.flow_relay = FlowRelay(
+                settings.broker_url,
+                settings.effective_celery_broker_url or "",
+                self.names,
+                self.flow_backend,
+                settings.flow_relay_prefetch,
+            )
         self.runtime = SchedulerRuntime(
             self.transactions,
             JobRunner(self.registry, self.runs, self.filters, self.flows),
@@ -176,6 +199,8 @@ class Worker:
         self.membership.start()
         if self.listener is not None:
             self.listener.start()
+        if self.flow_relay is not None:
+            self.flow_relay.start()
         if self.consumer is not None:
             self.consumer.start()
         log.info("worker ready")
@@ -211,6 +236,8 @@ class Worker:
         self.membership.stop()
         self.runtime.shutdown(wait=wait)
         self.relay.stop()  # after the runs: their events are sent before the broker connection closes
+        if self.flow_relay is not None:
+            self.flow_relay.stop()  # what it has not acknowledged goes back to its queue
         self.membership.leave()  # what is left (unsent rows, unfinished runs) the others take at once
         for publisher in (self.publisher, self.relay.publisher):
             if publisher is not None:

@@ -6,22 +6,20 @@ Exit codes: 0 success, 1 a check failed, 2 bad usage, 69 a dependency is unavail
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
 from f8a_jobs_worker import __version__, logs, retry
-from f8a_jobs_worker.cli import monitor, publish
+from f8a_jobs_worker.cli import flows, monitor, publish
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
-from f8a_jobs_worker.config import redact_url
+from f8a_jobs_worker.cli.signals import install_signal_handlers
+from f8a_jobs_worker.config import ConfigError, redact_url
 from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.handlers import HandlerRegistry
@@ -86,12 +84,12 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
     settings = settings_from(ctx, **options)
     logs.configure(settings.log_level)
 
-    stop = _install_signal_handlers()
+    stop = install_signal_handlers()
     try:
         worker = _start_with_retry(
             lambda: Worker(settings, load_default_jobs=not no_default_jobs, messaging=True), stop
         )
-    except StoreInUse as exc:
+    except (StoreInUse, ConfigError) as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(EX_CONFIG)
         return
@@ -120,23 +118,6 @@ def _start_with_retry(make_worker: Callable[[], Worker], stop: threading.Event) 
         return worker
 
     return retry.until_available(attempt, Unavailable, retry.Outage("job store", log), stop)
-
-
-def _install_signal_handlers() -> threading.Event:
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if stop.is_set():
-            log.warning("%s again: exiting now without waiting for running jobs", name)
-            logging.shutdown()
-            os._exit(128 + signum)
-        log.info("%s received: shutting down (send it again to exit at once)", name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop
 
 
 @cli.command("check-default-jobs")
@@ -203,6 +184,7 @@ cli.add_command(publish.scheduler)
 cli.add_command(publish.send)
 cli.add_command(monitor.events)
 cli.add_command(monitor.dlq)
+cli.add_command(flows.flows)
 
 
 def main() -> None:

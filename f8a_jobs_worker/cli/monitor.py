@@ -128,16 +128,28 @@ def _take(conn: Any, queue_name: str, limit: int) -> list[Any]:
     return taken
 
 
+flows_option = click.option(
+    "--flows",
+    "flow_runs",
+    is_flag=True,
+    help="Flow runs the flow relay could not send (<flows>_dead) instead of commands.",
+)
+
+
 @dlq.command("list")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@flows_option
 @broker_option
 @click.pass_context
-def dlq_list(ctx: click.Context, limit: int, as_json: bool, broker_url: str | None) -> None:
+def dlq_list(
+    ctx: click.Context, limit: int, as_json: bool, flow_runs: bool, broker_url: str | None
+) -> None:
     """Show dead letters without removing them."""
     settings = settings_from(ctx, broker_url=broker_url)
+    names = names_of(settings)
     with broker.connection(settings.broker_url) as conn:
-        messages = _take(conn, names_of(settings).dead, limit)
+        messages = _take(conn, names.flows_dead if flow_runs else names.dead, limit)
         rows = [
             {
                 "reason": (m.headers or {}).get("x-f8a-reason"),
@@ -167,16 +179,22 @@ def dlq_list(ctx: click.Context, limit: int, as_json: bool, broker_url: str | No
     show_default=True,
     help="How many dead letters to send back.",
 )
+@flows_option
 @broker_option
 @click.pass_context
-def replay(ctx: click.Context, limit: int, broker_url: str | None) -> None:
-    """Send dead letters back to the commands queue as they were (after fixing what made them fail)."""
+def replay(ctx: click.Context, limit: int, flow_runs: bool, broker_url: str | None) -> None:
+    """Send dead letters back as they were (after fixing what made them fail): commands to the commands
+    queue; with --flows, flow runs to the flow relay's queue (not the exchange: other readers had them)."""
     settings = settings_from(ctx, broker_url=broker_url)
     names = names_of(settings)
     with broker.connection(settings.broker_url) as conn:
         publisher = Publisher(conn)
         replayed = 0
-        for message in _take(conn, names.dead, limit):
+        source, target = names.dead, names.commands
+        if flow_runs:
+            source = names.flows_dead
+            target = broker.topology(conn).subscription(names.flows, names.flows_relay).name
+        for message in _take(conn, source, limit):
             headers = dict(message.headers or {})
             original = headers.pop("x-f8a-original-properties", {}) or {}
             for key in ("x-f8a-reason", "x-f8a-error", "x-f8a-dead-at"):
@@ -187,7 +205,7 @@ def replay(ctx: click.Context, limit: int, broker_url: str | None) -> None:
                 if k in {"reply_to", "correlation_id", "message_id"}
             }
             publisher.to_queue(
-                names.commands,
+                target,
                 _body(message),
                 headers=headers,
                 content_type=message.content_type or "application/json",
@@ -196,4 +214,4 @@ def replay(ctx: click.Context, limit: int, broker_url: str | None) -> None:
             )
             message.ack()
             replayed += 1
-    click.echo(f"replayed {replayed} dead letter(s) to {names.commands}")
+    click.echo(f"replayed {replayed} dead letter(s) to {target}")

@@ -40,16 +40,29 @@ class FlowDispatcher:
     """Publishes flow runs to the flows exchange (or queue); one dispatcher per process, one fan-out at a
     time per connection it opens."""
 
-    def __init__(self, broker_url: str | None, exchange: str, batch: int = BATCH) -> None:
+    def __init__(
+        self,
+        broker_url: str | None,
+        exchange: str,
+        batch: int = BATCH,
+        subscribers: tuple[str, ...] = (),
+    ) -> None:
         self.broker_url = broker_url
         self.exchange = exchange
         self.batch = batch
+        #: durable queues (the flow relay's) declared and bound before a fan-out, so that no run is
+        #: published before its reader's queue exists
+        self.subscribers = subscribers
 
     def dispatch(self, runs: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Publish every ``(flow_name, body)``; return how many were confirmed, or raise DispatchFailed."""
         conn = broker.connection(self.broker_url, heartbeat=0)
         try:
-            if broker.topology(conn).confirmed_batches:
+            with _broker_errors(lambda: 0):
+                topology = broker.topology(conn)
+                for queue in self.subscribers:
+                    topology.subscription(self.exchange, queue)(conn.default_channel).declare()
+            if topology.confirmed_batches:
                 return self._confirmed_batches(conn, runs)
             return self._one_by_one(conn, runs)
         finally:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from f8a_jobs_worker.filters.query import FilterRunner
+    from f8a_jobs_worker.flows.backend import FlowBackend
     from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 
 
@@ -38,6 +39,14 @@ class BaseHandler:
     def __init__(self, context: HandlerContext) -> None:
         self.context = context
         self.log = context.logger
+
+    @classmethod
+    def problems(
+        cls, kwargs: Mapping[str, Any], flows: FlowBackend | None
+    ) -> list[tuple[str, str]]:
+        """``(kwargs key, message)`` for what the schema cannot see, such as a flow name the configured flow
+        backend does not know; checked when a job is created."""
+        return []
 
     def execute(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """Do the job's work; return a small JSON-able summary for the ``job.executed`` event."""

@@ -4,10 +4,13 @@ matching row (re-queried at every run; the stored job is never changed)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from f8a_jobs_worker.handlers.base import BaseHandler
+
+if TYPE_CHECKING:
+    from f8a_jobs_worker.flows.backend import FlowBackend
 
 
 class FlowHandler(BaseHandler):
@@ -20,8 +23,8 @@ class FlowHandler(BaseHandler):
             raise RuntimeError("no broker is configured for flow dispatch")
         dispatch_id = str(uuid.uuid4())
         runs = (
-            (flow_name, self._message(flow_name, node_args, dispatch_id, extra))
-            for node_args in self._node_args(flow_arguments)
+            (flow_name, self._message(flow_name, node_args, dispatch_id, index, extra))
+            for index, node_args in enumerate(self._node_args(flow_arguments))
         )
         dispatched = self.context.flows.dispatch(runs)
         self.log.info(
@@ -42,13 +45,14 @@ class FlowHandler(BaseHandler):
                 yield argument
 
     def _message(
-        self, flow_name: str, node_args: Any, dispatch_id: str, extra: dict[str, Any]
+        self, flow_name: str, node_args: Any, dispatch_id: str, index: int, extra: dict[str, Any]
     ) -> dict[str, Any]:
         return {
             "flow_name": flow_name,
             "node_args": node_args,
             "job_id": self.context.job_id,
             "dispatch_id": dispatch_id,
+            "run_index": index,
             **extra,
         }
 
@@ -56,6 +60,14 @@ class FlowHandler(BaseHandler):
 class FlowScheduling(FlowHandler):
     """Run ``flow_name`` once per flow argument: literal node arguments (also null), or
     ``{"$filter": query, ...siblings}``, which becomes one run per row with the siblings merged in."""
+
+    @classmethod
+    def problems(
+        cls, kwargs: Mapping[str, Any], flows: FlowBackend | None
+    ) -> list[tuple[str, str]]:
+        if flows is None:
+            return []
+        return flows.problems(kwargs["flow_name"], None, True, False)
 
     def execute(
         self, flow_name: str, flow_arguments: list[Any] | None = None, **_: Any
@@ -66,6 +78,19 @@ class FlowScheduling(FlowHandler):
 class SelectiveFlowScheduling(FlowHandler):
     """Like flow_scheduling, running only ``task_names`` of the flow (and what follows, with
     ``run_subsequent``)."""
+
+    @classmethod
+    def problems(
+        cls, kwargs: Mapping[str, Any], flows: FlowBackend | None
+    ) -> list[tuple[str, str]]:
+        if flows is None:
+            return []
+        return flows.problems(
+            kwargs["flow_name"],
+            list(kwargs.get("task_names") or []),
+            bool(kwargs.get("follow_subflows", True)),
+            bool(kwargs.get("run_subsequent", False)),
+        )
 
     def execute(
         self,

@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema.protocols import Validator
 
-from f8a_jobs_worker.errors import UnknownHandler
+from f8a_jobs_worker.errors import UnknownHandler, ValidationFailed
 from f8a_jobs_worker.handlers.base import BaseHandler
 from f8a_jobs_worker.handlers.builtin import BUILTIN_HANDLERS
 from f8a_jobs_worker.validation import check, load_schema, validator_for
+
+if TYPE_CHECKING:
+    from f8a_jobs_worker.flows.backend import FlowBackend
 
 ENTRY_POINT_GROUP = "f8a_jobs_worker.handlers"
 
@@ -31,6 +34,8 @@ class HandlerRegistry:
         self._handlers: dict[str, type[BaseHandler]] = {}
         self._schemas: dict[str, dict[str, Any]] = {}
         self._validators: dict[str, Validator] = {}
+        #: the flow backend whose flow and task names job kwargs are checked against (None: not checked)
+        self.flows: FlowBackend | None = None
         for name, cls in (handlers or {}).items():
             self.register(name, cls)
 
@@ -75,8 +80,14 @@ class HandlerRegistry:
 
     def validate_kwargs(self, name: str, kwargs: Any) -> None:
         """Raise UnknownHandler or ValidationFailed (paths under ``$.kwargs``)."""
-        self.get(name)
+        handler = self.get(name)
         check(self._validators[name], kwargs, f"kwargs for handler {name!r}", root="$.kwargs")
+        problems = handler.problems(kwargs, self.flows)
+        if problems:
+            raise ValidationFailed(
+                f"kwargs for handler {name!r}: {problems[0][1]}",
+                [{"path": f"$.kwargs.{key}", "message": message} for key, message in problems],
+            )
 
     def schema(self, name: str) -> dict[str, Any]:
         self.get(name)

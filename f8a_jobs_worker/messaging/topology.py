@@ -42,6 +42,16 @@ class Names:
             f"{prefix}_commands", f"{prefix}_commands_dead", f"{prefix}_events", f"{prefix}_flows"
         )
 
+    @property
+    def flows_relay(self) -> str:
+        """The durable queue the flow relay reads flow runs from (bound to the flows exchange)."""
+        return f"{self.flows}_relay"
+
+    @property
+    def flows_dead(self) -> str:
+        """Flow runs the relay could not hand to the flow engine, with the reason."""
+        return f"{self.flows}_dead"
+
 
 def durable_queue(name: str) -> Queue:
     """A durable queue reached through the default exchange by its own name."""
@@ -71,6 +81,11 @@ class Topology:
 
     def events_queue(self, events: str, binding: str = "#") -> Queue:
         """Where a monitor reads events."""
+        raise NotImplementedError
+
+    def subscription(self, exchange: str, queue: str) -> Queue:
+        """A durable queue of a standing consumer (the flow relay) that gets everything sent to
+        ``exchange``, kept while that consumer is away."""
         raise NotImplementedError
 
     def release(self, queue: Any) -> None:
@@ -103,6 +118,12 @@ class ExchangeTopology(Topology):
             f"{events}_watch_{uuid.uuid4().hex[:8]}", topic_exchange(events), binding
         )
 
+    def subscription(self, exchange: str, queue: str) -> Queue:
+        """``queue``, durable, bound to the topic exchange with ``#``."""
+        return Queue(
+            queue, topic_exchange(exchange), routing_key="#", durable=True, auto_delete=False
+        )
+
 
 class QueueTopology(Topology):
     """SQS and the embedded broker: queues only, each polled."""
@@ -120,6 +141,10 @@ class QueueTopology(Topology):
     def events_queue(self, events: str, binding: str = "#") -> Queue:
         """The one shared events queue: readers take events off it."""
         return durable_queue(events)
+
+    def subscription(self, exchange: str, queue: str) -> Queue:
+        """The queue named like the exchange itself: its one reader takes the messages off it."""
+        return durable_queue(exchange)
 
     def release(self, queue: Any) -> None:
         queue.delete()

@@ -1,0 +1,151 @@
+"""Flow backends: who executes the flow runs that ``flow_scheduling`` jobs publish.
+
+The worker always publishes neutral flow-run messages (docs/messages.md, "Flow dispatch") to ``f8a_jobs_flows``.
+With the default backend, ``exchange``, that is the end of it: a flow engine of the pipeline's own consumes
+them. With ``selinon`` or ``celery``, the flow relay (:mod:`f8a_jobs_worker.flows.relay`) reads them from a
+durable queue and turns each into a Celery task message on the pipeline's Celery broker, so Selinon or Celery
+workers execute them unchanged. A backend also checks a job's flow and task names when the job is created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from kombu import Producer
+
+    from f8a_jobs_worker.config import Settings
+
+BACKENDS = ("exchange", "selinon", "celery")
+
+
+class Undeliverable(Exception):
+    """A flow run that no retry can hand over (an unknown flow, a malformed message): it is dead-lettered."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    """One neutral flow-run message, as the relay reads it."""
+
+    flow_name: str
+    node_args: dict[str, Any] | None
+    job_id: str
+    dispatch_id: str
+    run_index: int | None = None
+    task_names: tuple[str, ...] | None = None  # a selective run
+    run_subsequent: bool = False
+    follow_subflows: bool = True
+
+    @property
+    def task_id(self) -> str:
+        """The Celery task id of this run: the same on every delivery of the message, so a duplicate after
+        a redelivery is recognisable, and beginning with the dispatch it belongs to."""
+        if self.run_index is None:
+            return self.dispatch_id
+        return f"{self.dispatch_id}.{self.run_index}"
+
+    @classmethod
+    def from_message(cls, body: Any) -> FlowRun:
+        """The run in a decoded message body; :class:`Undeliverable` when it is not a flow run."""
+        from f8a_jobs_worker.validation import file_validator, violations
+
+        problems = violations(file_validator("flow.json"), body)
+        if problems:
+            first = problems[0]
+            raise Undeliverable(
+                "invalid_flow_run", f"not a flow run: {first['path']}: {first['message']}"
+            )
+        selective = "task_names" in body
+        return cls(
+            flow_name=body["flow_name"],
+            node_args=body["node_args"],
+            job_id=body["job_id"],
+            dispatch_id=body["dispatch_id"],
+            run_index=body.get("run_index"),
+            task_names=tuple(body["task_names"]) if selective else None,
+            run_subsequent=bool(body.get("run_subsequent", False)),
+            follow_subflows=bool(body.get("follow_subflows", True)),
+        )
+
+
+class FlowBackend(Protocol):
+    """What the relay and ``job.create`` need of a flow engine."""
+
+    name: str
+
+    def problems(
+        self,
+        flow_name: str,
+        task_names: list[str] | None,
+        follow_subflows: bool,
+        run_subsequent: bool,
+    ) -> list[tuple[str, str]]:
+        """``(kwargs key, message)`` for each name the flow engine does not know; empty when it can run."""
+        ...
+
+    def send(self, run: FlowRun, producer: Producer) -> None:
+        """Publish ``run`` as the engine's task message through ``producer`` without waiting for the broker;
+        :class:`Undeliverable` for a run that can never be sent."""
+        ...
+
+
+def load_backend(settings: Settings) -> FlowBackend | None:
+    """The backend the settings name (None for ``exchange``), its configuration read and checked now;
+    ConfigError (one line) when it cannot be used."""
+    from f8a_jobs_worker.config import PREFIX, ConfigError
+
+    try:
+        if settings.flow_backend == "selinon":
+            from f8a_jobs_worker.flows.selinon_backend import SelinonBackend
+
+            return SelinonBackend(Path(settings.selinon_nodes), flow_files(settings.selinon_flows))
+        if settings.flow_backend == "celery":
+            from f8a_jobs_worker.flows.celery_backend import CeleryBackend
+
+            return CeleryBackend(
+                task_names(settings.celery_task_names), settings.celery_queue or None
+            )
+    except ImportError as exc:
+        raise ConfigError(
+            f"{PREFIX}FLOW_BACKEND={settings.flow_backend} needs its extra: "
+            f"pip install 'f8a-jobs-worker[{settings.flow_backend}]' ({exc})"
+        ) from None
+    except Exception as exc:  # Selinon's configuration errors have no common base
+        raise ConfigError(
+            f"{PREFIX}FLOW_BACKEND={settings.flow_backend}: {type(exc).__name__}: {exc}"
+        ) from None
+    return None
+
+
+def flow_files(setting: str) -> list[Path]:
+    """Selinon flow definition files: comma-separated files or directories (their ``*.yml``/``*.yaml``)."""
+    found: list[Path] = []
+    for part in (p.strip() for p in setting.split(",")):
+        if not part:
+            continue
+        path = Path(part)
+        if path.is_dir():
+            found.extend(sorted([*path.glob("*.yml"), *path.glob("*.yaml")]))
+        else:
+            found.append(path)
+    return found
+
+
+def task_names(setting: str) -> dict[str, str]:
+    """``flow=task`` pairs, comma-separated: the Celery task each flow name is sent as."""
+    mapping: dict[str, str] = {}
+    for pair in (p.strip() for p in setting.split(",")):
+        if not pair:
+            continue
+        flow, sep, task = pair.partition("=")
+        if not sep or not flow.strip() or not task.strip():
+            raise ValueError(f"expected flow=task, got {pair!r}")
+        mapping[flow.strip()] = task.strip()
+    return mapping
