@@ -485,3 +485,91 @@ def test_the_dispatcher_message_is_the_one_selinon_run_flow_sends(
     assert ours["kwargs"] == reference["kwargs"]
     assert ours["headers"]["task"] == reference["headers"]["task"] == "selinon.Dispatcher"
     assert ours["headers"]["id"] == "d.0"
+
+
+def test_a_configuration_whose_task_code_is_not_installed_here_is_enough_to_dispatch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker reads the pipeline's Selinon configuration without the pipeline's code (Selinon imports
+    every task class it names): names and graph are all that dispatching needs."""
+    nodes = tmp_path / "nodes.yml"
+    nodes.write_text(
+        "tasks:\n"
+        "  - name: Fetch\n    import: reviewer_pipeline.tasks.fetch\n"
+        "  - name: Store\n    import: reviewer_pipeline.tasks.store\n    classname: StoreTask\n"
+        "flows:\n  - ingestFlow\n"
+    )
+    flows = tmp_path / "flows.yml"
+    flows.write_text(
+        "flow-definitions:\n  - name: ingestFlow\n    queue: ingest_dispatcher\n    edges:\n"
+        "      - from:\n        to: Fetch\n      - from: Fetch\n        to: Store\n"
+    )
+    backend = SelinonBackend(nodes, [flows])
+    assert not any(name.startswith("reviewer_pipeline") for name in sys.modules)
+    assert backend.problems("ingestFlow", None, True, False) == []
+    assert backend.problems("ingestFlow", ["Store"], True, False) == []
+    assert backend.problems("ingestFlow", ["Load"], True, False) == [
+        ("task_names", "unknown Selinon task 'Load'")
+    ]
+    with Connection("memory://") as conn:
+        queue = conn.SimpleQueue("ingest_dispatcher")
+        backend.send(FlowRun("ingestFlow", {"x": 1}, "j", "d", 3), Producer(conn.default_channel))
+        message = queue.get(timeout=5)
+        assert message.headers["id"] == "d.3"
+        assert message.payload[1] == {
+            "flow_name": "ingestFlow",
+            "node_args": {"x": 1, "job_id": "j"},
+        }
+        message.ack()
+        queue.close()
+
+
+def test_the_documented_example_runs_from_a_default_job_to_selinon_tasks(
+    flow_names: Names, make_worker, rabbitmq_url: str, database_url: str, tmp_path: Path
+) -> None:
+    """README's "Flows on Selinon": the example pipeline of docs/examples/selinon, its default job with a
+    $filter, a Celery worker started as the README says; the tasks print what they received."""
+    example = ROOT / "docs" / "examples" / "selinon"
+    engine = sa.create_engine(database_url)
+    create_demo_data(engine)
+    engine.dispose()
+    log = tmp_path / "celery.log"
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": rabbitmq_url,
+        "CELERY_RESULT_BACKEND": "db+"
+        + sa.make_url(database_url).render_as_string(hide_password=False),
+    }
+    with log.open("ab") as out:
+        celery = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "app", "worker", "-P", "threads", "-c", "4"],
+            cwd=example,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        make_worker(
+            messaging=True,
+            broker_url=rabbitmq_url,
+            commands_queue=flow_names.commands,
+            dead_letter_queue=flow_names.dead,
+            events_exchange=flow_names.events,
+            flows_exchange=flow_names.flows,
+            flow_backend="selinon",
+            selinon_nodes=str(example / "nodes.yml"),
+            selinon_flows=str(example / "flows.yml"),
+            default_jobs_dir=example / "default_jobs",
+        )
+        expected = (
+            '{"ecosystem": "npm", "force": true, "job_id": "npm-unfinished-analyses", '
+            '"name": "serve-static", "version": "1.8.0"}'
+        )
+        for task in ("FetchTask", "ReportTask"):
+            line = f"analysisFlow/{task} ran with {expected}"
+            eventually(lambda line=line: line in log.read_text(), timeout=60, interval=0.2)
+    finally:
+        celery.kill()
+        celery.wait(20)
+        with broker.connection(rabbitmq_url) as conn:
+            conn.channel().queue_delete("celery")

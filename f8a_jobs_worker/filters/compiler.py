@@ -171,8 +171,9 @@ class FilterCompiler:
     ) -> FromClause:
         unknown = sorted(set(join) - JOIN_KEYS)
         if unknown:
+            hint = ' (YAML reads an unquoted on: as true; write "on":)' if "True" in unknown else ""
             raise FilterError(
-                f"{path}: unknown join key(s) {', '.join(map(repr, unknown))}",
+                f"{path}: unknown join key(s) {', '.join(map(repr, unknown))}{hint}",
                 [_detail(f"{path}.{k}", "unknown key") for k in unknown],
             )
         kind = str(join.get("type", "inner")).lower()

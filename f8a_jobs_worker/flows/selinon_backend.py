@@ -9,13 +9,22 @@ the message is sent through the same calls it makes (:mod:`f8a_jobs_worker.compa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib.abc
+import importlib.machinery
+import logging
+import sys
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kombu import Producer
 
 from f8a_jobs_worker.flows.backend import FlowRun, Undeliverable
+
+log = logging.getLogger(__name__)
 
 #: tasks the original service added to every selective run of these flows
 SELECTIVE_ADDITIONS = {
@@ -82,7 +91,14 @@ class SelinonBackend:
         for path in flows:
             if not path.is_file():
                 raise ValueError(f"no Selinon flow definition at {path}")
-        Config.set_config_yaml(str(nodes), [str(p) for p in flows])
+        with _names_only(pipeline_modules([nodes, *flows])) as stubbed:
+            Config.set_config_yaml(str(nodes), [str(p) for p in flows])
+        if stubbed:
+            log.info(
+                "Selinon configuration read; modules not installed here, known by name only "
+                "(enough to dispatch): %s",
+                ", ".join(sorted(stubbed)),
+            )
         self.config = Config
         self.app = Celery("f8a_jobs_worker", set_as_current=False)
         Config.set_celery_app(self.app)
@@ -151,3 +167,80 @@ class SelinonBackend:
             return dispatch_kwargs(flow_name, node_args, tasks, follow_subflows, run_subsequent)
         except SelectiveNoPathError as exc:
             raise Undeliverable("selective_no_path", str(exc)) from None
+
+
+class _Placeholder:
+    """Stands for a class or function of the pipeline's code that the worker does not have."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class _StubModule(types.ModuleType):
+    """A module of the pipeline's own (its tasks, storages, predicates) that is not installed here."""
+
+    __path__: list[str] = []  # a package: sub-modules are stubbed too
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return type(name, (_Placeholder,), {"__module__": self.__name__})
+
+
+class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Answers for the pipeline's modules before any real finder, so none of their code runs here."""
+
+    def __init__(self, modules: set[str]) -> None:
+        self.modules = modules
+        self.stubbed: set[str] = set()
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.modules:
+            return None
+        self.stubbed.add(fullname)
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return _StubModule(spec.name)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        pass
+
+
+def pipeline_modules(files: list[Path]) -> set[str]:
+    """The modules a Selinon configuration imports from the pipeline (every ``import`` and
+    ``predicates_module`` value, and their parent packages), Selinon's own left out."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("import", "predicates_module") and isinstance(value, str):
+                    parts = value.split(".")
+                    found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for path in files:
+        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return {name for name in found if name.split(".")[0] != "selinon"}
+
+
+@contextmanager
+def _names_only(modules: set[str]) -> Iterator[set[str]]:
+    """While Selinon reads its configuration (it imports every task, storage and predicate it names), the
+    pipeline's modules are stubbed: dispatching needs the names and the graph, not the pipeline's code and
+    its dependencies. The stubs are removed afterwards; the names of the stubbed modules are yielded."""
+    finder = _StubFinder(modules - set(sys.modules))
+    sys.meta_path.insert(0, finder)
+    try:
+        yield finder.stubbed
+    finally:
+        sys.meta_path.remove(finder)
+        for name in finder.stubbed:
+            sys.modules.pop(name, None)
