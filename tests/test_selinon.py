@@ -28,6 +28,7 @@ from f8a_jobs_worker.messaging.topology import Names
 from tests.faults import FaultProxy
 from tests.helpers import eventually
 from tests.messaging import read_queue
+from tests.process import WorkerProcess, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = Path(__file__).parent / "selinon_app"
@@ -525,10 +526,11 @@ def test_a_configuration_whose_task_code_is_not_installed_here_is_enough_to_disp
 
 
 def test_the_documented_example_runs_from_a_default_job_to_selinon_tasks(
-    flow_names: Names, make_worker, rabbitmq_url: str, database_url: str, tmp_path: Path
+    flow_names: Names, rabbitmq_url: str, database_url: str, tmp_path: Path
 ) -> None:
-    """README's "Flows on Selinon": the example pipeline of docs/examples/selinon, its default job with a
-    $filter, a Celery worker started as the README says; the tasks print what they received."""
+    """README's "Flows on Selinon or Celery": the example pipeline of docs/examples/selinon and its default
+    job with a $filter, a Celery worker and `f8a-jobs-worker run` started as the README says (processes of
+    their own: Selinon's configuration is per process); the tasks print what they received."""
     example = ROOT / "docs" / "examples" / "selinon"
     engine = sa.create_engine(database_url)
     create_demo_data(engine)
@@ -548,27 +550,36 @@ def test_the_documented_example_runs_from_a_default_job_to_selinon_tasks(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    worker = WorkerProcess.run(
+        tmp_path,
+        worker_env(
+            database_url,
+            rabbitmq_url,
+            flow_names,
+            example / "default_jobs",
+            F8A_JOBS_FLOW_BACKEND="selinon",
+            F8A_JOBS_SELINON_NODES=str(example / "nodes.yml"),
+            F8A_JOBS_SELINON_FLOWS=str(example / "flows.yml"),
+        ),
+    )
     try:
-        make_worker(
-            messaging=True,
-            broker_url=rabbitmq_url,
-            commands_queue=flow_names.commands,
-            dead_letter_queue=flow_names.dead,
-            events_exchange=flow_names.events,
-            flows_exchange=flow_names.flows,
-            flow_backend="selinon",
-            selinon_nodes=str(example / "nodes.yml"),
-            selinon_flows=str(example / "flows.yml"),
-            default_jobs_dir=example / "default_jobs",
-        )
         expected = (
             '{"ecosystem": "npm", "force": true, "job_id": "npm-unfinished-analyses", '
             '"name": "serve-static", "version": "1.8.0"}'
         )
         for task in ("FetchTask", "ReportTask"):
             line = f"analysisFlow/{task} ran with {expected}"
-            eventually(lambda line=line: line in log.read_text(), timeout=60, interval=0.2)
+            try:
+                eventually(lambda line=line: line in log.read_text(), timeout=60, interval=0.2)
+            except AssertionError:
+                raise AssertionError(
+                    f"no {line!r} in the Celery log:\n{log.read_text()[-3000:]}\n"
+                    f"worker:\n{worker.output[-3000:]}"
+                ) from None
+        assert worker.terminate() == 0
     finally:
+        if worker.proc.poll() is None:
+            worker.kill()
         celery.kill()
         celery.wait(20)
         with broker.connection(rabbitmq_url) as conn:

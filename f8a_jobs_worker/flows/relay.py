@@ -43,10 +43,6 @@ class _Target:
         channel = self.confirms.channel if self.confirms is not None else conn.channel()
         self.producer = Producer(channel)
 
-    def sent(self) -> None:
-        if self.confirms is not None:
-            self.confirms.published += 1
-
     def confirm(self) -> None:
         """Return once the broker has every message published so far (a nack raises)."""
         if self.confirms is not None:
@@ -162,8 +158,7 @@ class FlowRelay:
         for message in messages:
             try:
                 run = FlowRun.from_message(_decode(message))
-                self.backend.send(run, sender.producer)
-                sender.sent()
+                self.backend.send(run, sender.producer)  # counted by the confirm-mode channel
             except Undeliverable as exc:
                 self._dead_letter(dead, message, exc)
         sender.confirm()

@@ -36,6 +36,13 @@ class ConfirmedChannel:
         self.channel.confirm_select()
         self.channel.events["basic_ack"].add(self._on_ack)
         self.channel.events["basic_nack"].add(self._on_nack)
+        # what any producer publishes on this channel (a kombu Producer, Celery's) goes out without kombu's
+        # wait for its ack, and is counted: a connection with confirm_publish would wait per message
+        self.channel.basic_publish = self._basic_publish
+
+    def _basic_publish(self, *args: Any, **kwargs: Any) -> Any:
+        self.published += 1
+        return self.channel._basic_publish(*args, **kwargs)
 
     def _on_ack(self, tag: int, multiple: bool) -> None:
         if multiple:
@@ -58,8 +65,7 @@ class ConfirmedChannel:
             delivery_mode=2,
             **properties,
         )
-        self.channel._basic_publish(message, exchange=exchange, routing_key=routing_key)
-        self.published += 1
+        self._basic_publish(message, exchange=exchange, routing_key=routing_key)
 
     @property
     def outstanding(self) -> int:
