@@ -24,11 +24,12 @@ from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.flows.backend import FlowRun
 from f8a_jobs_worker.flows.selinon_backend import SelinonBackend
 from f8a_jobs_worker.messaging import broker
+from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
 from f8a_jobs_worker.messaging.topology import Names
 from tests.faults import FaultProxy
 from tests.helpers import eventually
 from tests.messaging import read_queue
-from tests.process import WorkerProcess, worker_env
+from tests.process import WorkerProcess, clean_env, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = Path(__file__).parent / "selinon_app"
@@ -361,6 +362,14 @@ def test_a_flow_dropped_from_the_configuration_is_dead_lettered_with_the_reason(
     nodes.write_text(NODES.read_text().replace("  - oneTaskFlow\n", ""))
     selinon_worker(selinon_nodes=str(nodes), selinon_flows=str(reduced))
     client.call("job.run_now", job_id="gone")
+
+    def listed() -> list[dict[str, Any]]:
+        shown = _cli(_cli_env(rabbitmq_url, flow_names), "dlq", "list", "--flows", "--json")
+        assert shown.returncode == 0, shown.stderr
+        return list(json.loads(shown.stdout))
+
+    rows = eventually(listed, timeout=20, interval=0.5)
+    assert [row["reason"] for row in rows] == ["unknown_flow"]  # listing leaves them there
     dead = read_queue(rabbitmq_url, flow_names.flows_dead, 1)
     assert len(dead) == 1
     headers = dead[0].headers
@@ -584,3 +593,95 @@ def test_the_documented_example_runs_from_a_default_job_to_selinon_tasks(
         celery.wait(20)
         with broker.connection(rabbitmq_url) as conn:
             conn.channel().queue_delete("celery")
+
+
+def _cli_env(rabbitmq_url: str, names: Names, **settings: str) -> dict[str, str]:
+    return clean_env(
+        F8A_JOBS_BROKER_URL=rabbitmq_url,
+        F8A_JOBS_COMMANDS_QUEUE=names.commands,
+        F8A_JOBS_DEAD_LETTER_QUEUE=names.dead,
+        F8A_JOBS_EVENTS_EXCHANGE=names.events,
+        F8A_JOBS_FLOWS_EXCHANGE=names.flows,
+        **settings,
+    )
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "f8a_jobs_worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def test_flows_check_and_configuration_errors(rabbitmq_url: str, flow_names: Names) -> None:
+    selinon = {
+        "F8A_JOBS_FLOW_BACKEND": "selinon",
+        "F8A_JOBS_SELINON_NODES": str(NODES),
+        "F8A_JOBS_SELINON_FLOWS": str(FLOWS),
+        "F8A_TEST_QUEUE": "cli",
+    }
+    env = _cli_env(rabbitmq_url, flow_names, **selinon)
+    ok = _cli(env, "flows", "check", "bayesianFlow", "--task", "GithubTask")
+    assert (ok.returncode, ok.stdout.strip()) == (0, "ok     bayesianFlow can run on selinon")
+    unknown = _cli(env, "flows", "check", "twoTasksFlow", "--task", "NoSuchTask")
+    assert unknown.returncode == 1
+    assert "unknown Selinon task 'NoSuchTask'" in unknown.stdout
+    # a setting that can never work: one line, exit 78, for run and for the relay
+    missing = dict(env, F8A_JOBS_SELINON_NODES="")
+    for args in (("run",), ("flows", "relay")):
+        refused = _cli(missing, *args)
+        assert refused.returncode == 78, refused.stderr
+        assert refused.stderr.strip().startswith("error: F8A_JOBS_FLOW_BACKEND=selinon needs")
+        assert len(refused.stderr.strip().splitlines()) == 1
+    absent = _cli(dict(env, F8A_JOBS_SELINON_NODES="/nonexistent/nodes.yml"), "flows", "relay")
+    assert absent.returncode == 78
+    assert "no Selinon nodes definition at /nonexistent/nodes.yml" in absent.stderr
+    plain = _cli(_cli_env(rabbitmq_url, flow_names), "flows", "relay")
+    assert plain.returncode == 78
+    assert "FLOW_BACKEND is 'exchange'" in plain.stderr
+
+
+def test_a_relay_process_of_its_own_relays_and_stops_on_sigterm(
+    rabbitmq_url: str, flow_names: Names, queue: str, tmp_path: Path
+) -> None:
+    """`f8a-jobs-worker flows relay` beside the workers: flow runs published to the flows exchange become
+    Selinon dispatcher messages with the runs' task ids; SIGTERM stops it cleanly."""
+    env = _cli_env(
+        rabbitmq_url,
+        flow_names,
+        F8A_JOBS_FLOW_BACKEND="selinon",
+        F8A_JOBS_SELINON_NODES=str(NODES),
+        F8A_JOBS_SELINON_FLOWS=str(FLOWS),
+        F8A_TEST_QUEUE=queue,
+    )
+    relay = WorkerProcess(
+        [sys.executable, "-m", "f8a_jobs_worker", "flows", "relay"], tmp_path, env, "relay"
+    )
+    dispatcher = f"{queue}_dispatcher"
+    try:
+        relay.wait_for("relaying flow runs from")
+        with broker.connection(rabbitmq_url) as conn:
+            publisher = ConfirmedChannel(conn)
+            for index in range(20):
+                run = {
+                    "flow_name": "oneTaskFlow",
+                    "node_args": {"n": index},
+                    "job_id": "outside",
+                    "dispatch_id": "disp",
+                    "run_index": index,
+                }
+                publisher.publish(json.dumps(run).encode(), flow_names.flows, "oneTaskFlow")
+            publisher.wait()
+        messages = read_queue(rabbitmq_url, dispatcher, 20)
+        assert sorted(m.headers["id"] for m in messages) == sorted(f"disp.{i}" for i in range(20))
+        assert relay.terminate() == 0
+        assert "relayed 20, dead-lettered 0" in relay.output
+    finally:
+        if relay.proc.poll() is None:
+            relay.kill()
+        with broker.connection(rabbitmq_url) as conn:
+            conn.channel().queue_delete(dispatcher)
