@@ -57,7 +57,10 @@ class Settings:
     celery_task_names: str = ""
     celery_queue: str = ""
     flow_relay_prefetch: int = 500
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - probes and scrapes come from outside the container
     log_level: str = "INFO"
+    log_format: str = "text"
 
     @property
     def effective_analytics_database_url(self) -> str:
@@ -104,10 +107,16 @@ class Settings:
             raise ConfigError(
                 f"{PREFIX}PREFETCH and {PREFIX}FLOW_RELAY_PREFETCH must be at least 1"
             )
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(
+                f"{PREFIX}METRICS_PORT must be a TCP port (0-65535), got {self.metrics_port}"
+            )
         if not 2.0 <= self.replica_lapse <= 300.0:
             raise ConfigError(f"{PREFIX}REPLICA_LAPSE must be 2 to 300 seconds")
         if not 0.1 <= self.poll_interval <= 3600.0:
             raise ConfigError(f"{PREFIX}POLL_INTERVAL must be 0.1 to 3600 seconds")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"{PREFIX}LOG_FORMAT must be text or json, got {self.log_format!r}")
         self._check_names()
         self._check_urls()
         self._check_flow_backend()
@@ -186,6 +195,9 @@ class Settings:
             "poll_interval": self.poll_interval,
             "filter_timeout": self.filter_timeout,
             "filter_tables": self.filter_tables or "all analytics tables",
+            "metrics": None
+            if self.metrics_port is None
+            else f"{self.metrics_host}:{self.metrics_port}",
             "flow_backend": self.flow_backend,
             **(
                 {}
@@ -213,10 +225,12 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "reply_max_age_days": int,
     "prefetch": int,
     "flow_relay_prefetch": int,
+    "metrics_port": _optional_int,
     "replica_lapse": float,
     "poll_interval": float,
     "filter_timeout": int,
     "log_level": str.upper,
+    "log_format": str.lower,
 }
 
 

@@ -11,9 +11,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
+import sqlalchemy as sa
+
 from f8a_jobs_worker import __version__
 from f8a_jobs_worker.commands.consumer import CommandConsumer
-from f8a_jobs_worker.commands.dispatch import CommandApplier
+from f8a_jobs_worker.commands.dispatch import COMMANDS, CommandApplier
 from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.events import EventSink, LoggingEventSink, SafeEventSink
 from f8a_jobs_worker.events.relay import Relay
@@ -23,10 +25,15 @@ from f8a_jobs_worker.flows.backend import FlowBackend, load_backend
 from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 from f8a_jobs_worker.flows.relay import FlowRelay
 from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import NO_RETRY, Publisher
 from f8a_jobs_worker.messaging.topology import Names
-from f8a_jobs_worker.persistence.database import create_engine, store_errors
+from f8a_jobs_worker.operations.metrics import Metrics, StateCollector, StoredState
+from f8a_jobs_worker.operations.probes import Probe, thread_check
+from f8a_jobs_worker.operations.server import OperationsServer
+from f8a_jobs_worker.persistence import counts
+from f8a_jobs_worker.persistence.database import create_engine, ping, store_errors
 from f8a_jobs_worker.persistence.embedded import SingleWorkerLock
 from f8a_jobs_worker.persistence.ledger import RunLedger
 from f8a_jobs_worker.persistence.notify import STATE, Listener, listens
@@ -90,6 +97,7 @@ class Worker:
         )
         self.transactions.notify = self.relay.wake
         self.runs = RunStore(self.transactions)
+        self.metrics = Metrics(frozenset(COMMANDS))
         self.ledger = RunLedger(self.replicas.replica_id)
         self.state = SchedulerStateStore()
         self.filters = self._filter_runner()
@@ -117,7 +125,7 @@ class Worker:
             )
         self.runtime = SchedulerRuntime(
             self.transactions,
-            JobRunner(self.registry, self.runs, self.filters, self.flows),
+            JobRunner(self.registry, self.runs, self.filters, self.flows, self.metrics),
             self.ledger,
             self.replicas,
             self.state,
@@ -149,7 +157,91 @@ class Worker:
                 self.publisher,
                 self.names,
                 settings.prefetch,
+                self.metrics,
             )
+        self.metrics.add(
+            StateCollector(
+                self._stored_state, self._in_process, self._counters, self.replicas.replica_id
+            )
+        )
+        self.operations: OperationsServer | None = None
+
+    # -- operations: metrics and probes ------------------------------------------------------------------
+
+    def _stored_state(self) -> StoredState:
+        jobs_t = self.runtime.store.jobs_t
+        with self.transactions.begin() as uow:
+            connection = uow.connection
+            totals = counts.totals(connection)
+            paused = connection.execute(
+                sa.select(sa.func.count()).where(jobs_t.c.next_run_time.is_(None))
+            ).scalar_one()
+            pending, oldest = uow.outbox.backlog(connection, datetime.now(UTC))
+            return StoredState(
+                jobs={"user": totals[counts.USER_JOBS], "default": totals[counts.DEFAULT_JOBS]},
+                paused_jobs=int(paused),
+                failures=totals[counts.FAILURES],
+                outbox_pending=pending,
+                outbox_oldest_age_s=oldest,
+                runs_in_progress=self.ledger.running(connection),
+                replicas=len(self.replicas.all(connection)),
+                scheduler_paused=self.state.is_paused(connection),
+            )
+
+    def _in_process(self) -> dict[str, tuple[str, float]]:
+        gauges: dict[str, tuple[str, float]] = {
+            "f8a_jobs_threads": ("Runs this replica may run at once.", self.settings.threads),
+        }
+        if self.consumer is not None:
+            gauges["f8a_jobs_consumer_prefetch"] = (
+                "Commands this replica may take ahead (the prefetch count).",
+                self.settings.prefetch,
+            )
+            gauges["f8a_jobs_consumer_prefetch_in_use"] = (
+                "Commands taken off the queue and not yet answered.",
+                self.consumer.in_hand,
+            )
+        return gauges
+
+    def _counters(self) -> dict[str, tuple[str, float]]:
+        found: dict[str, tuple[str, float]] = {}
+        if self.flow_relay is not None:
+            found["f8a_jobs_flow_runs_relayed"] = (
+                "Flow runs this replica's relay handed to the Celery broker (confirmed).",
+                self.flow_relay.relayed,
+            )
+            found["f8a_jobs_flow_runs_dead_lettered"] = (
+                "Flow runs this replica's relay could not send (dead-lettered).",
+                self.flow_relay.dead_lettered,
+            )
+        return found
+
+    def liveness(self) -> Probe:
+        checks = {
+            "scheduler": thread_check(lambda: self.runtime.alive, "scheduler"),
+            "heartbeat": thread_check(lambda: self.membership.alive, "replica heartbeat"),
+            "outbox_relay": thread_check(lambda: self.relay.alive, "outbox relay"),
+        }
+        if self.consumer is not None:
+            consumer = self.consumer
+            checks["consumer"] = thread_check(lambda: consumer.alive, "command consumer")
+        if self.flow_relay is not None:
+            flow_relay = self.flow_relay
+            checks["flow_relay"] = thread_check(lambda: flow_relay.alive, "flow relay")
+        return Probe(checks)
+
+    def readiness(self) -> Probe:
+        def store() -> str | None:
+            ping(self.engine)
+            return None
+
+        checks = {"store": store}
+        if self.consumer is not None:
+            consumer = self.consumer
+            checks["broker"] = lambda: (
+                None if consumer.connected else "not connected to the broker (retrying)"
+            )
+        return Probe(checks)
 
     def _filter_runner(self) -> FilterRunner:
         """``$filter`` queries run on the analytics database: its own engine, or the job store's."""
@@ -203,6 +295,15 @@ class Worker:
             self.flow_relay.start()
         if self.consumer is not None:
             self.consumer.start()
+        if self.settings.metrics_port is not None:
+            self.operations = OperationsServer(
+                self.settings.metrics_host,
+                self.settings.metrics_port,
+                self.metrics,
+                self.liveness(),
+                self.readiness(),
+            )
+            self.operations.start()
         log.info("worker ready")
 
     def _recover(self) -> None:
@@ -210,7 +311,11 @@ class Worker:
         left unfinished were taken over when this one joined.)"""
         with self.service.unit_of_work() as uow:
             for job_id in self.runtime.store.restore_repaired(uow.connection):
-                log.warning("job %s can be restored again and is scheduled again", job_id)
+                log.warning(
+                    "job %s can be restored again and is scheduled again",
+                    job_id,
+                    extra=job_fields(job_id),
+                )
 
     def _notified(self, topic: str) -> None:
         """A notification from any replica (this one's own included)."""
@@ -246,6 +351,8 @@ class Worker:
         if self.single is not None:
             self.single.release()
         self.analytics_engine.dispose()
+        if self.operations is not None:
+            self.operations.stop()
         log.info("stopped")
 
     def prune_history(self) -> None:

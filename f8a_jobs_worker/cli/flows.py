@@ -49,7 +49,7 @@ def relay(ctx: click.Context, prefetch: int | None) -> None:
     (several share the queue). A run is acknowledged once the Celery broker confirmed its task message.
     """
     settings = settings_from(ctx, flow_relay_prefetch=prefetch)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     backend = _backend(settings)
     stop = install_signal_handlers()
     flow_relay = FlowRelay(

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from f8a_jobs_worker import __version__, logs, retry
-from f8a_jobs_worker.cli import flows, monitor, publish
+from f8a_jobs_worker.cli import flows, health, monitor, publish
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.cli.signals import install_signal_handlers
 from f8a_jobs_worker.config import ConfigError, redact_url
@@ -82,7 +82,7 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
     The first signal stops firing, lets running jobs finish and exits 0; a second one exits at once.
     """
     settings = settings_from(ctx, **options)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
 
     stop = install_signal_handlers()
     try:
@@ -185,6 +185,7 @@ cli.add_command(publish.send)
 cli.add_command(monitor.events)
 cli.add_command(monitor.dlq)
 cli.add_command(flows.flows)
+cli.add_command(health.health)
 
 
 def main() -> None:

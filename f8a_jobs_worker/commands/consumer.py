@@ -34,10 +34,12 @@ from f8a_jobs_worker.commands.envelope import Envelope, Rejected, decode
 from f8a_jobs_worker.errors import ERRORS_BY_CODE, InternalError, JobsError, Unavailable
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
+from f8a_jobs_worker.logs import command_fields
 from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
 from f8a_jobs_worker.messaging.inbound import safe_headers, safe_text
 from f8a_jobs_worker.messaging.publisher import Publisher, encode_reply
 from f8a_jobs_worker.messaging.topology import Names, durable_queue
+from f8a_jobs_worker.operations.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,10 @@ class CommandConsumer:
         publisher: Publisher,
         names: Names,
         prefetch: int = 10,
+        metrics: Metrics | None = None,
     ) -> None:
         self.connection = connection
+        self.metrics = metrics or Metrics(frozenset(COMMANDS))
         self.applier = applier
         self.publisher = publisher
         self.names = names
@@ -80,6 +84,8 @@ class CommandConsumer:
         self._broker = retry.Outage("broker", log)
         self._store = retry.Outage("job store", log)
         self._conn: Connection | None = None
+        #: when the batch in hand was taken off the queue (command latency is measured from there)
+        self._taken_at = time.monotonic()
         #: on RabbitMQ, replies go out on a confirm-mode channel of the consumer's own connection and are
         #: confirmed once per batch; elsewhere through the publisher, one by one
         self._replies: ConfirmedChannel | None = None
@@ -113,6 +119,17 @@ class CommandConsumer:
             finally:
                 self._batch.clear()  # unacknowledged: the broker delivers them again after a reconnect
                 self._in_hand = []
+                self._conn = None
+
+    @property
+    def connected(self) -> bool:
+        """Consuming from the broker now (readiness)."""
+        return self._conn is not None and not self._broker.down
+
+    @property
+    def in_hand(self) -> int:
+        """Commands taken off the queue and not yet answered (of at most the prefetch)."""
+        return len(self._batch) + len(self._in_hand)
 
     def _connection_errors(self) -> tuple[type[BaseException], ...]:
         conn = self.connection
@@ -166,6 +183,7 @@ class CommandConsumer:
     def flush(self) -> None:
         """Handle the gathered messages (deliveries that arrive meanwhile wait for the next flush)."""
         messages, self._batch = self._batch, []
+        self._taken_at = time.monotonic()
         self._in_hand = messages
         self._handle(messages)
         self._in_hand = []
@@ -273,7 +291,11 @@ class CommandConsumer:
                 continue
             self._told_unavailable.add(envelope.command_id)
             log.warning(
-                "command %s (%s) waits: %s", envelope.command_id, envelope.command, exc.message
+                "command %s (%s) waits: %s",
+                envelope.command_id,
+                envelope.command,
+                exc.message,
+                extra=command_fields(envelope.command_id, envelope.command),
             )
             self._answer_quietly(envelope, error_reply(envelope, exc))
 
@@ -293,6 +315,7 @@ class CommandConsumer:
                     envelope.command_id,
                     envelope.command,
                     exc_info=applied.error,
+                    extra=command_fields(envelope.command_id, envelope.command),
                 )
                 error = applied.error
                 self.reject(message, envelope, InternalError(f"{type(error).__name__}: {error}"))
@@ -304,12 +327,15 @@ class CommandConsumer:
                 # refused by the facade (a handler's kwargs): kept and announced like any rejection
                 self.dead_letter(message, ERRORS_BY_CODE[refused["code"]](refused["message"]))
                 self._announce(envelope, refused)
+            outcome = "ok" if reply["ok"] else reply["error"]["code"]
+            self.metrics.command(envelope.command, outcome, time.monotonic() - self._taken_at)
             log.info(
                 "command %s %s: %s%s",
                 envelope.command,
                 envelope.command_id,
-                "ok" if reply["ok"] else reply["error"]["code"],
+                outcome,
                 " (already applied, stored reply sent again)" if applied.duplicate else "",
+                extra=command_fields(envelope.command_id, envelope.command),
             )
             if not applied.in_outbox and envelope.reply_to:
                 if self._replies is None:
@@ -352,9 +378,11 @@ class CommandConsumer:
             envelope.command,
             error.code,
             error.message,
+            extra=command_fields(envelope.command_id, envelope.command),
         )
         if error.code in DEAD_LETTER_CODES:
             self.dead_letter(message, error)
+        self.metrics.command(envelope.command, error.code, time.monotonic() - self._taken_at)
         reply = error_reply(envelope, error)
         self._answer_quietly(envelope, reply)
         self._announce(envelope, reply["error"])

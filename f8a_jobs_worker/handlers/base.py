@@ -21,7 +21,7 @@ class HandlerContext:
     job_id: str
     handler: str
     scheduled_at: datetime | None
-    logger: logging.Logger
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger]  # carries job_id and handler
     filters: FilterRunner | None = None  # $filter queries on the analytics database
     flows: FlowDispatcher | None = None  # flow-run messages to the flow engine
 

@@ -31,6 +31,8 @@ from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 from f8a_jobs_worker.handlers import HandlerContext, HandlerRegistry
+from f8a_jobs_worker.logs import job_fields
+from f8a_jobs_worker.operations.metrics import Metrics
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
 from f8a_jobs_worker.persistence.ledger import LedgerEntry
 from f8a_jobs_worker.persistence.runs import RunRecord, RunStore
@@ -55,11 +57,13 @@ class JobRunner:
         runs: RunStore,
         filters: FilterRunner | None = None,
         flows: FlowDispatcher | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.registry = registry
         self.runs = runs
         self.filters = filters
         self.flows = flows
+        self.metrics = metrics or Metrics()
         #: set when the worker stops: an outcome that cannot be recorded then is left to the ledger
         self.stopping = threading.Event()
         self._store = retry.Outage("job store (run records)", log)
@@ -82,14 +86,23 @@ class JobRunner:
 
     # -- decided inside a scheduler pass: written with the pass ----------------------------------------
 
+    def _record(self, uow: UnitOfWork, run: RunRecord, event: Event) -> None:
+        self.runs.record(uow, run, event)
+        uow.after_commit(partial(self.metrics.run, run))
+
     def skipped(
         self, uow: UnitOfWork, job_id: str, handler: str, run_time: datetime, reason: str
     ) -> None:
         """A run not started (the previous one still runs): recorded as missed with the pass."""
         log.warning(
-            "job %s (%s) missed its run at %s: %s", job_id, handler, run_time.isoformat(), reason
+            "job %s (%s) missed its run at %s: %s",
+            job_id,
+            handler,
+            run_time.isoformat(),
+            reason,
+            extra=job_fields(job_id, handler),
         )
-        self.runs.record(
+        self._record(
             uow,
             RunRecord(job_id, handler, "missed", run_time, error=reason),
             _missed_event(job_id, run_time, reason),
@@ -109,6 +122,7 @@ class JobRunner:
                     job.job_id,
                     job.handler,
                     job.reason,
+                    extra=job_fields(job.job_id, job.handler),
                 )
             )
 
@@ -122,8 +136,9 @@ class JobRunner:
                 entry.handler,
                 entry.scheduled_at.isoformat(),
                 "; running it again" if entry.on_interrupt == "retry" else "",
+                extra=job_fields(entry.job_id, entry.handler),
             )
-            self.runs.record(
+            self._record(
                 uow,
                 RunRecord(
                     entry.job_id,
@@ -154,6 +169,7 @@ class JobRunner:
             entry.handler,
             entry.scheduled_at.isoformat(),
             reason,
+            extra=job_fields(entry.job_id, entry.handler),
         )
         run = RunRecord(entry.job_id, entry.handler, "missed", entry.scheduled_at, error=reason)
         self._finish(entry, run, lambda _: _missed_event(entry.job_id, entry.scheduled_at, reason))
@@ -162,22 +178,31 @@ class JobRunner:
         job_id, handler, run_time = entry.job_id, entry.handler, entry.scheduled_at
         started = datetime.now(UTC)
         clock = time.perf_counter()
+        fields = job_fields(job_id, handler)
         context = HandlerContext(
             job_id,
             handler,
             run_time,
-            logging.getLogger(f"f8a_jobs_worker.job.{handler}"),
+            logging.LoggerAdapter(logging.getLogger(f"f8a_jobs_worker.job.{handler}"), fields),
             filters=self.filters,
             flows=self.flows,
         )
-        log.debug("job %s (%s) started, scheduled at %s", job_id, handler, run_time.isoformat())
+        log.debug(
+            "job %s (%s) started, scheduled at %s",
+            job_id,
+            handler,
+            run_time.isoformat(),
+            extra=fields,
+        )
         try:
             summary = self.registry.get(handler)(context).execute(**entry.kwargs) or {}
         except Exception as exc:
             duration = time.perf_counter() - clock
             error = f"{type(exc).__name__}: {exc}"
             trace = traceback.format_exc()
-            log.error("job %s (%s) failed after %.3fs: %s", job_id, handler, duration, error)
+            log.error(
+                "job %s (%s) failed after %.3fs: %s", job_id, handler, duration, error, extra=fields
+            )
             run = RunRecord(
                 job_id, handler, "failed", run_time, started, datetime.now(UTC), error=error
             )
@@ -201,7 +226,7 @@ class JobRunner:
                 EVENT_JOB_ERROR, job_id, jobstore, run_time, exception=exc, traceback=trace
             )
         duration = time.perf_counter() - clock
-        log.info("job %s (%s) executed in %.3fs", job_id, handler, duration)
+        log.info("job %s (%s) executed in %.3fs", job_id, handler, duration, extra=fields)
         run = RunRecord(
             job_id, handler, "executed", run_time, started, datetime.now(UTC), summary=summary
         )
@@ -230,6 +255,7 @@ class JobRunner:
 
         def attempt() -> None:
             self.runs.finish(run, event, entry.run_id, entry.kwargs, trace)
+            self.metrics.run(run)
 
         try:
             retry.until_available(attempt, Unavailable, self._store, self.stopping)

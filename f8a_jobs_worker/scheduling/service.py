@@ -31,6 +31,7 @@ from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.persistence.database import ping, store_errors
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
 from f8a_jobs_worker.persistence.ledger import RunLedger
@@ -165,6 +166,7 @@ class JobService:
                 spec.handler,
                 "replaced" if replace else "added",
                 getattr(job, "next_run_time", None),
+                extra=job_fields(job.id, spec.handler),
             )
         )
         return job
@@ -250,7 +252,12 @@ class JobService:
                 raise JobBusy(f"job {job_id!r} is running now; try again when it has finished")
             executor.start_after_commit(work, job, [datetime.now(UTC)])
             work.after_commit(
-                lambda: log.info("job %s (%s) submitted to run now", job_id, job.args[0])
+                lambda: log.info(
+                    "job %s (%s) submitted to run now",
+                    job_id,
+                    job.args[0],
+                    extra=job_fields(job_id, job.args[0]),
+                )
             )
         return {"job": job_view(job)}
 

@@ -1,0 +1,1 @@
+"""What operators look at: Prometheus metrics, liveness and readiness probes, and their HTTP server."""
