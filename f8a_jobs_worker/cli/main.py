@@ -26,6 +26,7 @@ from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.persistence.database import create_engine
 from f8a_jobs_worker.persistence.embedded import StoreInUse
 from f8a_jobs_worker.scheduling.default_jobs import load_definitions
+from f8a_jobs_worker.scheduling.migration import migrate_directory
 from f8a_jobs_worker.worker import Worker
 
 EX_UNAVAILABLE = 69
@@ -151,6 +152,33 @@ def check_default_jobs(ctx: click.Context, directory: Path | None) -> None:
         f"{len(report.definitions)} valid, {len(report.errors)} invalid in {settings.default_jobs_dir}"
     )
     sys.exit(1 if report.errors else 0)
+
+
+@cli.command("migrate-default-jobs")
+@click.argument("source", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.argument("target", type=click.Path(path_type=Path, file_okay=False))
+def migrate_default_jobs(source: Path, target: Path) -> None:
+    """Rewrite the original service's default job files in SOURCE into this service's form in TARGET.
+
+    Says per file what it changed, what it could not (handlers that do not exist here) and which behaviour
+    differs; exit 1 if a file could not be migrated whole. Check the result with check-default-jobs --dir.
+    """
+    logs.configure("WARNING")
+    registry = HandlerRegistry.discover()
+    done, unreadable = migrate_directory(source, target, set(registry))
+    for migrated in done:
+        name = migrated.source.name
+        status = "cannot" if migrated.problems else "changed" if migrated.changes else "same"
+        click.echo(f"{status:<8}{name}: " + "; ".join(migrated.problems + migrated.changes))
+        for note in migrated.notes:
+            click.echo(f"{'note':<8}{name}: {note}")
+    for name, why in sorted(unreadable.items()):
+        click.echo(f"{'error':<8}{name}: {why}")
+    failed = sum(1 for m in done if m.problems) + len(unreadable)
+    click.echo(
+        f"{len(done) - failed + len(unreadable)} migrated, {failed} need attention, in {target}"
+    )
+    sys.exit(1 if failed else 0)
 
 
 @cli.command("demo-data")
