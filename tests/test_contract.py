@@ -284,6 +284,11 @@ def test_filter_commands(messaging_worker, client, database_url: str) -> None:
         "matched": [{"name": "requests"}],
         "truncated": False,
     }
+    # sibling keys beside $filter are merged into each row, as in a flow argument
+    assert call(client, "filter.expand", **{"$filter": query, "force": True, "limit": 5}) == {
+        "matched": [{"name": "requests", "force": True}],
+        "truncated": False,
+    }
     error = error_of(client, "filter.expand", **{"$filter": {"table": "pg_catalog.pg_user"}})
     assert error["code"] == "filter_error"
     assert error["details"][0]["path"] == "$.args.$filter.table"

@@ -367,3 +367,87 @@ def test_demo_data_command(database_url: str) -> None:
         assert rows(runner, _example("count-analyses")) == [{"count": 8}]
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("spelling", "kind"),
+    [("join", "inner"), ("left_join", "left"), ("right_join", "right")],
+)
+def test_the_original_join_type_spellings(runner: FilterRunner, spelling: str, kind: str) -> None:
+    def query(key: str, value: str) -> dict[str, Any]:
+        return {
+            "table": "packages",
+            "select": ["packages.name", "monitored_upstreams.url"],
+            "joins": [
+                {
+                    "table": "monitored_upstreams",
+                    key: value,
+                    "on": {"packages.id": "monitored_upstreams.package_id"},
+                }
+            ],
+            "order_by": ["packages.name", "monitored_upstreams.url"],
+        }
+
+    assert rows(runner, query("join_type", spelling)) == rows(runner, query("type", kind))
+    both = query("type", kind)
+    both["joins"][0]["join_type"] = spelling
+    assert rows(runner, both) == rows(runner, query("type", kind))
+
+
+def test_cross_join_and_conflicting_join_types(runner: FilterRunner) -> None:
+    crossed = {
+        "table": "ecosystems",
+        "select": ["ecosystems.name as ecosystem", "e2.name as other"],
+        "joins": [{"table": "ecosystems AS e2", "join_type": "cross_join"}],
+    }
+    assert len(rows(runner, crossed)) == 9  # 3 x 3
+    with pytest.raises(FilterError, match="takes neither 'on' nor 'using'"):
+        rows(runner, {**crossed, "joins": [{"table": "packages", "type": "cross", "using": "id"}]})
+    conflicting = {
+        "table": "packages",
+        "joins": [
+            {
+                "table": "ecosystems",
+                "type": "left",
+                "join_type": "join",
+                "on": {"packages.ecosystem_id": "ecosystems.id"},
+            }
+        ],
+    }
+    with pytest.raises(FilterError, match="disagree") as caught:
+        rows(runner, conflicting)
+    assert caught.value.details == [{"path": "$.joins[0]", "message": "conflicting join types"}]
+
+
+def test_having_compares_groups(runner: FilterRunner) -> None:
+    """Ecosystems with more than two package versions; having takes aggregates and grouped columns."""
+    query = {
+        "table": "versions",
+        "select": ["ecosystems.name as ecosystem"],
+        "joins": [
+            {"table": "packages", "on": {"versions.package_id": "packages.id"}},
+            {"table": "ecosystems", "on": {"packages.ecosystem_id": "ecosystems.id"}},
+        ],
+        "group_by": ["ecosystems.name"],
+        "having": {"count(*) >": 2},
+        "order_by": ["ecosystems.name"],
+    }
+    assert rows(runner, query) == [{"ecosystem": "npm"}, {"ecosystem": "pypi"}]
+    query["having"] = {"count(versions.id) >=": 3, "max(versions.id) <": 8}
+    assert rows(runner, query) == [{"ecosystem": "npm"}]
+    query["having"] = {"ecosystems.name": "pypi"}
+    assert rows(runner, query) == [{"ecosystem": "pypi"}]
+    for bad, message in (
+        ({"sum(*) >": 1}, "only count takes"),
+        ({"count(versions.nope) >": 1}, "has no column"),
+        ({"lower(ecosystems.name)": "npm"}, "is not"),
+        ({"count(*) ===": 1}, "unknown operator"),
+    ):
+        query["having"] = bad
+        with pytest.raises(FilterError, match=message):
+            rows(runner, query)
+    # aggregates stay out of where
+    query["having"] = None
+    query["where"] = {"count(*) >": 2}
+    with pytest.raises(FilterError, match="is not 'column"):
+        rows(runner, query)

@@ -30,7 +30,10 @@ COMMANDS: dict[str, Apply] = {
     "job.history": lambda service, args, uow: service.job_history(**args, uow=uow),
     "jobs.clean_failed": lambda service, _, uow: service.clean_failed(uow=uow),
     "filter.expand": lambda service, args, uow: service.filter_expand(
-        args["$filter"], args.get("limit"), uow=uow
+        args["$filter"],
+        args.get("limit"),
+        {k: v for k, v in args.items() if k not in ("$filter", "limit")},
+        uow=uow,
     ),
     "filter.sql": lambda service, args, uow: service.filter_sql(args["$filter"], uow=uow),
     "scheduler.state": lambda service, _, uow: service.scheduler_state(uow=uow),

@@ -27,12 +27,22 @@ KEYS = {
     "joins",
     "where",
     "group_by",
+    "having",
     "order_by",
     "limit",
     "offset",
 }
-JOIN_KEYS = {"table", "on", "type", "using"}
-JOIN_TYPES = {"inner", "left", "right", "full"}
+JOIN_KEYS = {"table", "on", "type", "join_type", "using"}
+JOIN_TYPES = {"inner", "left", "right", "full", "cross"}
+#: the original's json2sql spelling (``join_type``) and the type it means
+JOIN_TYPE_SPELLINGS = {
+    "join": "inner",
+    "left_join": "left",
+    "right_join": "right",
+    "cross_join": "cross",
+}
+#: the aggregate functions ``having`` may compare
+AGGREGATES = ("count", "min", "max", "sum", "avg")
 MAX_DEPTH = 4
 MAX_IN_LIST = 10_000
 MAX_CONDITIONS = 100
@@ -43,6 +53,10 @@ _COLUMN = re.compile(rf"^({_NAME})(?:\.({_NAME}))?$")
 _SELECT = re.compile(rf"^\s*({_NAME}(?:\.{_NAME})?)(?:\s+as\s+({_NAME}))?\s*$", re.IGNORECASE)
 _ORDER = re.compile(rf"^\s*({_NAME}(?:\.{_NAME})?)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
 _CONDITION = re.compile(rf"^\s*({_NAME}(?:\.{_NAME})?)(?:\s+(.+?))?\s*$")
+_AGGREGATE = re.compile(
+    rf"^\s*({'|'.join(AGGREGATES)})\s*\(\s*(\*|{_NAME}(?:\.{_NAME})?)\s*\)(?:\s+(.+?))?\s*$",
+    re.IGNORECASE,
+)
 
 Scalar = str | int | float | bool | None
 
@@ -123,6 +137,9 @@ class FilterCompiler:
             statement = statement.where(*conditions)
         for index, item in enumerate(_as_list(query.get("group_by"), f"{path}.group_by", str)):
             statement = statement.group_by(self._column(item, f"{path}.group_by[{index}]", scope))
+        having = self._where(query.get("having"), f"{path}.having", scope, depth, aggregates=True)
+        if having:
+            statement = statement.having(*having)
         for index, item in enumerate(_as_list(query.get("order_by"), f"{path}.order_by", str)):
             statement = statement.order_by(self._order(item, f"{path}.order_by[{index}]", scope))
         for key in ("limit", "offset"):
@@ -176,14 +193,16 @@ class FilterCompiler:
                 f"{path}: unknown join key(s) {', '.join(map(repr, unknown))}{hint}",
                 [_detail(f"{path}.{k}", "unknown key") for k in unknown],
             )
-        kind = str(join.get("type", "inner")).lower()
-        if kind not in JOIN_TYPES:
-            raise FilterError(
-                f"{path}.type: join type must be one of {sorted(JOIN_TYPES)}",
-                [_detail(f"{path}.type", "unknown join type")],
-            )
+        kind = self._join_type(join, path)
         left_scope = dict(scope.tables)
         right = self._from(join.get("table"), f"{path}.table", scope)
+        if kind == "cross":
+            if join.get("on") is not None or join.get("using") is not None:
+                raise FilterError(
+                    f"{path}: a cross join takes neither 'on' nor 'using'",
+                    [_detail(path, "cross join with a condition")],
+                )
+            return sa.join(left, right, sa.true())
         if join.get("on") is not None:
             on = join["on"]
             if not isinstance(on, Mapping) or not on:
@@ -211,6 +230,34 @@ class FilterCompiler:
         if kind == "right":
             return sa.join(right, left, clause, isouter=True)
         return sa.join(left, right, clause, isouter=kind in {"left", "full"}, full=kind == "full")
+
+    @staticmethod
+    def _join_type(join: Mapping[str, Any], path: str) -> str:
+        """``type`` (inner, left, right, full, cross) or the original's ``join_type`` (join, left_join,
+        right_join, cross_join); both may be given if they agree."""
+        kinds = []
+        if "type" in join:
+            kind = str(join["type"]).lower()
+            if kind not in JOIN_TYPES:
+                raise FilterError(
+                    f"{path}.type: join type must be one of {sorted(JOIN_TYPES)}",
+                    [_detail(f"{path}.type", "unknown join type")],
+                )
+            kinds.append(kind)
+        if "join_type" in join:
+            spelled = str(join["join_type"]).lower()
+            if spelled not in JOIN_TYPE_SPELLINGS:
+                raise FilterError(
+                    f"{path}.join_type: must be one of {sorted(JOIN_TYPE_SPELLINGS)}",
+                    [_detail(f"{path}.join_type", "unknown join type")],
+                )
+            kinds.append(JOIN_TYPE_SPELLINGS[spelled])
+        if len(set(kinds)) > 1:
+            raise FilterError(
+                f"{path}: type {kinds[0]!r} and join_type {join['join_type']!r} disagree",
+                [_detail(path, "conflicting join types")],
+            )
+        return kinds[0] if kinds else "inner"
 
     def _using(
         self, column: str, right: FromClause, left_tables: Mapping[str, FromClause], path: str
@@ -311,7 +358,9 @@ class FilterCompiler:
 
     # -- WHERE ----------------------------------------------------------------------------------------
 
-    def _where(self, where: Any, path: str, scope: Scope, depth: int) -> list[ColumnElement[bool]]:
+    def _where(
+        self, where: Any, path: str, scope: Scope, depth: int, aggregates: bool = False
+    ) -> list[ColumnElement[bool]]:
         if where is None:
             return []
         if not isinstance(where, Mapping):
@@ -323,24 +372,35 @@ class FilterCompiler:
                 f"{path}: at most {MAX_CONDITIONS} conditions", [_detail(path, "too many")]
             )
         return [
-            self._condition(key, value, f"{path}.{key}", scope, depth)
+            self._condition(key, value, f"{path}.{key}", scope, depth, aggregates)
             for key, value in where.items()
         ]
 
     def _condition(
-        self, key: str, value: Any, path: str, scope: Scope, depth: int
+        self, key: str, value: Any, path: str, scope: Scope, depth: int, aggregates: bool = False
     ) -> ColumnElement[bool]:
-        match = _CONDITION.match(key)
-        if not match:
-            raise FilterError(
-                f"{path}: {key!r} is not 'column [operator]'", [_detail(path, "bad condition")]
-            )
-        column = self._column(match.group(1), path, scope)
-        operator = " ".join((match.group(2) or "").lower().split())
+        aggregate = _AGGREGATE.match(key) if aggregates and isinstance(key, str) else None
+        if aggregate:
+            column = self._aggregate(aggregate.group(1).lower(), aggregate.group(2), path, scope)
+            written_operator = aggregate.group(3)
+        else:
+            match = _CONDITION.match(key) if isinstance(key, str) else None
+            if not match:
+                expected = (
+                    "'column [operator]' or 'count(column) [operator]'"
+                    if aggregates
+                    else ("'column [operator]'")
+                )
+                raise FilterError(
+                    f"{path}: {key!r} is not {expected}", [_detail(path, "bad condition")]
+                )
+            column = self._column(match.group(1), path, scope)
+            written_operator = match.group(2)
+        operator = " ".join((written_operator or "").lower().split())
         if operator and operator not in _OPERATORS and operator not in _LIST_OPERATORS:
             raise FilterError(
-                f"{path}: unknown operator {match.group(2)!r}",
-                [_detail(path, f"unknown operator {match.group(2)!r}")],
+                f"{path}: unknown operator {written_operator!r}",
+                [_detail(path, f"unknown operator {written_operator!r}")],
             )
         if isinstance(value, Mapping):
             return self._subquery(column, operator, value, path, scope, depth)
@@ -363,6 +423,19 @@ class FilterCompiler:
         if not operator:
             return column.is_(None) if value is None else column == operand
         return _OPERATORS[operator](column, operand)
+
+    def _aggregate(
+        self, function: str, argument: str, path: str, scope: Scope
+    ) -> ColumnElement[Any]:
+        """``count(*)``, ``count(column)``, ``min``, ``max``, ``sum``, ``avg`` of a column (in ``having``)."""
+        if argument == "*":
+            if function != "count":
+                raise FilterError(f"{path}: only count takes *", [_detail(path, f"{function}(*)")])
+            return sa.func.count()
+        aggregate: ColumnElement[Any] = getattr(sa.func, function)(
+            self._column(argument, path, scope)
+        )
+        return aggregate
 
     def _subquery(
         self,

@@ -48,9 +48,15 @@ class FilterRunner:
             "params": {k: jsonable(v) for k, v in compiled.params.items()},
         }
 
-    def expand(self, query: Any, limit: int | None = None, path: str = "$") -> dict[str, Any]:
-        """``filter.expand``: up to ``limit`` rows (default 1000, at most 10000); ``truncated`` says if
-        there were more."""
+    def expand(
+        self,
+        query: Any,
+        limit: int | None = None,
+        path: str = "$",
+        siblings: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``filter.expand``: up to ``limit`` rows (default 1000, at most 10000), each with ``siblings``
+        merged in; ``truncated`` says if there were more."""
         cap = min(DEFAULT_EXPAND_LIMIT if limit is None else max(limit, 0), MAX_EXPAND_LIMIT)
         rows: list[dict[str, Any]] = []
         truncated = False
@@ -58,7 +64,7 @@ class FilterRunner:
             if len(rows) == cap:
                 truncated = True
                 break
-            rows.append(row)
+            rows.append({**row, **(siblings or {})})
         return {"matched": rows, "truncated": truncated}
 
     def rows(self, query: Any, path: str = "$") -> Iterator[dict[str, Any]]:

@@ -296,10 +296,16 @@ class JobService:
         return self._filter_runner().sql(query, path="$.$filter")
 
     def filter_expand(
-        self, query: Any, limit: int | None = None, *, uow: UnitOfWork | None = None
+        self,
+        query: Any,
+        limit: int | None = None,
+        siblings: dict[str, Any] | None = None,
+        *,
+        uow: UnitOfWork | None = None,
     ) -> dict[str, Any]:
-        """``filter.expand``: the rows a ``$filter`` query matches (capped, see FilterRunner.expand)."""
-        return self._filter_runner().expand(query, limit, path="$.$filter")
+        """``filter.expand``: the rows a ``$filter`` query matches (capped, see FilterRunner.expand), each
+        with the ``siblings`` merged in as a flow argument's are."""
+        return self._filter_runner().expand(query, limit, path="$.$filter", siblings=siblings)
 
     # -- the whole scheduler ----------------------------------------------------------------------------
 
