@@ -148,6 +148,7 @@ class Worker:
             settings.misfire_grace_time,
             self.filters,
         )
+        self.runtime.runner.on_failures = self.service.pause_for_failures
         self.default_jobs: Report | None = None
         self.consumer: CommandConsumer | None = None
         if self.publisher is not None:

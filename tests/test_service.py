@@ -46,6 +46,7 @@ def test_create_get_and_view(make_worker) -> None:
         "misfire_grace_time": 7200,
         "default": False,
         "on_interrupt": "report",
+        "pause_after_failures": None,
     }
     assert delivered(worker).names("nightly") == ["job.created"]
 

@@ -33,6 +33,8 @@ class LedgerEntry:
     kwargs: dict[str, Any]
     scheduled_at: datetime
     on_interrupt: str = "report"
+    #: the job's ``pause_after_failures`` (not stored: an interrupted run is neither a failure nor a success)
+    pause_after_failures: int | None = None
 
     @classmethod
     def new(
@@ -42,8 +44,17 @@ class LedgerEntry:
         kwargs: dict[str, Any],
         scheduled_at: datetime,
         on_interrupt: str,
+        pause_after_failures: int | None = None,
     ) -> LedgerEntry:
-        return cls(str(uuid.uuid4()), job_id, handler, kwargs, scheduled_at, on_interrupt)
+        return cls(
+            str(uuid.uuid4()),
+            job_id,
+            handler,
+            kwargs,
+            scheduled_at,
+            on_interrupt,
+            pause_after_failures,
+        )
 
 
 class RunLedger:

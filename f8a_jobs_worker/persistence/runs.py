@@ -21,12 +21,19 @@ from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.group_commit import GroupCommit
 from f8a_jobs_worker.persistence import counts as counters
 from f8a_jobs_worker.persistence.database import as_utc, store_errors
-from f8a_jobs_worker.persistence.tables import job_failures, job_runs, run_ledger
+from f8a_jobs_worker.persistence.tables import failure_streaks, job_failures, job_runs, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 
 # statements built once: SQLAlchemy reuses their compiled form instead of building a cache key per run
 # (which was a fifth of a busy worker's CPU)
 _INSERT_RUN = job_runs.insert()
+_CLEAR_STREAK = failure_streaks.delete().where(failure_streaks.c.job_id == sa.bindparam("job_id"))
+# an upsert both PostgreSQL and SQLite (3.35+) read the same way
+_ADD_FAILURE = sa.text(
+    "INSERT INTO f8a_failure_streaks (job_id, failures) VALUES (:job_id, 1) "
+    "ON CONFLICT (job_id) DO UPDATE SET failures = f8a_failure_streaks.failures + 1 "
+    "RETURNING failures"
+)
 _INSERT_FAILURE = job_failures.insert()
 _END_RUNS = run_ledger.delete().where(
     run_ledger.c.run_id.in_(sa.bindparam("ended", expanding=True))
@@ -61,6 +68,7 @@ class _Rows:
     failure: dict[str, Any] | None
     event: Event | None = None
     run_id: str | None = None
+    streak: bool = False  # the job counts consecutive failures (pause_after_failures)
 
     @property
     def failure_id(self) -> str | None:
@@ -103,7 +111,7 @@ class RunStore:
 
     def __init__(self, transactions: Transactions) -> None:
         self.transactions = transactions
-        self._group: GroupCommit[_Rows, None] = GroupCommit(self._write)
+        self._group: GroupCommit[_Rows, int | None] = GroupCommit(self._write)
 
     def finish(
         self,
@@ -112,14 +120,16 @@ class RunStore:
         run_id: str | None = None,
         kwargs: dict[str, Any] | None = None,
         traceback: str | None = None,
-    ) -> str | None:
+        streak: bool = False,
+    ) -> int | None:
         """Store a run's outcome with its event (``event(failure_id)``) and end its ledger entry; for a
-        failed run also its failure record, whose id is returned. The records of the runner threads share
-        their commits (:class:`GroupCommit`); each call returns once its own rows are committed."""
+        failed run also its failure record. The records of the runner threads share their commits
+        (:class:`GroupCommit`); each call returns once its own rows are committed. With ``streak`` the
+        job's consecutive failures are counted in the same transaction: the count after this run is
+        returned (0 after a success)."""
         rows = _Rows.of(run, kwargs, traceback)
-        rows = _Rows(rows.run, rows.failure, event(rows.failure_id), run_id)
-        self._group.submit(rows)
-        return rows.failure_id
+        rows = _Rows(rows.run, rows.failure, event(rows.failure_id), run_id, streak)
+        return self._group.submit(rows)
 
     def record(
         self,
@@ -131,16 +141,33 @@ class RunStore:
         self._insert(uow, [_Rows.of(run, None, None)])
         uow.emit(event)
 
-    def _write(self, batch: list[_Rows]) -> list[None]:
+    def _write(self, batch: list[_Rows]) -> list[int | None]:
         with self.transactions.begin() as uow:
             self._insert(uow, batch)
             ended = [rows.run_id for rows in batch if rows.run_id is not None]
             if ended:
                 uow.connection.execute(_END_RUNS, {"ended": ended})
+            streaks = [self._count(uow.connection, rows) if rows.streak else None for rows in batch]
             for rows in batch:
                 if rows.event is not None:
                     uow.emit(rows.event)
-        return [None] * len(batch)
+        return streaks
+
+    @staticmethod
+    def _count(connection: sa.Connection, rows: _Rows) -> int | None:
+        """The job's consecutive failures after this run: one more after a failure, none after a success."""
+        job_id, outcome = rows.run["job_id"], rows.run["outcome"]
+        if outcome == "executed":
+            connection.execute(_CLEAR_STREAK, {"job_id": job_id})
+            return 0
+        if outcome != "failed":
+            return None
+        return int(connection.execute(_ADD_FAILURE, {"job_id": job_id}).scalar_one())
+
+    @staticmethod
+    def clear_streak(connection: sa.Connection, job_id: str) -> None:
+        """Forget a job's consecutive failures (it was resumed, replaced or deleted)."""
+        connection.execute(_CLEAR_STREAK, {"job_id": job_id})
 
     @staticmethod
     def _insert(uow: UnitOfWork, batch: list[_Rows]) -> None:

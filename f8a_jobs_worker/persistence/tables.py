@@ -84,6 +84,14 @@ outbox = sa.Table(
     sa.Index("ix_f8a_outbox_created_at", "created_at"),
 )
 
+#: consecutive failed runs of jobs created with ``pause_after_failures`` (a success or a resume clears it)
+failure_streaks = sa.Table(
+    "f8a_failure_streaks",
+    metadata,
+    sa.Column("job_id", sa.String(191), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+)
+
 run_ledger = sa.Table(
     "f8a_run_ledger",
     metadata,

@@ -27,12 +27,13 @@ from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.jobs import job_view, meta_of
 from f8a_jobs_worker.scheduling.runtime import JOBS
 from f8a_jobs_worker.scheduling.service import JobService
-from f8a_jobs_worker.scheduling.spec import JobSpec
+from f8a_jobs_worker.scheduling.spec import JobSpec, parse_pause_after_failures
 
 log = logging.getLogger(__name__)
 
 FIELDS = (
     "on_interrupt",
+    "pause_after_failures",
     "job_id",
     "handler",
     "kwargs",
@@ -107,7 +108,10 @@ def read_definition(
         raise ValueError("kwargs must be a mapping")
     if declared.get("on_interrupt", "report") not in ON_INTERRUPT:
         raise ValueError(f"on_interrupt must be one of {', '.join(ON_INTERRUPT)}")
-    fields = {k: v for k, v in declared.items() if k != "on_interrupt"}
+    parse_pause_after_failures(declared.get("pause_after_failures"))
+    fields = {
+        k: v for k, v in declared.items() if k not in ("on_interrupt", "pause_after_failures")
+    }
     spec = JobSpec.parse(registry, default_grace_time, **fields)
     return Definition(path, spec, declared)
 
@@ -165,6 +169,7 @@ def _apply(service: JobService, uow: UnitOfWork, definition: Definition, report:
         "cron": spec.schedule.cron,
         "declared": declared,
         "on_interrupt": declared.get("on_interrupt", "report"),
+        "pause_after_failures": declared.get("pause_after_failures"),
     }
     job = service.runtime.store.find(uow.connection, spec.job_id)
     if isinstance(job, BrokenJob):

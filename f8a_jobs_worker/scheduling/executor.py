@@ -79,6 +79,7 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
                 dict(job.kwargs),
                 run_time,
                 meta_of(job).get("on_interrupt", "report"),
+                meta_of(job).get("pause_after_failures"),
             )
             for run_time in run_times
         ]

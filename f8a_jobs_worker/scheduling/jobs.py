@@ -57,6 +57,7 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
             "misfire_grace_time": None,
             "default": job.default,
             "on_interrupt": "report",
+            "pause_after_failures": None,
             "error": job.reason,
         }
     trigger = job.trigger
@@ -83,4 +84,5 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         "misfire_grace_time": job.misfire_grace_time,
         "default": bool(meta.get("default")),
         "on_interrupt": meta.get("on_interrupt", "report"),
+        "pause_after_failures": meta.get("pause_after_failures"),
     }

@@ -64,6 +64,8 @@ class JobRunner:
         self.filters = filters
         self.flows = flows
         self.metrics = metrics or Metrics()
+        #: called with (job_id, consecutive failures) when a job with pause_after_failures reached it
+        self.on_failures: Callable[[str, int], None] | None = None
         #: set when the worker stops: an outcome that cannot be recorded then is left to the ledger
         self.stopping = threading.Event()
         self._store = retry.Outage("job store (run records)", log)
@@ -253,12 +255,17 @@ class JobRunner:
         """Record the outcome, its event and the end of its ledger entry; while the store is down, wait for
         it (until the worker stops: the entry then tells the next start that the run was interrupted)."""
 
-        def attempt() -> None:
-            self.runs.finish(run, event, entry.run_id, entry.kwargs, trace)
+        limit = entry.pause_after_failures
+
+        def attempt() -> int | None:
+            streak = self.runs.finish(
+                run, event, entry.run_id, entry.kwargs, trace, streak=limit is not None
+            )
             self.metrics.run(run)
+            return streak
 
         try:
-            retry.until_available(attempt, Unavailable, self._store, self.stopping)
+            streak = retry.until_available(attempt, Unavailable, self._store, self.stopping)
         except Exception:
             log.exception(
                 "could not record the %s run of job %s scheduled at %s (error: %s)",
@@ -267,6 +274,12 @@ class JobRunner:
                 run.scheduled_at,
                 run.error,
             )
+            return
+        if limit is not None and streak is not None and streak >= limit and self.on_failures:
+            try:
+                self.on_failures(entry.job_id, streak)
+            except Exception:  # the next failure tries again: the count stays
+                log.exception("could not pause job %s after %d failures", entry.job_id, streak)
 
 
 def _missed_event(job_id: str, run_time: datetime, reason: str) -> Event:

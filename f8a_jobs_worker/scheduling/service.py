@@ -41,7 +41,7 @@ from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
 from f8a_jobs_worker.scheduling.runtime import JOBS, SchedulerRuntime
-from f8a_jobs_worker.scheduling.spec import JobSpec
+from f8a_jobs_worker.scheduling.spec import JobSpec, parse_pause_after_failures
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +119,21 @@ class JobService:
         ``fields`` are the other ``job.create`` arguments, checked by :meth:`JobSpec.parse`.
         """
         on_interrupt = fields.pop("on_interrupt", "report")
+        pause_after = parse_pause_after_failures(fields.pop("pause_after_failures", None))
         spec = JobSpec.parse(
             self.registry, self.default_grace_time, handler=handler, kwargs=kwargs, **fields
         )
-        meta = {"default": False, "cron": spec.schedule.cron, "on_interrupt": on_interrupt}
+        meta = {
+            "default": False,
+            "cron": spec.schedule.cron,
+            "on_interrupt": on_interrupt,
+            "pause_after_failures": pause_after,
+        }
         with self._work(uow) as work:
             existed = replace and self.runtime.store.find(work.connection, spec.job_id) is not None
             job = self.add(work, spec, meta, replace=replace)
+            if existed:
+                self.runs.clear_streak(work.connection, spec.job_id)
             view = job_view(job)
             work.emit(
                 Event(events.JOB_UPDATED if existed else events.JOB_CREATED, job.id, {"job": view})
@@ -229,13 +237,35 @@ class JobService:
         """``job.resume``: the next run is computed from the schedule as of now."""
         with self._work(uow) as work:
             job = self._change(work, job_id, self.scheduler.resume_job)
+            self.runs.clear_streak(work.connection, job_id)  # pause_after_failures counts afresh
             work.emit(Event(events.JOB_RESUMED, job_id))
         return {"job": job_view(job)}
+
+    def pause_for_failures(self, job_id: str, failures: int) -> None:
+        """A job created with ``pause_after_failures`` failed that many times in a row: pause it and say
+        why (``job.paused`` with ``reason``). A job paused or deleted meanwhile is left as it is."""
+        with self._work(None) as work:
+            found = self.runtime.store.find(work.connection, job_id, lock=True)
+            if not isinstance(found, Job) or found.next_run_time is None:
+                return
+            job = self._change(work, job_id, self.scheduler.pause_job)
+            reason = f"{failures} consecutive failed runs (pause_after_failures)"
+            work.emit(Event(events.JOB_PAUSED, job_id, {"reason": reason}))
+            work.after_commit(
+                lambda: log.warning(
+                    "job %s (%s) paused after %s: resume it once the cause is fixed",
+                    job_id,
+                    job.args[0],
+                    reason,
+                    extra=job_fields(job_id, job.args[0]),
+                )
+            )
 
     def delete_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         """``job.delete``."""
         with self._work(uow) as work:
             self._change(work, job_id, self.scheduler.remove_job)
+            self.runs.clear_streak(work.connection, job_id)
             work.emit(Event(events.JOB_DELETED, job_id))
         return {"removed": [job_id]}
 

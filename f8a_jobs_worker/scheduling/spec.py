@@ -13,6 +13,25 @@ from f8a_jobs_worker.scheduling.schedule import DEFAULT, Schedule, build_schedul
 
 STATES = ("running", "paused")
 MAX_JOB_ID = 191
+MAX_PAUSE_AFTER_FAILURES = 1000
+
+
+def parse_pause_after_failures(value: Any) -> int | None:
+    """``pause_after_failures``: null (never pause) or 1 to 1000 consecutive failed runs."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= MAX_PAUSE_AFTER_FAILURES
+    ):
+        raise ValidationFailed(
+            f"pause_after_failures must be null or 1 to {MAX_PAUSE_AFTER_FAILURES}, got {value!r}",
+            [{"path": "$.pause_after_failures", "message": "expected null or 1-1000"}],
+        )
+    return value
 
 
 @dataclass(frozen=True)
