@@ -142,6 +142,7 @@ def test_boto3_drives_every_command_and_reads_plain_json(
         ("jobs.clean_failed", {}),
         ("filter.sql", {"$filter": {"table": "packages"}}),
         ("filter.expand", {"$filter": {"table": "packages"}, "limit": 1}),
+        ("report.analyses", {"ecosystem": "npm", "from_date": "2017-01-01"}),
         ("scheduler.state", {}),
         ("scheduler.pause", {}),
         ("scheduler.resume", {}),

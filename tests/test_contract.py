@@ -289,6 +289,11 @@ def test_filter_commands(messaging_worker, client, database_url: str) -> None:
         "matched": [{"name": "requests", "force": True}],
         "truncated": False,
     }
+    report = call(client, "report.analyses", ecosystem="npm", from_date="2017-04-01")
+    assert report["report"]["analyses"] == 2 and report["report"]["versions"] == 3
+    assert error_of(client, "report.analyses", ecosystem="npm", to_date="soon")["code"] == (
+        "validation_error"
+    )
     error = error_of(client, "filter.expand", **{"$filter": {"table": "pg_catalog.pg_user"}})
     assert error["code"] == "filter_error"
     assert error["details"][0]["path"] == "$.args.$filter.table"

@@ -333,7 +333,7 @@ def test_allow_list_limits_tables(runner: FilterRunner) -> None:
 
 
 def test_queries_run_read_only(runner: FilterRunner) -> None:
-    with runner._read_only() as connection:
+    with runner.read_only() as connection:
         assert connection.execute(sa.text("SHOW transaction_read_only")).scalar() == "on"
         with pytest.raises(sa.exc.InternalError, match="read-only transaction"):
             connection.execute(sa.text("DELETE FROM packages"))
@@ -451,3 +451,39 @@ def test_having_compares_groups(runner: FilterRunner) -> None:
     query["where"] = {"count(*) >": 2}
     with pytest.raises(FilterError, match="is not 'column"):
         rows(runner, query)
+
+
+def test_analyses_report_counts_the_demo_data(runner: FilterRunner) -> None:
+    from f8a_jobs_worker.errors import ValidationFailed
+    from f8a_jobs_worker.filters.report import analyses_report
+
+    assert analyses_report(runner, "npm") == {
+        "ecosystem": "npm",
+        "from_date": None,
+        "to_date": None,
+        "report": {
+            "analyses": 3,
+            "analyses_finished": 2,
+            "analyses_unfinished": 1,
+            "analyses_unique": 3,
+            "analyses_finished_unique": 2,
+            "packages": 2,
+            "packages_finished": 2,
+            "versions": 3,
+        },
+    }
+    maven = analyses_report(runner, "maven", "2017-04-01", "2017-04-05T00:00:00")
+    assert (maven["from_date"], maven["to_date"]) == ("2017-04-01T00:00:00", "2017-04-05T00:00:00")
+    assert maven["report"] == {
+        "analyses": 2,  # the base64 analyses of April 1st and 3rd; junit's of March is outside
+        "analyses_finished": 1,
+        "analyses_unfinished": 1,
+        "analyses_unique": 1,
+        "analyses_finished_unique": 1,
+        "packages": 2,
+        "packages_finished": 1,
+        "versions": 2,
+    }
+    assert analyses_report(runner, "nuget")["report"] == dict.fromkeys(maven["report"], 0)
+    with pytest.raises(ValidationFailed, match="from_date"):
+        analyses_report(runner, "npm", "yesterday")

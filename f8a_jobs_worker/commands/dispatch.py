@@ -37,6 +37,7 @@ COMMANDS: dict[str, Apply] = {
     ),
     "filter.sql": lambda service, args, uow: service.filter_sql(args["$filter"], uow=uow),
     "scheduler.state": lambda service, _, uow: service.scheduler_state(uow=uow),
+    "report.analyses": lambda service, args, uow: service.analyses_report(**args, uow=uow),
     "scheduler.pause": lambda service, _, uow: service.pause_scheduler(uow=uow),
     "scheduler.resume": lambda service, _, uow: service.resume_scheduler(uow=uow),
 }
@@ -44,7 +45,15 @@ COMMANDS: dict[str, Apply] = {
 #: commands that never change the job store: a batch of only these runs without the job-store lock, and its
 #: replies are sent directly rather than through the outbox (a read has no effect to keep them atomic with)
 READ_ONLY = frozenset(
-    {"job.get", "job.list", "job.history", "filter.expand", "filter.sql", "scheduler.state"}
+    {
+        "job.get",
+        "job.list",
+        "job.history",
+        "filter.expand",
+        "filter.sql",
+        "scheduler.state",
+        "report.analyses",
+    }
 )
 
 

@@ -70,7 +70,7 @@ class FilterRunner:
     def rows(self, query: Any, path: str = "$") -> Iterator[dict[str, Any]]:
         """Every matching row as a JSON-able dict, streamed from a server-side cursor."""
         statement = self.compile(query, path)
-        with self._read_only() as connection:
+        with self.read_only() as connection:
             try:
                 result = connection.execution_options(stream_results=True, yield_per=500).execute(
                     statement
@@ -89,7 +89,8 @@ class FilterRunner:
                 raise FilterError(f"the query failed: {short_reason(exc)}") from None
 
     @contextmanager
-    def _read_only(self) -> Iterator[sa.Connection]:
+    def read_only(self) -> Iterator[sa.Connection]:
+        """A read-only transaction on the analytics database with the filter timeout."""
         with store_errors("analytics database"), self.engine.connect() as connection:
             if connection.dialect.name == "postgresql":
                 with connection.begin():

@@ -30,6 +30,7 @@ from f8a_jobs_worker.errors import (
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.filters.query import FilterRunner
+from f8a_jobs_worker.filters.report import analyses_report
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.persistence.database import ping, store_errors
@@ -336,6 +337,17 @@ class JobService:
         """``filter.expand``: the rows a ``$filter`` query matches (capped, see FilterRunner.expand), each
         with the ``siblings`` merged in as a flow argument's are."""
         return self._filter_runner().expand(query, limit, path="$.$filter", siblings=siblings)
+
+    def analyses_report(
+        self,
+        ecosystem: str,
+        from_date: str | None = None,
+        to_date: str | None = None,
+        *,
+        uow: UnitOfWork | None = None,
+    ) -> dict[str, Any]:
+        """``report.analyses``: counts of an ecosystem's analyses, as the original's analyses report."""
+        return analyses_report(self._filter_runner(), ecosystem, from_date, to_date)
 
     # -- the whole scheduler ----------------------------------------------------------------------------
 
