@@ -149,6 +149,7 @@ class Worker:
             self.filters,
         )
         self.runtime.runner.on_failures = self.service.pause_for_failures
+        self.runtime.executor.on_buffered_run_done = self.service.start_buffered
         self.default_jobs: Report | None = None
         self.consumer: CommandConsumer | None = None
         if self.publisher is not None:

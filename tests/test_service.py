@@ -47,6 +47,8 @@ def test_create_get_and_view(make_worker) -> None:
         "default": False,
         "on_interrupt": "report",
         "pause_after_failures": None,
+        "overlap": "skip",
+        "overlap_limit": None,
     }
     assert delivered(worker).names("nightly") == ["job.created"]
 

@@ -28,6 +28,13 @@ from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 # (which was a fifth of a busy worker's CPU)
 _INSERT_RUN = job_runs.insert()
 _CLEAR_STREAK = failure_streaks.delete().where(failure_streaks.c.job_id == sa.bindparam("job_id"))
+_BUFFER = sa.text(
+    "INSERT INTO f8a_buffered_runs (job_id, scheduled_at) VALUES (:job_id, :scheduled_at) "
+    "ON CONFLICT (job_id) DO NOTHING"
+).bindparams(sa.bindparam("scheduled_at", type_=sa.DateTime(timezone=True)))
+_TAKE_BUFFERED = sa.text(
+    "DELETE FROM f8a_buffered_runs WHERE job_id = :job_id RETURNING scheduled_at"
+).columns(sa.column("scheduled_at", sa.DateTime(timezone=True)))
 # an upsert both PostgreSQL and SQLite (3.35+) read the same way
 _ADD_FAILURE = sa.text(
     "INSERT INTO f8a_failure_streaks (job_id, failures) VALUES (:job_id, 1) "
@@ -168,6 +175,24 @@ class RunStore:
     def clear_streak(connection: sa.Connection, job_id: str) -> None:
         """Forget a job's consecutive failures (it was resumed, replaced or deleted)."""
         connection.execute(_CLEAR_STREAK, {"job_id": job_id})
+
+    @classmethod
+    def forget(cls, connection: sa.Connection, job_id: str) -> None:
+        """A job deleted or replaced: its failure count and its kept run go with it."""
+        cls.clear_streak(connection, job_id)
+        cls.take_buffered(connection, job_id)
+
+    @staticmethod
+    def buffer(connection: sa.Connection, job_id: str, scheduled_at: datetime) -> bool:
+        """Keep a run of a ``buffer_one`` job for when its running one ends; False if one is kept already."""
+        kept = connection.execute(_BUFFER, {"job_id": job_id, "scheduled_at": scheduled_at})
+        return bool(kept.rowcount)
+
+    @staticmethod
+    def take_buffered(connection: sa.Connection, job_id: str) -> datetime | None:
+        """The run kept for ``job_id`` (removed), or None."""
+        taken = connection.execute(_TAKE_BUFFERED, {"job_id": job_id}).scalar_one_or_none()
+        return None if taken is None else as_utc(taken)
 
     @staticmethod
     def _insert(uow: UnitOfWork, batch: list[_Rows]) -> None:

@@ -92,6 +92,14 @@ failure_streaks = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
 )
 
+#: the one run a job with ``overlap: buffer_one`` keeps while its previous run still runs
+buffered_runs = sa.Table(
+    "f8a_buffered_runs",
+    metadata,
+    sa.Column("job_id", sa.String(191), primary_key=True),
+    sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 run_ledger = sa.Table(
     "f8a_run_ledger",
     metadata,

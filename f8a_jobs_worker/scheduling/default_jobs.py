@@ -22,18 +22,16 @@ from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.persistence.database import advisory_xact_lock
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
-from f8a_jobs_worker.persistence.ledger import ON_INTERRUPT
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.jobs import job_view, meta_of
 from f8a_jobs_worker.scheduling.runtime import JOBS
 from f8a_jobs_worker.scheduling.service import JobService
-from f8a_jobs_worker.scheduling.spec import JobSpec, parse_pause_after_failures
+from f8a_jobs_worker.scheduling.spec import OPTION_FIELDS, JobOptions, JobSpec
 
 log = logging.getLogger(__name__)
 
 FIELDS = (
-    "on_interrupt",
-    "pause_after_failures",
+    *OPTION_FIELDS,
     "job_id",
     "handler",
     "kwargs",
@@ -106,12 +104,8 @@ def read_definition(
     declared.setdefault("kwargs", {})
     if not isinstance(declared["kwargs"], dict):
         raise ValueError("kwargs must be a mapping")
-    if declared.get("on_interrupt", "report") not in ON_INTERRUPT:
-        raise ValueError(f"on_interrupt must be one of {', '.join(ON_INTERRUPT)}")
-    parse_pause_after_failures(declared.get("pause_after_failures"))
-    fields = {
-        k: v for k, v in declared.items() if k not in ("on_interrupt", "pause_after_failures")
-    }
+    JobOptions.parse(declared)
+    fields = {k: v for k, v in declared.items() if k not in OPTION_FIELDS}
     spec = JobSpec.parse(registry, default_grace_time, **fields)
     return Definition(path, spec, declared)
 
@@ -164,12 +158,12 @@ def apply_default_jobs(service: JobService, directory: Path) -> Report:
 
 def _apply(service: JobService, uow: UnitOfWork, definition: Definition, report: Report) -> None:
     spec, declared = definition.spec, definition.declared
+    options = JobOptions.parse(declared)
     meta = {
         "default": True,
         "cron": spec.schedule.cron,
         "declared": declared,
-        "on_interrupt": declared.get("on_interrupt", "report"),
-        "pause_after_failures": declared.get("pause_after_failures"),
+        **options.meta(),
     }
     job = service.runtime.store.find(uow.connection, spec.job_id)
     if isinstance(job, BrokenJob):
@@ -202,6 +196,7 @@ def _apply(service: JobService, uow: UnitOfWork, definition: Definition, report:
         "kwargs": spec.kwargs,
         "name": spec.handler,
         "misfire_grace_time": spec.misfire_grace_time,
+        "max_instances": options.max_instances,
     }
     trigger_changed = any(before.get(f) != declared.get(f) for f in TRIGGER_FIELDS)
     state_changed = before.get("state", "running") != declared.get("state", "running")

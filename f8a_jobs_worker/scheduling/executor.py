@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
 from functools import partial
@@ -30,6 +31,7 @@ from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.jobs import handler_of, meta_of
 from f8a_jobs_worker.scheduling.runner import JobRunner
+from f8a_jobs_worker.scheduling.spec import JobOptions
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         self.elsewhere: dict[str, int] = {}
         self._declined: list[LedgerEntry] = []
         self._declined_lock = threading.Lock()
+        #: called with the job id when a run of an ``overlap: buffer_one`` job ended (its slot released)
+        self.on_buffered_run_done: Callable[[str], None] | None = None
 
     def submit_job(self, job: Job, run_times: list[datetime]) -> None:
         """APScheduler's check of ``max_instances``, counting the runs on other replicas too."""
@@ -72,24 +76,33 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
     def start_after_commit(self, uow: UnitOfWork, job: Job, run_times: list[datetime]) -> None:
         """Enter the runs in the ledger with ``uow`` and start them once it commits (release the instance
         counted for them if it rolls back)."""
+        options = JobOptions.of(meta_of(job))
         entries = [
             LedgerEntry.new(
                 job.id,
                 handler_of(job),
                 dict(job.kwargs),
                 run_time,
-                meta_of(job).get("on_interrupt", "report"),
-                meta_of(job).get("pause_after_failures"),
+                options.on_interrupt,
+                options.pause_after_failures,
             )
             for run_time in run_times
         ]
-        self.start_entries_after_commit(uow, job.id, entries, job.misfire_grace_time)
+        self.start_entries_after_commit(
+            uow, job.id, entries, job.misfire_grace_time, options.overlap == "buffer_one"
+        )
 
     def start_entries_after_commit(
-        self, uow: UnitOfWork, job_id: str, entries: list[LedgerEntry], grace: int | None
+        self,
+        uow: UnitOfWork,
+        job_id: str,
+        entries: list[LedgerEntry],
+        grace: int | None,
+        buffered: bool = False,
     ) -> None:
+        """``buffered``: the job keeps one run for when this one ends (``overlap: buffer_one``)."""
         self.ledger.start(uow, entries)
-        uow.after_commit(partial(self._start, job_id, entries, grace))
+        uow.after_commit(partial(self._start, job_id, entries, grace, buffered))
         uow.after_rollback(partial(self.release, job_id))
 
     def reserve(self, job_id: str, max_instances: int, elsewhere: int = 0) -> bool:
@@ -105,7 +118,9 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         """A counted run that will not start after all."""
         self._run_job_success(job_id, [])
 
-    def _start(self, job_id: str, entries: list[LedgerEntry], grace: int | None) -> None:
+    def _start(
+        self, job_id: str, entries: list[LedgerEntry], grace: int | None, buffered: bool = False
+    ) -> None:
         if not self.replicas.fresh():
             log.warning(
                 "not starting %d run(s) of job %s: this replica's heartbeat is stale (the store was "
@@ -117,14 +132,21 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
             self.release(job_id)
             return
         future = self._pool.submit(self.runner.run, self.alias, entries, grace)
-        future.add_done_callback(partial(self._finished, job_id))
+        future.add_done_callback(partial(self._finished, job_id, buffered))
 
-    def _finished(self, job_id: str, future: Future[Any]) -> None:
+    def _finished(self, job_id: str, buffered: bool, future: Future[Any]) -> None:
         exc = future.exception()
         if exc is not None:
             self._run_job_error(job_id, exc, exc.__traceback__)
         else:
             self._run_job_success(job_id, future.result())
+        if buffered and self.on_buffered_run_done is not None:
+            # after the slot is released: a pass deciding meanwhile starts the next run itself, or kept
+            # it before this look (the job's row lock orders the two)
+            try:
+                self.on_buffered_run_done(job_id)
+            except Exception:
+                log.exception("could not start the buffered run of job %s", job_id)
 
     def decline(self, entries: list[LedgerEntry]) -> None:
         """Runs entered and not started: for the heartbeat thread to report."""

@@ -16,6 +16,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
+from f8a_jobs_worker.scheduling.spec import JobOptions
 
 RUNNER_REF = "f8a_jobs_worker.scheduling.runner:run_job"
 
@@ -58,6 +59,8 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
             "default": job.default,
             "on_interrupt": "report",
             "pause_after_failures": None,
+            "overlap": "skip",
+            "overlap_limit": None,
             "error": job.reason,
         }
     trigger = job.trigger
@@ -83,6 +86,5 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         "next_run_time": None if job.pending else _iso(job.next_run_time),
         "misfire_grace_time": job.misfire_grace_time,
         "default": bool(meta.get("default")),
-        "on_interrupt": meta.get("on_interrupt", "report"),
-        "pause_after_failures": meta.get("pause_after_failures"),
+        **JobOptions.of(meta).meta(),
     }

@@ -34,8 +34,9 @@ from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 from f8a_jobs_worker.scheduling.executor import JobExecutor
-from f8a_jobs_worker.scheduling.jobs import handler_of
+from f8a_jobs_worker.scheduling.jobs import handler_of, meta_of
 from f8a_jobs_worker.scheduling.runner import JobRunner
+from f8a_jobs_worker.scheduling.spec import JobOptions
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,14 @@ class SchedulerRuntime:
         assert uow is not None, "APScheduler reports skipped runs from inside a pass"
         job = self.store.find(uow.connection, event.job_id)
         handler = handler_of(job) if isinstance(job, Job) else "unknown"
+        options = JobOptions.of(meta_of(job) if isinstance(job, Job) else {})
         for run_time in event.scheduled_run_times:
-            self.runner.skipped(
-                uow, event.job_id, handler, run_time, "the previous run was still in progress"
-            )
+            if options.overlap == "buffer_one":
+                if self.runner.runs.buffer(uow.connection, event.job_id, run_time):
+                    continue  # started when the running one ends (JobService.start_buffered)
+                reason = "overlap buffer_one: the previous run still runs and one run waits already"
+            elif options.overlap == "allow":
+                reason = f"overlap allow: {options.max_instances} runs in progress already"
+            else:
+                reason = "overlap skip: the previous run was still in progress"
+            self.runner.skipped(uow, event.job_id, handler, run_time, reason)

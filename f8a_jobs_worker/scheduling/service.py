@@ -42,7 +42,7 @@ from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
 from f8a_jobs_worker.scheduling.runtime import JOBS, SchedulerRuntime
-from f8a_jobs_worker.scheduling.spec import JobSpec, parse_pause_after_failures
+from f8a_jobs_worker.scheduling.spec import OPTION_FIELDS, JobOptions, JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -119,22 +119,20 @@ class JobService:
 
         ``fields`` are the other ``job.create`` arguments, checked by :meth:`JobSpec.parse`.
         """
-        on_interrupt = fields.pop("on_interrupt", "report")
-        pause_after = parse_pause_after_failures(fields.pop("pause_after_failures", None))
+        options = JobOptions.parse(fields)
         spec = JobSpec.parse(
-            self.registry, self.default_grace_time, handler=handler, kwargs=kwargs, **fields
+            self.registry,
+            self.default_grace_time,
+            handler=handler,
+            kwargs=kwargs,
+            **{k: v for k, v in fields.items() if k not in OPTION_FIELDS},
         )
-        meta = {
-            "default": False,
-            "cron": spec.schedule.cron,
-            "on_interrupt": on_interrupt,
-            "pause_after_failures": pause_after,
-        }
+        meta = {"default": False, "cron": spec.schedule.cron, **options.meta()}
         with self._work(uow) as work:
             existed = replace and self.runtime.store.find(work.connection, spec.job_id) is not None
             job = self.add(work, spec, meta, replace=replace)
             if existed:
-                self.runs.clear_streak(work.connection, spec.job_id)
+                self.runs.forget(work.connection, spec.job_id)
             view = job_view(job)
             work.emit(
                 Event(events.JOB_UPDATED if existed else events.JOB_CREATED, job.id, {"job": view})
@@ -158,6 +156,7 @@ class JobService:
                     id=spec.job_id,
                     name=spec.handler,
                     misfire_grace_time=spec.misfire_grace_time,
+                    max_instances=JobOptions.of(meta).max_instances,
                     replace_existing=replace,
                     jobstore=JOBS,
                     executor=JOBS,
@@ -242,6 +241,35 @@ class JobService:
             work.emit(Event(events.JOB_RESUMED, job_id))
         return {"job": job_view(job)}
 
+    def start_buffered(self, job_id: str) -> None:
+        """A run of an ``overlap: buffer_one`` job ended: start the run it kept, if any. The job's row is
+        locked first, so a pass that is deciding about the job either kept its run before this look or
+        sees the ended run gone and starts its run itself."""
+        with self._work(None) as work:
+            job = self.runtime.store.find(work.connection, job_id, lock=True)
+            if not isinstance(job, Job):
+                self.runs.take_buffered(work.connection, job_id)
+                return
+            scheduled_at = self.runs.take_buffered(work.connection, job_id)
+            if scheduled_at is None:
+                return
+            executor = self.runtime.executor
+            elsewhere = self.ledger.running_elsewhere(work.connection, [job.id]).get(job.id, 0)
+            if not executor.reserve(job.id, job.max_instances, elsewhere):
+                # a run started meanwhile: the kept one waits for that one's end
+                self.runs.buffer(work.connection, job_id, scheduled_at)
+                return
+            executor.start_after_commit(work, job, [scheduled_at])
+            work.after_commit(
+                lambda: log.info(
+                    "job %s (%s): the run due at %s, kept while the previous one ran, starts now",
+                    job_id,
+                    job.args[0],
+                    scheduled_at.isoformat(),
+                    extra=job_fields(job_id, job.args[0]),
+                )
+            )
+
     def pause_for_failures(self, job_id: str, failures: int) -> None:
         """A job created with ``pause_after_failures`` failed that many times in a row: pause it and say
         why (``job.paused`` with ``reason``). A job paused or deleted meanwhile is left as it is."""
@@ -266,7 +294,7 @@ class JobService:
         """``job.delete``."""
         with self._work(uow) as work:
             self._change(work, job_id, self.scheduler.remove_job)
-            self.runs.clear_streak(work.connection, job_id)
+            self.runs.forget(work.connection, job_id)
             work.emit(Event(events.JOB_DELETED, job_id))
         return {"removed": [job_id]}
 
