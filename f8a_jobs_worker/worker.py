@@ -43,6 +43,7 @@ from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.tables import create_tables
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
+from f8a_jobs_worker.scheduling.backfill import BackfillDriver
 from f8a_jobs_worker.scheduling.default_jobs import Report, apply_default_jobs
 from f8a_jobs_worker.scheduling.membership import Membership
 from f8a_jobs_worker.scheduling.runner import JobRunner
@@ -150,6 +151,8 @@ class Worker:
         )
         self.runtime.runner.on_failures = self.service.pause_for_failures
         self.runtime.executor.on_buffered_run_done = self.service.start_buffered
+        self.backfill = BackfillDriver(self.transactions, self.runtime, self.service.backfills)
+        self.service.backfilled = self.backfill.wake
         self.default_jobs: Report | None = None
         self.consumer: CommandConsumer | None = None
         if self.publisher is not None:
@@ -222,6 +225,7 @@ class Worker:
         checks = {
             "scheduler": thread_check(lambda: self.runtime.alive, "scheduler"),
             "heartbeat": thread_check(lambda: self.membership.alive, "replica heartbeat"),
+            "backfill": thread_check(lambda: self.backfill.alive, "backfill"),
             "outbox_relay": thread_check(lambda: self.relay.alive, "outbox relay"),
         }
         if self.consumer is not None:
@@ -291,6 +295,7 @@ class Worker:
             self.runtime.scheduler.resume()
         self.membership.following = True
         self.membership.start()
+        self.backfill.start()
         if self.listener is not None:
             self.listener.start()
         if self.flow_relay is not None:
@@ -341,6 +346,7 @@ class Worker:
         if self.listener is not None:
             self.listener.stop()
         self.membership.stop()
+        self.backfill.stop()
         self.runtime.shutdown(wait=wait)
         self.relay.stop()  # after the runs: their events are sent before the broker connection closes
         if self.flow_relay is not None:

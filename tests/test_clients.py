@@ -139,6 +139,7 @@ def test_boto3_drives_every_command_and_reads_plain_json(
         ("job.resume", {"job_id": "b"}),
         ("job.run_now", {"job_id": "b"}),
         ("job.history", {"job_id": "b"}),
+        ("job.backfill", {"job_id": "b", "start": "2020-01-01", "end": "2020-01-02"}),
         ("jobs.clean_failed", {}),
         ("filter.sql", {"$filter": {"table": "packages"}}),
         ("filter.expand", {"$filter": {"table": "packages"}, "limit": 1}),

@@ -159,6 +159,7 @@ def test_probes_flip_when_the_store_or_the_broker_is_cut(
         assert live["checks"] == {
             "scheduler": "ok",
             "heartbeat": "ok",
+            "backfill": "ok",
             "outbox_relay": "ok",
             "consumer": "ok",
         }
@@ -193,7 +194,7 @@ def test_the_health_command_reports_a_running_worker(
         )
         assert health.returncode == 0, health.stdout + health.stderr
         assert health.stdout.splitlines() == [
-            "live   ok: scheduler ok, heartbeat ok, outbox_relay ok, consumer ok",
+            "live   ok: scheduler ok, heartbeat ok, backfill ok, outbox_relay ok, consumer ok",
             "ready  ok: store ok, broker ok",
         ]
         assert worker.terminate() == 0

@@ -223,6 +223,30 @@ def history(
     run_command(ctx, "job.history", args, broker_url, timeout, as_json)
 
 
+@jobs.command("backfill")
+@click.argument("job_id")
+@click.option("--start", required=True, help="ISO 8601 (UTC without a zone): the window's start.")
+@click.option(
+    "--end", required=True, help="ISO 8601, not in the future: the window's end (excluded)."
+)
+@click.option("--concurrency", type=click.IntRange(1, 100), default=1, show_default=True)
+@client_options
+@click.pass_context
+def backfill(
+    ctx: click.Context,
+    job_id: str,
+    start: str,
+    end: str,
+    concurrency: int,
+    broker_url: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Run every run a job's schedule had in a past window, in order (at most 1000)."""
+    args = {"job_id": job_id, "start": start, "end": end, "concurrency": concurrency}
+    run_command(ctx, "job.backfill", args, broker_url, timeout, as_json)
+
+
 @jobs.command("clean-failed")
 @client_options
 @click.pass_context

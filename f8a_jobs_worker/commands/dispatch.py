@@ -27,6 +27,7 @@ COMMANDS: dict[str, Apply] = {
     "job.resume": lambda service, args, uow: service.resume_job(args["job_id"], uow=uow),
     "job.delete": lambda service, args, uow: service.delete_job(args["job_id"], uow=uow),
     "job.run_now": lambda service, args, uow: service.run_job_now(args["job_id"], uow=uow),
+    "job.backfill": lambda service, args, uow: service.backfill_job(**args, uow=uow),
     "job.history": lambda service, args, uow: service.job_history(**args, uow=uow),
     "jobs.clean_failed": lambda service, _, uow: service.clean_failed(uow=uow),
     "filter.expand": lambda service, args, uow: service.filter_expand(

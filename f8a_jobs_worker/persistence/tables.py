@@ -100,6 +100,24 @@ buffered_runs = sa.Table(
     sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+#: backfills in progress (``job.backfill``): their runs, started in order, at most ``concurrency`` at once
+backfills = sa.Table(
+    "f8a_backfills",
+    metadata,
+    sa.Column("backfill_id", sa.String(36), primary_key=True),
+    sa.Column("job_id", sa.String(191), nullable=False),
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+backfill_runs = sa.Table(
+    "f8a_backfill_runs",
+    metadata,
+    sa.Column("backfill_id", sa.String(36), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.String(36)),  # set when started (its ledger entry while it runs)
+)
+
 run_ledger = sa.Table(
     "f8a_run_ledger",
     metadata,

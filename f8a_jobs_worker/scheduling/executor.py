@@ -58,6 +58,8 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         self._declined_lock = threading.Lock()
         #: called with the job id when a run of an ``overlap: buffer_one`` job ended (its slot released)
         self.on_buffered_run_done: Callable[[str], None] | None = None
+        #: called when a run that does not count as the job's instance (a backfill's) ended
+        self.on_uncounted_run_done: Callable[[], None] | None = None
 
     def submit_job(self, job: Job, run_times: list[datetime]) -> None:
         """APScheduler's check of ``max_instances``, counting the runs on other replicas too."""
@@ -99,11 +101,14 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         entries: list[LedgerEntry],
         grace: int | None,
         buffered: bool = False,
+        counted: bool = True,
     ) -> None:
-        """``buffered``: the job keeps one run for when this one ends (``overlap: buffer_one``)."""
+        """``buffered``: the job keeps one run for when this one ends (``overlap: buffer_one``).
+        ``counted``: the runs count as the job's instances (reserved by the caller); a backfill's do not."""
         self.ledger.start(uow, entries)
-        uow.after_commit(partial(self._start, job_id, entries, grace, buffered))
-        uow.after_rollback(partial(self.release, job_id))
+        uow.after_commit(partial(self._start, job_id, entries, grace, buffered, counted))
+        if counted:
+            uow.after_rollback(partial(self.release, job_id))
 
     def reserve(self, job_id: str, max_instances: int, elsewhere: int = 0) -> bool:
         """Count a run of ``job_id`` that is about to start, unless ``max_instances`` already run (here, and
@@ -119,7 +124,12 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         self._run_job_success(job_id, [])
 
     def _start(
-        self, job_id: str, entries: list[LedgerEntry], grace: int | None, buffered: bool = False
+        self,
+        job_id: str,
+        entries: list[LedgerEntry],
+        grace: int | None,
+        buffered: bool = False,
+        counted: bool = True,
     ) -> None:
         if not self.replicas.fresh():
             log.warning(
@@ -129,10 +139,21 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
                 job_id,
             )
             self.decline(entries)
-            self.release(job_id)
+            if counted:
+                self.release(job_id)
             return
         future = self._pool.submit(self.runner.run, self.alias, entries, grace)
-        future.add_done_callback(partial(self._finished, job_id, buffered))
+        if counted:
+            future.add_done_callback(partial(self._finished, job_id, buffered))
+        else:
+            future.add_done_callback(self._uncounted_finished)
+
+    def _uncounted_finished(self, future: Future[Any]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            log.error("a backfill run failed outside its handler", exc_info=exc)
+        if self.on_uncounted_run_done is not None:
+            self.on_uncounted_run_done()
 
     def _finished(self, job_id: str, buffered: bool, future: Future[Any]) -> None:
         exc = future.exception()

@@ -12,7 +12,7 @@ the scheduler, starting a run, pausing the in-memory scheduler) is registered to
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.filters.report import analyses_report
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.logs import job_fields
+from f8a_jobs_worker.persistence.backfills import BackfillStore
 from f8a_jobs_worker.persistence.database import ping, store_errors
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
 from f8a_jobs_worker.persistence.ledger import RunLedger
@@ -40,6 +41,7 @@ from f8a_jobs_worker.persistence.notify import STATE, WAKE, notify
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
+from f8a_jobs_worker.scheduling.backfill import MAX_CONCURRENCY, parse_moment, run_times
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
 from f8a_jobs_worker.scheduling.runtime import JOBS, SchedulerRuntime
 from f8a_jobs_worker.scheduling.spec import OPTION_FIELDS, JobOptions, JobSpec
@@ -72,6 +74,9 @@ class JobService:
         self.state = SchedulerStateStore()
         self.default_grace_time = default_grace_time
         self.filters = filters
+        self.backfills = BackfillStore()
+        #: called after a backfill was created (the worker wakes its backfill driver)
+        self.backfilled: Callable[[], None] = lambda: None
 
     @property
     def scheduler(self) -> Any:
@@ -241,6 +246,52 @@ class JobService:
             work.emit(Event(events.JOB_RESUMED, job_id))
         return {"job": job_view(job)}
 
+    def backfill_job(
+        self,
+        job_id: str,
+        start: str,
+        end: str,
+        concurrency: float = 1,
+        *,
+        uow: UnitOfWork | None = None,
+    ) -> dict[str, Any]:
+        """``job.backfill``: run every run the job's schedule had in ``[start, end)``, in order, at most
+        ``concurrency`` at a time (paused or not; regular runs go on)."""
+        begin, finish = parse_moment(start, "start"), parse_moment(end, "end")
+        if not (float(concurrency).is_integer() and 1 <= concurrency <= MAX_CONCURRENCY):
+            raise ValidationFailed(
+                f"concurrency must be 1 to {MAX_CONCURRENCY}",
+                [{"path": "$.concurrency", "message": f"expected 1 to {MAX_CONCURRENCY}"}],
+            )
+        with self._work(uow) as work:
+            job = self._require(work, job_id)
+            times = run_times(job, begin, finish, datetime.now(UTC))
+            backfill_id = None
+            if times:
+                backfill_id = self.backfills.create(
+                    work.connection, job_id, times, int(concurrency)
+                )
+                work.after_commit(self.backfilled)
+            work.after_commit(
+                lambda: log.info(
+                    "job %s: backfill %s of %d runs from %s to %s, %d at a time",
+                    job_id,
+                    backfill_id,
+                    len(times),
+                    begin.isoformat(),
+                    finish.isoformat(),
+                    int(concurrency),
+                    extra=job_fields(job_id, job.args[0]),
+                )
+            )
+        return {
+            "backfill_id": backfill_id,
+            "job_id": job_id,
+            "runs": len(times),
+            "first": times[0].isoformat() if times else None,
+            "last": times[-1].isoformat() if times else None,
+        }
+
     def start_buffered(self, job_id: str) -> None:
         """A run of an ``overlap: buffer_one`` job ended: start the run it kept, if any. The job's row is
         locked first, so a pass that is deciding about the job either kept its run before this look or
@@ -295,6 +346,7 @@ class JobService:
         with self._work(uow) as work:
             self._change(work, job_id, self.scheduler.remove_job)
             self.runs.forget(work.connection, job_id)
+            self.backfills.forget_job(work.connection, job_id)
             work.emit(Event(events.JOB_DELETED, job_id))
         return {"removed": [job_id]}
 
