@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.helpers import eventually
 from tests.process import clean_env
 
 ORIGINAL = Path(__file__).parent / "data" / "original_default_jobs"
@@ -83,3 +84,24 @@ def test_the_original_files_are_migrated_and_then_load(tmp_path: Path, make_work
         "ResultCollector",
         "GraphImporterTask",
     ]
+
+
+def test_job_type_keeps_this_service_s_meanings(make_worker, tmp_path: Path) -> None:
+    """docs/migration.md: `all` is user and default jobs (no failures), `user` excludes default jobs,
+    `failed` lists failure records; the original's `all` is `all` plus `failed`."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "beat.yaml").write_text("job_id: beat\nhandler: noop\nperiodically: 1 hour\n")
+    worker = make_worker(default_jobs_dir=jobs)
+    worker.service.create_job("noop", job_id="mine", when="2099-01-01")
+    worker.service.create_job("fail", job_id="broken-once")
+    eventually(lambda: worker.service.list_jobs(job_type="failed")["jobs"], timeout=10)
+
+    def ids(job_type: str) -> set[str]:
+        return {job["job_id"] for job in worker.service.list_jobs(job_type=job_type)["jobs"]}
+
+    assert ids("all") == {"beat", "mine"}
+    assert ids("user") == {"mine"}
+    assert ids("default") == {"beat"}
+    failures = worker.service.list_jobs(job_type="failed")["jobs"]
+    assert [f["failed_job_id"] for f in failures] == ["broken-once"]
