@@ -13,29 +13,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.filters import tables as t
 from f8a_jobs_worker.filters.query import FilterRunner
+from f8a_jobs_worker.moments import parse_iso
 
 
-def parse_date(value: Any, name: str) -> datetime | None:
-    """``YYYY-MM-DD`` or an ISO 8601 date-time (naive: the analytics database stores naive UTC times)."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationFailed(
-            f"{name}: expected a date (YYYY-MM-DD) or an ISO 8601 date-time, got {value!r}",
-            [{"path": f"$.{name}", "message": "not a date"}],
-        ) from None
-    return moment.replace(tzinfo=None) if moment.tzinfo is None else moment
+def _naive_utc(value: Any, field: str) -> datetime | None:
+    """The analytics database stores naive UTC times."""
+    return None if value is None else parse_iso(value, field).replace(tzinfo=None)
 
 
 def analyses_report(
     runner: FilterRunner, ecosystem: str, from_date: Any = None, to_date: Any = None
 ) -> dict[str, Any]:
-    start, end = parse_date(from_date, "from_date"), parse_date(to_date, "to_date")
+    start, end = _naive_utc(from_date, "from_date"), _naive_utc(to_date, "to_date")
     a, v, p, e = t.analyses, t.versions, t.packages, t.ecosystems
     finished = a.c.finished_at.is_not(None)
     conditions = [e.c.name == ecosystem]

@@ -10,8 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -20,11 +19,12 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from f8a_jobs_worker import retry
-from f8a_jobs_worker.errors import Unavailable, ValidationFailed
+from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.persistence.backfills import BackfillStore
 from f8a_jobs_worker.persistence.database import store_errors
 from f8a_jobs_worker.persistence.ledger import LedgerEntry
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
+from f8a_jobs_worker.rounds import Rounds
 from f8a_jobs_worker.scheduling.jobs import handler_of, meta_of
 from f8a_jobs_worker.scheduling.runtime import SchedulerRuntime
 from f8a_jobs_worker.scheduling.spec import JobOptions
@@ -34,18 +34,6 @@ log = logging.getLogger(__name__)
 LOOK_EVERY = 1.0
 MAX_RUNS = 1000
 MAX_CONCURRENCY = 100
-
-
-def parse_moment(value: Any, name: str) -> datetime:
-    """An ISO 8601 date or date-time; without a zone, UTC."""
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationFailed(
-            f"{name}: expected an ISO 8601 date-time, got {value!r}",
-            [{"path": f"$.{name}", "message": "not an ISO 8601 date-time"}],
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _anchored(trigger: Any, start: datetime) -> Any:
@@ -87,50 +75,23 @@ def run_times(job: Job, start: datetime, end: datetime, now: datetime) -> list[d
     return times
 
 
-class BackfillDriver:
+class BackfillDriver(Rounds):
     def __init__(
         self, transactions: Transactions, runtime: SchedulerRuntime, store: BackfillStore
     ) -> None:
+        super().__init__("f8a-backfill", LOOK_EVERY, retry.Outage("job store (backfills)", log))
         self.transactions = transactions
         self.runtime = runtime
         self.store = store
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._outage = retry.Outage("job store (backfills)", log)
 
     def start(self) -> None:
         self.runtime.executor.on_uncounted_run_done = self.wake
-        self._thread = threading.Thread(target=self._loop, name="f8a-backfill", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(LOOK_EVERY)
-            self._wake.clear()
-            if self._stopping.is_set() or not self.runtime.running:
-                continue
-            try:
-                with store_errors("job store"):
-                    self.step()
-                self._outage.recovered()
-            except Unavailable as exc:
-                self._outage.failed(exc.message)
-            except Exception:
-                log.exception("starting backfill runs failed; looking again shortly")
+    def round(self) -> None:
+        if self.runtime.running:  # not while the scheduler is paused
+            with store_errors("job store"):
+                self.step()
 
     def step(self) -> int:
         """Start the due backfill runs; return how many."""

@@ -11,24 +11,23 @@ over from the previous, dead process at start.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import UTC, datetime
 from functools import partial
 
 from f8a_jobs_worker import retry
-from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.persistence.database import short_reason
 from f8a_jobs_worker.persistence.ledger import LedgerEntry, RunLedger
 from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
+from f8a_jobs_worker.rounds import Rounds
 from f8a_jobs_worker.scheduling.runtime import SchedulerRuntime
 
 log = logging.getLogger(__name__)
 
 
-class Membership:
+class Membership(Rounds):
     def __init__(
         self,
         transactions: Transactions,
@@ -37,6 +36,9 @@ class Membership:
         state: SchedulerStateStore,
         runtime: SchedulerRuntime,
     ) -> None:
+        super().__init__(
+            "f8a-heartbeat", replicas.heartbeat_interval, retry.Outage("job store (heartbeat)", log)
+        )
         self.transactions = transactions
         self.replicas = replicas
         self.ledger = ledger
@@ -45,10 +47,6 @@ class Membership:
         #: the shared pause is applied to this replica's scheduler only once the worker has started
         self.following = False
         self.joined = False
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._outage = retry.Outage("job store (heartbeat)", log)
 
     def join(self, everyone_else_gone: bool) -> None:
         """Register this replica and take over what gone replicas left. ``everyone_else_gone``: no other
@@ -60,20 +58,6 @@ class Membership:
             self._take_over(uow, self.replicas.reap(uow.connection, everyone_else_gone))
         self.joined = True
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="f8a-heartbeat", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        """Look now (the shared state changed, or notifications were missed)."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
     def leave(self) -> None:
         """Unregister (a clean stop): anything left in the ledger is reported by the others at once."""
         if not self.joined:
@@ -84,23 +68,8 @@ class Membership:
         except Exception as exc:  # the others take over once the heartbeat lapses
             log.warning("could not unregister this replica (%s)", short_reason(exc))
 
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self.replicas.heartbeat_interval)
-            self._wake.clear()
-            if self._stopping.is_set():
-                return
-            try:
-                self.beat()
-                self._outage.recovered()
-            except Exception as exc:
-                self._outage.failed(
-                    exc.message if isinstance(exc, Unavailable) else short_reason(exc)
-                )
+    def round(self) -> None:
+        self.beat()
 
     def beat(self) -> None:
         """One round: renew, take over from lapsed replicas, follow the shared pause."""

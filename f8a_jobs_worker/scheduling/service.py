@@ -33,6 +33,7 @@ from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.filters.report import analyses_report
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.logs import job_fields
+from f8a_jobs_worker.moments import parse_iso
 from f8a_jobs_worker.persistence.backfills import BackfillStore
 from f8a_jobs_worker.persistence.database import ping, store_errors
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
@@ -41,7 +42,7 @@ from f8a_jobs_worker.persistence.notify import STATE, WAKE, notify
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
-from f8a_jobs_worker.scheduling.backfill import MAX_CONCURRENCY, parse_moment, run_times
+from f8a_jobs_worker.scheduling.backfill import MAX_CONCURRENCY, run_times
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
 from f8a_jobs_worker.scheduling.runtime import JOBS, SchedulerRuntime
 from f8a_jobs_worker.scheduling.spec import OPTION_FIELDS, JobOptions, JobSpec
@@ -257,7 +258,7 @@ class JobService:
     ) -> dict[str, Any]:
         """``job.backfill``: run every run the job's schedule had in ``[start, end)``, in order, at most
         ``concurrency`` at a time (paused or not; regular runs go on)."""
-        begin, finish = parse_moment(start, "start"), parse_moment(end, "end")
+        begin, finish = parse_iso(start, "start"), parse_iso(end, "end")
         if not (float(concurrency).is_integer() and 1 <= concurrency <= MAX_CONCURRENCY):
             raise ValidationFailed(
                 f"concurrency must be 1 to {MAX_CONCURRENCY}",
