@@ -116,14 +116,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
             Queue(queue, Exchange(exchange, type="topic", durable=True), routing_key="#")(
                 channel
             ).declare()
-        executed = Queue(
-            f"{prefix}_executed",
-            Exchange(events, type="topic", durable=True),
-            routing_key="job.executed",
-            durable=False,
-            auto_delete=True,
-        )(channel)
-        executed.declare()
+        executed = executed_events(channel, events, prefix)
         try:
             wait_ready(driver, commands)
             baseline_rss = rss_mb(worker.pid)
@@ -213,6 +206,19 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
             goal_met=c["rss"].median <= 200,
         ),
     ]
+
+
+def executed_events(channel: Any, events: str, prefix: str) -> Any:
+    """A queue of the run's own that gets the worker's ``job.executed`` events (declared)."""
+    queue = Queue(
+        f"{prefix}_executed",
+        Exchange(events, type="topic", durable=True),
+        routing_key="job.executed",
+        durable=False,
+        auto_delete=True,
+    )(channel)
+    queue.declare()
+    return queue
 
 
 def _wait_event(conn: Connection, queue: Queue, job_id: str, timeout: float = 600.0) -> Any:

@@ -9,10 +9,10 @@ import os
 import time
 from pathlib import Path
 
-from kombu import Connection, Exchange, Producer, Queue
+from kombu import Connection, Producer, Queue
 
 from bench.driver import Driver, command, wait_ready
-from bench.fanout import QUERY, _wait_depth, _wait_event, fill
+from bench.fanout import QUERY, _wait_depth, _wait_event, executed_events, fill
 from bench.harness import (
     RABBITMQ_URL,
     Collector,
@@ -69,14 +69,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
         conn = Connection(RABBITMQ_URL)
         channel = conn.channel()
         Queue(dispatcher, routing_key=dispatcher, durable=True)(channel).declare()
-        executed = Queue(
-            f"{prefix}_executed",
-            Exchange(events, type="topic", durable=True),
-            routing_key="job.executed",
-            durable=False,
-            auto_delete=True,
-        )(channel)
-        executed.declare()
+        executed = executed_events(channel, events, prefix)
         try:
             wait_ready(driver, commands)
             rep = 0
