@@ -100,3 +100,12 @@ def test_repr_never_shows_passwords() -> None:
         database_url="postgresql://u:hunter2@db/jobs", broker_url="amqp://u:hunter3@mq//"
     )
     assert "hunter" not in repr(settings)
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    """The README's configuration table is the users' list of settings: none may be missing from it."""
+    from dataclasses import fields
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [f.name for f in fields(Settings) if f"`F8A_JOBS_{f.name.upper()}`" not in readme]
+    assert missing == []
