@@ -211,5 +211,5 @@ class SchedulerRuntime:
             elif options.overlap == "allow":
                 reason = f"overlap allow: {options.max_instances} runs in progress already"
             else:
-                reason = "overlap skip: the previous run was still in progress"
+                reason = "the previous run was still in progress"  # as before overlap existed
             self.runner.skipped(uow, event.job_id, handler, run_time, reason)
