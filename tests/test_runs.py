@@ -146,7 +146,7 @@ def test_concurrent_records_share_commits_and_a_bad_one_fails_alone(database_url
                 None,
                 {"n": n},
                 "tb",
-            )
+            ).failure_id
         except Exception as exc:
             results[n] = exc
 

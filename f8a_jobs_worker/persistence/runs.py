@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -113,6 +113,14 @@ class _Rows:
         )
 
 
+class Recorded(NamedTuple):
+    """What recording an outcome gave: the failure record's id (failed runs) and, for a job that counts
+    them, its consecutive failures after this run (0 after a success)."""
+
+    failure_id: str | None
+    streak: int | None
+
+
 class RunStore:
     """Writes and reads ``f8a_job_runs`` and ``f8a_job_failures``."""
 
@@ -128,15 +136,14 @@ class RunStore:
         kwargs: dict[str, Any] | None = None,
         traceback: str | None = None,
         streak: bool = False,
-    ) -> int | None:
+    ) -> Recorded:
         """Store a run's outcome with its event (``event(failure_id)``) and end its ledger entry; for a
         failed run also its failure record. The records of the runner threads share their commits
         (:class:`GroupCommit`); each call returns once its own rows are committed. With ``streak`` the
-        job's consecutive failures are counted in the same transaction: the count after this run is
-        returned (0 after a success)."""
+        job's consecutive failures are counted in the same transaction."""
         rows = _Rows.of(run, kwargs, traceback)
         rows = _Rows(rows.run, rows.failure, event(rows.failure_id), run_id, streak)
-        return self._group.submit(rows)
+        return Recorded(rows.failure_id, self._group.submit(rows))
 
     def record(
         self,

@@ -258,11 +258,11 @@ class JobRunner:
         limit = entry.pause_after_failures
 
         def attempt() -> int | None:
-            streak = self.runs.finish(
+            recorded = self.runs.finish(
                 run, event, entry.run_id, entry.kwargs, trace, streak=limit is not None
             )
             self.metrics.run(run)
-            return streak
+            return recorded.streak
 
         try:
             streak = retry.until_available(attempt, Unavailable, self._store, self.stopping)
