@@ -291,7 +291,7 @@ HOSTILE: list[tuple[str, dict[str, Any]]] = [
     ("order injection", {"table": "packages", "order_by": "packages.name; DROP TABLE packages"}),
     ("limit injection", {"table": "packages", "limit": "10; DROP TABLE packages"}),
     ("negative offset", {"table": "packages", "offset": -1}),
-    ("unknown key", {"table": "packages", "having": {"count(*) >": 1}}),
+    ("unknown key", {"table": "packages", "for_update": True}),
     ("object value", {"table": "packages", "where": {"packages.id": {"raw": "1=1"}}}),
     ("huge in list", {"table": "packages", "where": {"packages.id in": list(range(20_000))}}),
     ("deep nesting", _nested(6)),
