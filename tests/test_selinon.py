@@ -685,3 +685,38 @@ def test_a_relay_process_of_its_own_relays_and_stops_on_sigterm(
             relay.kill()
         with broker.connection(rabbitmq_url) as conn:
             conn.channel().queue_delete(dispatcher)
+
+
+@pytest.mark.parametrize("transport", ["sqs", "embedded"])
+def test_the_relay_reads_flow_runs_from_sqs_and_the_embedded_broker(
+    make_worker, celery_app: CeleryApp, rabbitmq_url: str, tmp_path: Path, transport: str, request
+) -> None:
+    """The worker on SQS (moto's server) or the embedded broker, the pipeline's Celery on RabbitMQ: the relay
+    reads the flows queue of the worker's broker and sends each run to Celery."""
+    url = (
+        request.getfixturevalue("sqs_url")
+        if transport == "sqs"
+        else f"filesystem://{tmp_path / 'broker'}"
+    )
+    names = Names.with_prefix(f"t{uuid.uuid4().hex[:10]}")
+    celery_app.start_worker()
+    worker = make_worker(
+        messaging=True,
+        broker_url=url,
+        commands_queue=names.commands,
+        dead_letter_queue=names.dead,
+        events_exchange=names.events,
+        flows_exchange=names.flows,
+        flow_backend="celery",
+        celery_broker_url=rabbitmq_url,
+        celery_task_names="recordFlow=pipeline.record",
+        celery_queue=f"{celery_app.queue}_plain",
+    )
+    args = [{"n": 1}, {"n": 2}, {"n": 3}]
+    worker.service.create_job(
+        "flow_scheduling", {"flow_name": "recordFlow", "flow_arguments": args}, job_id="elsewhere"
+    )
+    rows = celery_app.wait_executed(3)
+    assert sorted(r["args"]["n"] for r in rows) == [1, 2, 3]
+    assert {r["task_id"].rsplit(".", 1)[1] for r in rows} == {"0", "1", "2"}
+    eventually(lambda: worker.flow_relay.relayed == 3, timeout=10)
