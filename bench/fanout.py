@@ -127,20 +127,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 nonlocal body, rep
                 rep += 1
                 channel.queue_purge(sink)
-                reply = driver.call(
-                    commands,
-                    command(
-                        "job.create",
-                        {
-                            "handler": "flow_scheduling",
-                            "job_id": f"fan-{rep}",
-                            "kwargs": {
-                                "flow_name": "bayesianFlow",
-                                "flow_arguments": [{"$filter": QUERY, "force": True}],
-                            },
-                        },
-                    ),
-                )
+                reply = driver.call(commands, fan_out_job(f"fan-{rep}"))
                 assert reply["ok"], reply
                 event = _wait_event(conn, executed, f"fan-{rep}")
                 seconds = float(event["duration_s"])
@@ -206,6 +193,21 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
             goal_met=c["rss"].median <= 200,
         ),
     ]
+
+
+def fan_out_job(job_id: str) -> dict[str, Any]:
+    """The job.create command of a flow_scheduling job whose $filter matches every filled row."""
+    return command(
+        "job.create",
+        {
+            "handler": "flow_scheduling",
+            "job_id": job_id,
+            "kwargs": {
+                "flow_name": "bayesianFlow",
+                "flow_arguments": [{"$filter": QUERY, "force": True}],
+            },
+        },
+    )
 
 
 def executed_events(channel: Any, events: str, prefix: str) -> Any:

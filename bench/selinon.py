@@ -11,8 +11,8 @@ from pathlib import Path
 
 from kombu import Connection, Producer, Queue
 
-from bench.driver import Driver, command, wait_ready
-from bench.fanout import QUERY, _wait_depth, _wait_event, executed_events, fill
+from bench.driver import Driver, wait_ready
+from bench.fanout import _wait_depth, _wait_event, executed_events, fan_out_job, fill
 from bench.harness import (
     RABBITMQ_URL,
     Collector,
@@ -79,20 +79,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 rep += 1
                 channel.queue_purge(dispatcher)
                 started = time.perf_counter()
-                reply = driver.call(
-                    commands,
-                    command(
-                        "job.create",
-                        {
-                            "handler": "flow_scheduling",
-                            "job_id": f"selinon-{rep}",
-                            "kwargs": {
-                                "flow_name": "bayesianFlow",
-                                "flow_arguments": [{"$filter": QUERY, "force": True}],
-                            },
-                        },
-                    ),
-                )
+                reply = driver.call(commands, fan_out_job(f"selinon-{rep}"))
                 assert reply["ok"], reply
                 _wait_depth(conn, dispatcher, rows, timeout=300)
                 relayed = time.perf_counter() - started

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from datetime import datetime
 
@@ -22,6 +21,7 @@ from f8a_jobs_worker.events.sink import EventSink
 from f8a_jobs_worker.messaging.publisher import Publisher
 from f8a_jobs_worker.persistence.outbox import Outgoing, utcnow
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
+from f8a_jobs_worker.threads import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ POLL_INTERVAL = 1.0
 BACKLOG_WARNING_S = 10.0
 
 
-class Relay:
+class Relay(Daemon):
     def __init__(
         self,
         transactions: Transactions,
@@ -39,6 +39,8 @@ class Relay:
         events_exchange: str,
         observers: EventSink | None,
     ) -> None:
+        # stop sends what is waiting (briefly); what is left is sent by the next start
+        super().__init__("f8a-outbox")
         self.transactions = transactions
         self.publisher = publisher
         self.events_exchange = events_exchange
@@ -46,30 +48,8 @@ class Relay:
         self.observers = observers
         #: rows sent so far (for tests and, later, metrics)
         self.sent = 0
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._outage = retry.Outage("outbox relay", log)
         self._warned = 0.0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="f8a-outbox", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        """Rows were committed: send them now rather than at the next poll."""
-        self._wake.set()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Send what is waiting (briefly), then stop; what is left is sent by the next start."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stopping.is_set():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from typing import Any
 
@@ -27,6 +26,7 @@ from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
 from f8a_jobs_worker.messaging.inbound import as_bytes, safe_headers, safe_text
 from f8a_jobs_worker.messaging.publisher import NO_RETRY, Publisher
 from f8a_jobs_worker.messaging.topology import Names
+from f8a_jobs_worker.threads import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class _Target:
             self.confirms.wait()
 
 
-class FlowRelay:
+class FlowRelay(Daemon):
     """One consumer of flow runs; several (in several processes) may share the queue."""
 
     def __init__(
@@ -60,6 +60,7 @@ class FlowRelay:
         backend: FlowBackend,
         prefetch: int = PREFETCH,
     ) -> None:
+        super().__init__("f8a-flow-relay", stop_timeout=30.0)
         self.source_url = source_url
         self.target_url = target_url
         self.names = names
@@ -68,27 +69,10 @@ class FlowRelay:
         self.relayed = 0
         self.dead_lettered = 0
         self.sessions = 0  # connections to both brokers made so far (more than one: it reconnected)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._batch: list[Message] = []
         self._brokers = retry.Outage("flow relay's brokers", log)
 
-    # -- lifecycle -------------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="f8a-flow-relay", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def run(self) -> None:
+    def _run(self) -> None:
         """Relay until stopped: a broker that does not answer is retried about once a second; anything
         else is logged and the session restarted (unacknowledged runs come back)."""
         errors = self._connection_errors()

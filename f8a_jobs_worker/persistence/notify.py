@@ -11,7 +11,6 @@ which wakes itself: there :func:`notify` does nothing and no listener runs.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 
 from f8a_jobs_worker import retry
 from f8a_jobs_worker.persistence.database import short_reason
+from f8a_jobs_worker.threads import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def listens(engine: sa.Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-class Listener:
+class Listener(Daemon):
     """A thread holding one connection that listens on :data:`CHANNEL` and passes each topic on."""
 
     def __init__(
@@ -50,26 +50,12 @@ class Listener:
         on_topic: Callable[[str], Any],
         on_connect: Callable[[], Any],
     ) -> None:
+        super().__init__("f8a-listen", stop_timeout=5.0)
         self.engine = engine
         self.on_topic = on_topic
         #: called after every (re)connection: notifications sent meanwhile were missed
         self.on_connect = on_connect
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._outage = retry.Outage("notification listener", log)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="f8a-listen", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stopping.is_set():

@@ -24,10 +24,10 @@ from f8a_jobs_worker.persistence.backfills import BackfillStore
 from f8a_jobs_worker.persistence.database import store_errors
 from f8a_jobs_worker.persistence.ledger import LedgerEntry
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
-from f8a_jobs_worker.rounds import Rounds
 from f8a_jobs_worker.scheduling.jobs import handler_of, meta_of
 from f8a_jobs_worker.scheduling.runtime import SchedulerRuntime
 from f8a_jobs_worker.scheduling.spec import JobOptions
+from f8a_jobs_worker.threads import Rounds
 
 log = logging.getLogger(__name__)
 

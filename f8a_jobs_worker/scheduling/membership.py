@@ -21,8 +21,8 @@ from f8a_jobs_worker.persistence.ledger import LedgerEntry, RunLedger
 from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
-from f8a_jobs_worker.rounds import Rounds
 from f8a_jobs_worker.scheduling.runtime import SchedulerRuntime
+from f8a_jobs_worker.threads import Rounds
 
 log = logging.getLogger(__name__)
 
