@@ -48,6 +48,12 @@ PRIVATE = [
     ),
     PrivateUse(
         "apscheduler",
+        "apscheduler.job:Job._jobstore_alias",
+        "scheduling/runtime.py",
+        "a batch of new jobs built and inserted with one statement, marked stored as add_job marks them",
+    ),
+    PrivateUse(
+        "apscheduler",
         "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore._get_jobs",
         "persistence/jobstore.py",
         "listing with broken rows left out instead of deleted",

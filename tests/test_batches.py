@@ -1,5 +1,6 @@
-"""Group commit on RabbitMQ: commands that arrive together are applied in one transaction, in arrival order,
-each write command in a savepoint of its own; and the scheduler fires a large catch-up in capped passes."""
+"""Group commit on RabbitMQ: commands that arrive together are applied in one transaction, in arrival order;
+``job.create``s and ``job.get``s that follow one another with set-based statements, every other write command
+in a savepoint of its own; and the scheduler fires a large catch-up in capped passes."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from f8a_jobs_worker.client import Client
 from f8a_jobs_worker.persistence.jobstore import JobStore
 from f8a_jobs_worker.persistence.tables import create_tables, job_runs
+from f8a_jobs_worker.scheduling.jobs import job_view
 from tests.messaging import ReplyCollector, read_queue
 
 LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
@@ -128,24 +132,27 @@ def refuse(database_url: str, table: str, column: str, value: str) -> None:
 def test_a_command_that_fails_unexpectedly_rolls_back_alone(
     messaging_worker, client: Client, broker_url: str, names, watcher, database_url: str
 ) -> None:
-    """The database refuses one job's insert inside the batch's transaction. Only that command's savepoint
-    is rolled back; it is dead-lettered with ``internal_error``, the others apply."""
+    """The database refuses one job's insert inside the batch's transaction (a create between commands of
+    other kinds: in a savepoint of its own). Only that savepoint is rolled back; the command is
+    dead-lettered with ``internal_error``, the others apply."""
     refuse(database_url, "f8a_jobs", "id", "refused")
     worker = messaging_worker(start=False)
     commands = [
         ("job.create", {"handler": "noop", "job_id": "before", "when": LATER}),
+        ("job.pause", {"job_id": "before"}),
         ("job.create", {"handler": "noop", "job_id": "refused", "when": LATER}),
+        ("job.resume", {"job_id": "before"}),
         ("job.create", {"handler": "noop", "job_id": "after", "when": LATER}),
     ]
     ids, received = first_batch(worker, client, broker_url, commands)
     replies = {reply["command_id"]: reply for reply in received}
-    assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
-    assert replies[ids[1]]["error"]["code"] == "internal_error"
+    assert [replies[i]["ok"] for i in ids] == [True, True, False, True, True]
+    assert replies[ids[2]]["error"]["code"] == "internal_error"
     assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["after", "before"]
     dead = read_queue(broker_url, names.dead, 1)
     assert dead[0].headers["x-f8a-reason"] == "internal_error"
     rejected = watcher.wait_for("command.rejected")
-    assert [e["command_id"] for e in rejected] == [ids[1]]
+    assert [e["command_id"] for e in rejected] == [ids[2]]
 
 
 def test_a_catch_up_larger_than_a_pass_fires_every_job_once(make_worker, database_url) -> None:
@@ -198,6 +205,111 @@ def test_a_batch_that_fails_as_a_whole_is_applied_again_one_by_one(
         commands,
         lambda ids: refuse(database_url, "f8a_outbox", "command_id", ids[1]),
     )
+    replies = {reply["command_id"]: reply for reply in received}
+    assert len(received) == 3
+    assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
+    assert replies[ids[1]]["error"]["code"] == "internal_error"
+    assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["one", "two"]
+    assert read_queue(broker_url, names.dead, 1)[0].headers["x-f8a-reason"] == "internal_error"
+    assert "a batch of 3 commands failed" in caplog.text
+
+
+@rabbitmq_only
+def test_creates_in_a_row_are_one_insert_with_each_outcome_in_order(
+    messaging_worker, client: Client, broker_url: str, database_url: str, names
+) -> None:
+    """A run of ``job.create``s: each gets the reply it would have got alone (a bad one its
+    validation_error, an existing id and an id repeated in the run job_exists, a command_id repeated the
+    first one's reply), all in one statement; the rows are what APScheduler's stock store reads."""
+    worker = messaging_worker(start=False)
+    engine = sa.create_engine(database_url)
+    create_tables(engine)
+    JobStore(engine).jobs_t.create(engine, checkfirst=True)
+    engine.dispose()
+    with worker.service.unit_of_work() as uow:  # stored before the worker starts
+        worker.service.create_jobs([{"handler": "noop", "job_id": "old", "when": LATER}], uow=uow)
+    commands = [
+        ("job.create", {"handler": "noop", "job_id": "a", "when": LATER}),
+        ("job.create", {"handler": "noop", "job_id": "old", "when": LATER}),  # job_exists
+        ("job.create", {"handler": "noop", "job_id": "b", "cron": "0 3 * * *", "state": "paused"}),
+        ("job.create", {"handler": "noop", "job_id": "c", "periodically": "nonsense"}),
+        ("job.create", {"handler": "noop", "job_id": "a", "periodically": "1 day"}),  # job_exists
+        (
+            "job.create",
+            {"handler": "noop", "job_id": "d", "periodically": "2 hours", "when": LATER},
+        ),
+        ("job.create", {"handler": "teleport", "job_id": "e"}),  # unknown_handler
+        ("job.get", {"job_id": "d"}),  # sees the create before it
+        ("job.get", {"job_id": "c"}),  # job_not_found
+    ]
+    collector = ReplyCollector(broker_url)
+    try:
+        ids = send_all(client, collector.name, commands)
+        again = client.send(*commands[0], command_id=ids[0], reply_to=collector.name)
+        worker.start()
+        collector.until(lambda replies: len(replies) >= len(ids) + 1, timeout=30)
+    finally:
+        collector.close()
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for reply in collector.replies:
+        by_id.setdefault(reply["command_id"], []).append(reply)
+    first = [by_id[command_id][0] for command_id in ids]
+    codes = [r["error"]["code"] if not r["ok"] else "ok" for r in first]
+    assert codes == [
+        "ok",
+        "job_exists",
+        "ok",
+        "invalid_schedule",
+        "job_exists",
+        "ok",
+        "unknown_handler",
+        "ok",
+        "job_not_found",
+    ]
+    assert by_id[again] == [first[0], first[0]]
+    assert first[2]["result"]["job"]["state"] == "paused"
+    assert first[7]["result"]["job"] == first[5]["result"]["job"]
+    created = {r["result"]["job"]["job_id"]: r["result"]["job"] for r in first[:7] if r["ok"]}
+    assert set(created) == {"a", "b", "d"}
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:  # one transaction wrote the three rows
+            writers = connection.execute(
+                sa.text("SELECT DISTINCT xmin::text FROM f8a_jobs WHERE id IN ('a', 'b', 'd')")
+            ).all()
+        assert len(writers) == 1
+        stock = SQLAlchemyJobStore(engine=engine, tablename="f8a_jobs")
+        stock.start(BackgroundScheduler(timezone=UTC), "default")
+        read = {job.id: job for job in stock.get_all_jobs()}
+    finally:
+        engine.dispose()
+    assert set(read) == {"a", "b", "d", "old"}
+    for job_id, view in created.items():
+        job = read[job_id]
+        assert job_view(job) == view  # the stock store restores exactly what was answered
+        ours = worker.service.get_job(job_id)["job"]
+        assert ours == view
+    assert read["d"].trigger.interval == timedelta(hours=2)
+    assert read["b"].next_run_time is None
+    assert read["a"].next_run_time == datetime.fromisoformat(LATER)
+
+
+@rabbitmq_only
+def test_a_run_of_creates_refused_by_the_database_is_applied_again_one_by_one(
+    messaging_worker, client: Client, broker_url: str, names, caplog, database_url: str
+) -> None:
+    """The set-based insert of a run of creates fails as a whole when the database refuses one row (as it
+    would for an id another replica inserted meanwhile): the batch is applied again one command at a
+    time, and only the culprit is dead-lettered."""
+    refuse(database_url, "f8a_jobs", "id", "refused")
+    worker = messaging_worker(start=False)
+    commands = [
+        ("job.create", {"handler": "noop", "job_id": "one", "when": LATER}),
+        ("job.create", {"handler": "noop", "job_id": "refused", "when": LATER}),
+        ("job.create", {"handler": "noop", "job_id": "two", "when": LATER}),
+    ]
+    ids, received = first_batch(worker, client, broker_url, commands)
     replies = {reply["command_id"]: reply for reply in received}
     assert len(received) == 3
     assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]

@@ -7,11 +7,15 @@ import json
 from pathlib import Path
 
 import yaml
+from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft7Validator, Draft202012Validator
 
 from f8a_jobs_worker.commands.dispatch import COMMANDS
+from f8a_jobs_worker.commands.envelope import problems
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.handlers.builtin import BUILTIN_HANDLERS
+from f8a_jobs_worker.validation import file_validator, violations
+from tests import hostile
 
 SCHEMAS = Path(__file__).parents[1] / "schemas"
 
@@ -106,3 +110,60 @@ def test_schemas_stay_in_the_subset_draft_07_reads_the_same() -> None:
         schema = json.loads(path.read_text())
         walk(schema, path.name)
         Draft7Validator.check_schema({k: v for k, v in schema.items() if k != "$schema"})
+
+
+@settings(max_examples=1500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(hostile.envelope())
+def test_the_fast_validator_never_accepts_what_the_reference_refuses(document: object) -> None:
+    """validation.py lets jsonschema_rs say yes to valid input: it must agree with jsonschema, the
+    reference whose errors replies list, on every command's envelope and arguments, odd values included."""
+    if problems(document):  # refused before any schema sees it (depth, NUL, huge numbers)
+        return
+    envelope = file_validator("envelope.json")
+    fast, reference = envelope.valid_at_once(document), envelope.reference.is_valid(document)
+    assert fast == reference, document
+    if not reference or not isinstance(document, dict) or document["command"] not in COMMANDS:
+        return
+    args = document.get("args") or {}
+    schema = file_validator(f"commands/{document['command']}.json")
+    assert schema.valid_at_once(args) == schema.reference.is_valid(args), args
+
+
+VALID_ARGS = {
+    "job.create": {
+        "handler": "flow_scheduling",
+        "job_id": "nightly",
+        "cron": "0 3 * * *",
+        "kwargs": {"flow_name": "bayesianFlow", "flow_arguments": [{"ecosystem": "npm"}]},
+        "misfire_grace_time": None,
+        "overlap": "allow",
+        "overlap_limit": 3,
+    },
+    "job.backfill": {
+        "job_id": "nightly",
+        "start": "2026-01-01T00:00:00+00:00",
+        "end": "2026-01-02T00:00:00Z",
+        "concurrency": 2,
+    },
+    "job.list": {"job_type": "failed", "limit": 10, "after": "a"},
+    "job.get": {"job_id": "nightly"},
+}
+INVALID_ARGS = {
+    "job.create": [{"handler": 3}, {"handler": "noop", "job_id": ""}, {"handler": "noop", "x": 1}],
+    "job.backfill": [{"job_id": "a", "start": 5, "end": "2026-01-02T00:00:00Z"}],
+    "job.list": [{"limit": -1}, {"after": 1}],
+    "job.get": [{}, {"job_id": None}],
+}
+
+
+def test_the_fast_validator_agrees_on_chosen_cases() -> None:
+    for command, args in VALID_ARGS.items():
+        compiled = file_validator(f"commands/{command}.json")
+        assert compiled.valid_at_once(args) and compiled.reference.is_valid(args), args
+    for command, cases in INVALID_ARGS.items():
+        compiled = file_validator(f"commands/{command}.json")
+        for args in cases:
+            assert not compiled.valid_at_once(args), args
+            assert not compiled.reference.is_valid(args), args
+    found = violations(file_validator("commands/job.create.json"), {"handler": 3})
+    assert found[0]["path"] == "$.handler"

@@ -305,8 +305,8 @@ class CommandConsumer:
             message.requeue()
 
     def _answer_all(self, commands: list[Command], results: list[Applied]) -> None:
-        """After the commit: a reply stored with its command is sent by the outbox relay; the others (of
-        read-only commands, or stored before) are sent here. Then the messages are acknowledged."""
+        """After the commit: the replies are sent, then the messages acknowledged once the broker has the
+        replies (a reply lost meanwhile is sent again, from its stored copy, when the command comes back)."""
         answered: list[Message] = []  # acknowledged once the broker confirmed the replies sent here
         for (message, envelope), applied in zip(commands, results, strict=True):
             if applied.reply is None:
@@ -337,7 +337,7 @@ class CommandConsumer:
                 " (already applied, stored reply sent again)" if applied.duplicate else "",
                 extra=command_fields(envelope.command_id, envelope.command),
             )
-            if not applied.in_outbox and envelope.reply_to:
+            if envelope.reply_to:
                 if self._replies is None:
                     self.answer(envelope, reply)
                 else:

@@ -88,24 +88,41 @@ def _under_args(detail: dict[str, Any]) -> dict[str, Any]:
     return detail
 
 
+#: commands applied together, with set-based statements, when two or more follow one another in a batch
+Many = Callable[[JobService, list[dict[str, Any]], UnitOfWork], list[dict[str, Any] | JobsError]]
+
+SET_BASED: dict[str, Many] = {
+    "job.get": lambda service, args, uow: service.get_jobs([a["job_id"] for a in args], uow=uow),
+    "job.create": lambda service, args, uow: service.create_jobs(args, uow=uow),
+}
+
+
+def _set_based(envelope: Envelope) -> str | None:
+    """The kind of set-based run ``envelope`` can join (``replace`` is a create of its own)."""
+    if envelope.command == "job.create" and envelope.args.get("replace"):
+        return None
+    return envelope.command if envelope.command in SET_BASED else None
+
+
 @dataclass(frozen=True)
 class Applied:
     """What became of one command of a batch: its reply, whether that reply was stored before (a
-    redelivered or re-sent command), whether the outbox sends it (it was stored with the command's
-    effect), or the unexpected error that rolled the command back alone."""
+    redelivered or re-sent command), or the unexpected error that rolled the command back alone."""
 
     reply: dict[str, Any] | None
     duplicate: bool = False
     error: Exception | None = None
-    in_outbox: bool = False
 
 
 class CommandApplier:
-    """Applies valid commands, their replies stored and queued in the same transaction.
+    """Applies valid commands, their replies stored in the same transaction as their effects.
 
     A batch of commands is one unit of work (one commit, one read of stored replies, one write of the outbox:
-    group commit); on PostgreSQL each command that writes runs in a savepoint of its own, so a command that
-    fails rolls back alone. SQLite gets batches of one (see :attr:`batches`).
+    group commit). Commands of the same kind that follow one another (``job.get``s, ``job.create``s) are
+    applied together with set-based statements; on PostgreSQL every other command that writes runs in a
+    savepoint of its own, so a command that fails rolls back alone. SQLite gets batches of one (see
+    :attr:`batches`). The replies are sent by the consumer once the batch committed; a stored reply is what
+    makes a command idempotent, and what is sent again if the command comes back.
     """
 
     def __init__(self, service: JobService) -> None:
@@ -128,8 +145,8 @@ class CommandApplier:
         Raises :class:`Unavailable` when the store is down (nothing applied). An error reply
         (``job_not_found``...) is stored like a result: the same command gets the same answer. Any other
         exception is a bug: a command in a savepoint reports it in its ``Applied``; outside one (a batch of
-        one, a read-only command) it ends the whole batch, which the caller may retry one by one. Nothing
-        with an effect outside the database happens unless the batch committed.
+        one, a read-only command, a set-based run) it ends the whole batch, which the caller may retry one
+        by one. Nothing with an effect outside the database happens unless the batch committed.
         """
         writes = any(envelope.command not in READ_ONLY for envelope in envelopes)
         isolate = self.batches and len(envelopes) > 1
@@ -138,16 +155,30 @@ class CommandApplier:
             known = uow.outbox.stored_replies(
                 uow.connection, [envelope.command_id for envelope in envelopes]
             )
-            for envelope in envelopes:
-                assert envelope.command is not None
+            position = 0
+            while position < len(envelopes):
+                envelope = envelopes[position]
                 stored = known.get(envelope.command_id)
                 if stored is not None:
                     results.append(Applied(stored, duplicate=True))
+                    position += 1
                     continue
+                together = _run_of(envelopes, position, known)
+                if len(together) > 1:
+                    outcomes = SET_BASED[together[0].command or ""](
+                        self.service, [e.args for e in together], uow
+                    )
+                    for member, outcome in zip(together, outcomes, strict=True):
+                        reply = _reply(member, outcome)
+                        self._keep(uow, member, reply, known, writes)
+                        results.append(Applied(reply))
+                    position += len(together)
+                    continue
+                position += 1
                 savepoint = isolate and envelope.command not in READ_ONLY
                 try:
                     with uow.savepoint(savepoint):
-                        result = COMMANDS[envelope.command](self.service, envelope.args, uow)
+                        result = COMMANDS[envelope.command or ""](self.service, envelope.args, uow)
                     reply = ok_reply(envelope, result)
                 except Unavailable:
                     raise
@@ -158,14 +189,52 @@ class CommandApplier:
                         raise
                     results.append(Applied(None, error=exc))
                     continue
-                known[envelope.command_id] = reply  # the same command_id later in the batch
-                if writes:
-                    uow.store_reply(
-                        envelope.command_id,
-                        envelope.command,
-                        encode_reply(reply).decode("utf-8"),
-                        envelope.reply_to,
-                        envelope.correlation_id,
-                    )
-                results.append(Applied(reply, in_outbox=writes))
+                self._keep(uow, envelope, reply, known, writes)
+                results.append(Applied(reply))
         return results
+
+    @staticmethod
+    def _keep(
+        uow: UnitOfWork,
+        envelope: Envelope,
+        reply: dict[str, Any],
+        known: dict[str, dict[str, Any]],
+        writes: bool,
+    ) -> None:
+        """Remember a reply for the same ``command_id`` later in the batch, and store it with the batch
+        when the batch writes (a read changes nothing: its reply is not kept)."""
+        known[envelope.command_id] = reply
+        if writes:
+            uow.store_reply(
+                envelope.command_id,
+                envelope.command or "",
+                encode_reply(reply).decode("utf-8"),
+                envelope.reply_to,
+                envelope.correlation_id,
+            )
+
+
+def _run_of(
+    envelopes: list[Envelope], start: int, known: dict[str, dict[str, Any]]
+) -> list[Envelope]:
+    """The commands from ``start`` on that are applied together: of the same set-based kind, each new
+    (neither stored nor repeated in the run)."""
+    kind = _set_based(envelopes[start])
+    if kind is None:
+        return envelopes[start : start + 1]
+    run: list[Envelope] = []
+    seen: set[str] = set()
+    for envelope in envelopes[start:]:
+        if _set_based(envelope) != kind or envelope.command_id in known:
+            break
+        if envelope.command_id in seen:
+            break
+        seen.add(envelope.command_id)
+        run.append(envelope)
+    return run
+
+
+def _reply(envelope: Envelope, outcome: dict[str, Any] | JobsError) -> dict[str, Any]:
+    if isinstance(outcome, JobsError):
+        return error_reply(envelope, outcome, under_args=True)
+    return ok_reply(envelope, outcome)

@@ -12,12 +12,10 @@ from collections.abc import Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from jsonschema.protocols import Validator
-
 from f8a_jobs_worker.errors import UnknownHandler, ValidationFailed
 from f8a_jobs_worker.handlers.base import BaseHandler
 from f8a_jobs_worker.handlers.builtin import BUILTIN_HANDLERS
-from f8a_jobs_worker.validation import check, load_schema, validator_for
+from f8a_jobs_worker.validation import Schema, check, load_schema, validator_for
 
 if TYPE_CHECKING:
     from f8a_jobs_worker.flows.backend import FlowBackend
@@ -33,7 +31,7 @@ class HandlerRegistry:
     def __init__(self, handlers: Mapping[str, type[BaseHandler]] | None = None) -> None:
         self._handlers: dict[str, type[BaseHandler]] = {}
         self._schemas: dict[str, dict[str, Any]] = {}
-        self._validators: dict[str, Validator] = {}
+        self._validators: dict[str, Schema] = {}
         #: the flow backend whose flow and task names job kwargs are checked against (None: not checked)
         self.flows: FlowBackend | None = None
         for name, cls in (handlers or {}).items():

@@ -94,6 +94,10 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         # compiled statement instead of building a cache key per call
         self._update = self.jobs_t.update().where(self.jobs_t.c.id == sa.bindparam("job_id"))
         self._delete = self.jobs_t.delete().where(self.jobs_t.c.id == sa.bindparam("job_id"))
+        ids: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
+        self._find_many = sa.select(*self._columns).where(self.jobs_t.c.id.in_(ids))
+        self._existing = sa.select(self.jobs_t.c.id).where(self.jobs_t.c.id.in_(ids))
+        self._insert = self.jobs_t.insert()
 
     def _row(self, job: Job) -> dict[str, Any]:
         handler, meta = job.args[0], job.args[1]
@@ -140,6 +144,24 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         row = connection.execute(query).first()
         return self._restore_row(row) if row is not None else None
 
+    def find_many(
+        self, connection: sa.Connection, job_ids: list[str]
+    ) -> dict[str, Job | BrokenJob]:
+        """The stored ones of ``job_ids`` (one query for a batch of ``job.get``)."""
+        rows = connection.execute(self._find_many, {"ids": list(set(job_ids))}).all()
+        return {row.id: self._restore_row(row) for row in rows}
+
+    def existing(self, connection: sa.Connection, job_ids: list[str]) -> set[str]:
+        """Which of ``job_ids`` are stored (one query for a batch of ``job.create``)."""
+        return set(connection.execute(self._existing, {"ids": list(set(job_ids))}).scalars())
+
+    def add_many(self, connection: sa.Connection, jobs: list[Job]) -> None:
+        """Insert new jobs with one statement, in the rows APScheduler's own store reads. The caller has
+        checked that none exists; a concurrent insert of the same id fails the statement (and so its
+        transaction), never overwrites."""
+        if jobs:
+            connection.execute(self._insert, [{"id": job.id, **self._row(job)} for job in jobs])
+
     def lookup_job(self, job_id: str) -> Job | None:
         """APScheduler's lookup: :class:`JobBroken` for a job that cannot be restored."""
         with self._connection() as connection:
@@ -150,12 +172,11 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
 
     def add_job(self, job: Job) -> None:
         # Checked first, not caught from the INSERT: a failed statement would abort a shared transaction.
-        exists = sa.select(self.jobs_t.c.id).where(self.jobs_t.c.id == job.id)
         with self._connection() as connection:
-            if connection.execute(exists).first() is not None:
+            if self.existing(connection, [job.id]):
                 raise ConflictingIdError(job.id)
             try:
-                connection.execute(self.jobs_t.insert().values(id=job.id, **self._row(job)))
+                connection.execute(self._insert, {"id": job.id, **self._row(job)})
             except IntegrityError:
                 raise ConflictingIdError(job.id) from None
 
@@ -193,6 +214,10 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     def _is_bound_here(self) -> bool:
         bound = self._bound
         return bound is not None and bound[0] == threading.get_ident()
+
+    def bound_here(self) -> bool:
+        """Whether this thread is inside a unit of work bound to the store (a command's or a pass's)."""
+        return self._is_bound_here()
 
     def remove_all_jobs(self) -> None:
         with self._connection() as connection:

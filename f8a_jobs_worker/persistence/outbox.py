@@ -31,6 +31,9 @@ _MARK = (
     .where(outbox.c.id.in_(sa.bindparam("ids", expanding=True)))
     .values(published_at=sa.bindparam("now"))
 )
+_STORED = sa.select(outbox.c.command_id, outbox.c.body).where(
+    outbox.c.command_id.in_(sa.bindparam("ids", expanding=True))
+)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
@@ -70,7 +73,9 @@ def reply_row(
     correlation_id: str | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """A stored reply; with ``reply_to`` also one to send (without, it is stored only: published now)."""
+    """A stored reply: the command's idempotency record. It is stored as sent: the consumer sends it once
+    the command's transaction committed, and acknowledges the command only after the broker has it, so a
+    reply lost to a crash or an outage is sent again (from here) when the command comes back."""
     return {
         "kind": "reply",
         "name": command,
@@ -80,7 +85,7 @@ def reply_row(
         "correlation_id": correlation_id,
         "body": body,
         "created_at": now,
-        "published_at": None if reply_to else now,
+        "published_at": now,
     }
 
 
@@ -99,10 +104,8 @@ class Outbox:
         self, connection: sa.Connection, command_ids: list[str]
     ) -> dict[str, dict[str, Any]]:
         """The replies already stored for ``command_ids`` (one query for a batch)."""
-        query = sa.select(outbox.c.command_id, outbox.c.body).where(
-            outbox.c.command_id.in_(command_ids)
-        )
-        return {row.command_id: json.loads(row.body) for row in connection.execute(query)}
+        found = connection.execute(_STORED, {"ids": command_ids})
+        return {row.command_id: json.loads(row.body) for row in found}
 
     def pending(self, connection: sa.Connection, limit: int) -> list[Outgoing]:
         """The oldest rows not yet published, in the order they were written."""

@@ -37,6 +37,7 @@ class UnitOfWork:
         self._inserts: dict[Any, list[dict[str, Any]]] = {}
         self._after_commit: list[Callback] = []
         self._after_rollback: list[Callback] = []
+        self._done_once: list[str] = []
 
     def emit(self, event: Event) -> None:
         """Queue an event: written to the outbox with this transaction."""
@@ -61,6 +62,14 @@ class UnitOfWork:
         Only for rows nothing in the transaction reads back."""
         self._inserts.setdefault(statement, []).append(row)
 
+    def first_time(self, what: str) -> bool:
+        """True the first time ``what`` is asked about in this transaction (a savepoint rolled back
+        forgets what it did): work needed once per commit, however many commands of a batch need it."""
+        if what in self._done_once:
+            return False
+        self._done_once.append(what)
+        return True
+
     def after_commit(self, callback: Callback) -> None:
         self._after_commit.append(callback)
 
@@ -74,7 +83,12 @@ class UnitOfWork:
         if not enabled:
             yield
             return
-        marks = len(self._rows), len(self._after_commit), len(self._after_rollback)
+        marks = (
+            len(self._rows),
+            len(self._after_commit),
+            len(self._after_rollback),
+            len(self._done_once),
+        )
         inserted = {statement: len(rows) for statement, rows in self._inserts.items()}
         try:
             with self.connection.begin_nested():
@@ -87,6 +101,7 @@ class UnitOfWork:
                 self._rows[marks[0] :],
                 self._after_commit[marks[1] :],
                 self._after_rollback[marks[2] :],
+                self._done_once[marks[3] :],
             )
             _run_all(undone, "after-rollback")
             raise

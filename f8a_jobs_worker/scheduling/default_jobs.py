@@ -215,7 +215,7 @@ def _apply(service: JobService, uow: UnitOfWork, definition: Definition, report:
             )
         )
     updated = service.scheduler.modify_job(spec.job_id, jobstore=JOBS, **changes)
-    service.wake_after(uow)
+    service.wake_after(uow, updated.next_run_time)
     uow.emit(Event(events.JOB_UPDATED, spec.job_id, {"job": job_view(updated)}))
     log.info(
         "default job %s updated from %s (%s)",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -34,9 +34,9 @@ from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 from f8a_jobs_worker.scheduling.executor import JobExecutor
-from f8a_jobs_worker.scheduling.jobs import handler_of, meta_of
+from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, handler_of, meta_of
 from f8a_jobs_worker.scheduling.runner import JobRunner
-from f8a_jobs_worker.scheduling.spec import JobOptions
+from f8a_jobs_worker.scheduling.spec import JobOptions, JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ JOBS = "default"  # alias of the persistent job store and of the executor that r
 INTERNAL = "internal"  # the worker's own housekeeping: in memory, never listed
 #: the wait before the next pass when every due row was held by other replicas' passes (no spinning)
 HELD_ROWS_WAIT = 0.05
+#: a job late by several run times runs once (APScheduler's ``coalesce``), for every job
+COALESCE = True
 
 
 class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
@@ -76,6 +78,9 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
         self.pass_uow: UnitOfWork | None = None
         #: scheduler passes so far (the loop is idle between passes unless jobs are due)
         self.passes = 0
+        #: when the next pass is planned (None: not before a wake-up); read and written under the job-store
+        #: lock, like the rows the plan was made from
+        self.planned: datetime | None = None
         self._outage = retry.Outage("job store", log)
         super().__init__(jobstore_retry_interval=retry.MAX_DELAY, **options)
 
@@ -87,6 +92,7 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
         fails is rolled back whole (no run started) and retried about once a second."""
         began = time.monotonic()
         with self._jobstores_lock:
+            self.planned = None  # until this pass has planned the next one
             if self.state != STATE_RUNNING:
                 return None
             self.passes += 1
@@ -119,10 +125,31 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
                 return retry.MAX_DELAY
             self._outage.recovered()
             if result is None:
-                return self.poll_interval
-            if result <= 0 and not self.store.claimed:
-                return HELD_ROWS_WAIT  # due rows held by other replicas' passes: look again shortly
-            return min(result, self.poll_interval)
+                wait = self.poll_interval
+            elif result <= 0 and not self.store.claimed:
+                wait = HELD_ROWS_WAIT  # due rows held by other replicas' passes: look again shortly
+            else:
+                wait = min(result, self.poll_interval)
+            self.planned = datetime.now(UTC) + timedelta(seconds=wait)
+            return wait
+
+    def wakeup(self) -> None:
+        """APScheduler wakes the loop whenever a job is added or changed; inside a command's unit of work
+        that would only start a pass that waits for the command's lock and reads before its commit.
+        Commands wake the loop themselves, after the commit and only when it pays (:meth:`wake_for`)."""
+        if self.store.bound_here():
+            return
+        self.planned = None
+        super().wakeup()
+
+    def wake_for(self, moment: datetime) -> None:
+        """A job is due at ``moment`` (committed): pass now unless a pass is planned by then anyway."""
+        if self.state != STATE_RUNNING:  # paused or stopped: resume and start pass anyway
+            return
+        planned = self.planned
+        if planned is None or moment < planned:
+            self.planned = None
+            super().wakeup()
 
     def follow(self, paused: bool) -> None:
         """Apply the stored pause or resume, made through any replica, to this scheduler."""
@@ -164,7 +191,7 @@ class SchedulerRuntime:
             jobstores={JOBS: self.store, INTERNAL: MemoryJobStore()},
             executors={JOBS: self.executor, INTERNAL: ThreadPoolExecutor(1)},
             job_defaults={
-                "coalesce": True,
+                "coalesce": COALESCE,
                 "max_instances": 1,
                 "misfire_grace_time": misfire_grace_time,
             },
@@ -180,6 +207,32 @@ class SchedulerRuntime:
         if self.scheduler.state != STATE_STOPPED:
             self.runner.stopping.set()  # outcomes that cannot be recorded now are left to the ledger
             self.scheduler.shutdown(wait=wait)
+
+    def new_job(self, spec: JobSpec, meta: dict[str, Any], now: datetime) -> Job:
+        """The job ``add_job`` would store for ``spec``, built without storing it (a batch of them is
+        inserted with one statement): the same attributes, the job defaults given above, and the first
+        run time APScheduler computes when none is given."""
+        if spec.paused:
+            first: datetime | None = None
+        else:
+            first = spec.schedule.first_run or spec.schedule.trigger.get_next_fire_time(None, now)
+        job = Job(
+            self.scheduler,
+            id=spec.job_id,
+            func=RUNNER_REF,
+            trigger=spec.schedule.trigger,
+            executor=JOBS,
+            args=(spec.handler, meta),
+            kwargs=spec.kwargs,
+            name=spec.handler,
+            misfire_grace_time=spec.misfire_grace_time,
+            coalesce=COALESCE,
+            max_instances=JobOptions.of(meta).max_instances,
+            next_run_time=first,
+        )
+        # stored (not pending) once the insert commits, as add_job marks the jobs it stores
+        job._jobstore_alias = JOBS
+        return job
 
     def _count_elsewhere(self, connection: Any, jobs: list[Job]) -> None:
         """For ``max_instances`` across replicas: the due jobs' runs in progress on the others."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.job import Job
@@ -25,6 +25,7 @@ from f8a_jobs_worker.errors import (
     JobBusy,
     JobExists,
     JobNotFound,
+    JobsError,
     ValidationFailed,
 )
 from f8a_jobs_worker.events import Event
@@ -104,11 +105,17 @@ class JobService:
         with self.unit_of_work(writes) as own:
             yield own
 
-    def wake_after(self, uow: UnitOfWork) -> None:
-        """A job written in an open transaction was invisible to the schedulers: this replica's and, through
-        a notification sent with the commit, every other replica's look again once it has committed."""
-        notify(uow.connection, WAKE)
-        uow.after_commit(self.scheduler.wakeup)
+    def wake_after(self, uow: UnitOfWork, due: datetime | None) -> None:
+        """A job that falls due at ``due`` was written in an open transaction, invisible to the schedulers
+        until it commits. Other replicas pass at least every poll interval, so a notification sent with
+        the commit is needed only for a job due sooner (one per unit of work); this replica's loop is
+        woken after the commit unless it plans a pass by then anyway. A paused job wakes nobody."""
+        if due is None:
+            return
+        soon = datetime.now(UTC) + timedelta(seconds=self.scheduler.poll_interval)
+        if due <= soon and uow.first_time("notify"):
+            notify(uow.connection, WAKE)
+        uow.after_commit(lambda: self.scheduler.wake_for(due))
 
     # -- jobs -------------------------------------------------------------------------------------------
 
@@ -125,15 +132,7 @@ class JobService:
 
         ``fields`` are the other ``job.create`` arguments, checked by :meth:`JobSpec.parse`.
         """
-        options = JobOptions.parse(fields)
-        spec = JobSpec.parse(
-            self.registry,
-            self.default_grace_time,
-            handler=handler,
-            kwargs=kwargs,
-            **{k: v for k, v in fields.items() if k not in OPTION_FIELDS},
-        )
-        meta = {"default": False, "cron": spec.schedule.cron, **options.meta()}
+        spec, meta = self._parse(handler, kwargs, fields)
         with self._work(uow) as work:
             existed = replace and self.runtime.store.find(work.connection, spec.job_id) is not None
             job = self.add(work, spec, meta, replace=replace)
@@ -144,6 +143,59 @@ class JobService:
                 Event(events.JOB_UPDATED if existed else events.JOB_CREATED, job.id, {"job": view})
             )
         return {"job": view}
+
+    def create_jobs(
+        self, requests: list[dict[str, Any]], *, uow: UnitOfWork
+    ) -> list[dict[str, Any] | JobsError]:
+        """Several ``job.create`` without ``replace``, in order, with set-based statements: one look for
+        the ids that exist, one insert of the new rows (their events go with the unit of work's outbox
+        rows). Each request gets its result or its error, as :meth:`create_job` would have given it.
+        Nothing here fails after its checks except the insert, and only if another replica inserted one
+        of the ids meanwhile: that fails the whole unit of work (the caller applies it again one by one)."""
+        outcomes: list[dict[str, Any] | JobsError] = []
+        specs: list[tuple[int, JobSpec, dict[str, Any]]] = []
+        for index, request in enumerate(requests):
+            fields = dict(request)
+            try:
+                spec, meta = self._parse(fields.pop("handler"), fields.pop("kwargs", None), fields)
+            except JobsError as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append({})
+            specs.append((index, spec, meta))
+        taken = self.runtime.store.existing(uow.connection, [spec.job_id for _, spec, _ in specs])
+        now = datetime.now(UTC)
+        jobs: list[Job] = []
+        for index, spec, meta in specs:
+            if spec.job_id in taken:
+                outcomes[index] = _exists(spec.job_id)
+                continue
+            taken.add(spec.job_id)  # a second create of the id later in the batch
+            job = self.runtime.new_job(spec, meta, now)
+            jobs.append(job)
+            view = job_view(job)
+            outcomes[index] = {"job": view}
+            uow.emit(Event(events.JOB_CREATED, job.id, {"job": view}))
+        with store_errors("job store"):
+            self.runtime.store.add_many(uow.connection, jobs)
+        due = [job.next_run_time for job in jobs if job.next_run_time is not None]
+        self.wake_after(uow, min(due, default=None))
+        uow.after_commit(lambda: _log_added(jobs, replaced=False))
+        return outcomes
+
+    def _parse(
+        self, handler: str, kwargs: dict[str, Any] | None, fields: dict[str, Any]
+    ) -> tuple[JobSpec, dict[str, Any]]:
+        """A ``job.create``'s job and the meta stored with it (its options); the request's errors."""
+        options = JobOptions.parse(fields)
+        spec = JobSpec.parse(
+            self.registry,
+            self.default_grace_time,
+            handler=handler,
+            kwargs=kwargs,
+            **{k: v for k, v in fields.items() if k not in OPTION_FIELDS},
+        )
+        return spec, {"default": False, "cron": spec.schedule.cron, **options.meta()}
 
     def add(
         self, uow: UnitOfWork, spec: JobSpec, meta: dict[str, Any], replace: bool = False
@@ -169,20 +221,9 @@ class JobService:
                     **options,
                 )
         except ConflictingIdError:
-            raise JobExists(
-                f"job {spec.job_id!r} exists; send replace: true to overwrite it"
-            ) from None
-        self.wake_after(uow)
-        uow.after_commit(
-            lambda: log.info(
-                "job %s (%s) %s: next run %s",
-                job.id,
-                spec.handler,
-                "replaced" if replace else "added",
-                getattr(job, "next_run_time", None),
-                extra=job_fields(job.id, spec.handler),
-            )
-        )
+            raise _exists(spec.job_id) from None
+        self.wake_after(uow, job.next_run_time)
+        uow.after_commit(lambda: _log_added([job], replace))
         return job
 
     def get_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
@@ -192,6 +233,16 @@ class JobService:
         if found is None:
             raise JobNotFound(f"no job {job_id!r}")
         return {"job": job_view(found)}
+
+    def get_jobs(self, job_ids: list[str], *, uow: UnitOfWork) -> list[dict[str, Any] | JobsError]:
+        """Several ``job.get`` answered from one query, each with its result or ``job_not_found``."""
+        found = self.runtime.store.find_many(uow.connection, job_ids)
+        return [
+            {"job": job_view(found[job_id])}
+            if job_id in found
+            else JobNotFound(f"no job {job_id!r}")
+            for job_id in job_ids
+        ]
 
     def list_jobs(
         self,
@@ -498,8 +549,24 @@ class JobService:
                 changed = action(job_id, jobstore=JOBS)
         except JobLookupError:
             raise JobNotFound(f"no job {job_id!r}") from None
-        self.wake_after(uow)
+        self.wake_after(uow, getattr(changed, "next_run_time", None))  # (a removal returns None)
         return changed
+
+
+def _exists(job_id: str) -> JobExists:
+    return JobExists(f"job {job_id!r} exists; send replace: true to overwrite it")
+
+
+def _log_added(jobs: list[Job], replaced: bool) -> None:
+    for job in jobs:
+        log.info(
+            "job %s (%s) %s: next run %s",
+            job.id,
+            job.name,
+            "replaced" if replaced else "added",
+            getattr(job, "next_run_time", None),
+            extra=job_fields(job.id, job.name),
+        )
 
 
 def _page(result: dict[str, Any], following: str | None) -> dict[str, Any]:
