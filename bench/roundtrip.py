@@ -21,8 +21,11 @@ from bench.harness import (
     unique_prefix,
     worker_env,
 )
+from f8a_jobs_worker.config import Settings
 
-PREFETCH = 10  # the worker's default (F8A_JOBS_PREFETCH); the echo server uses the same
+PREFETCH = (
+    Settings.prefetch
+)  # the worker's default (F8A_JOBS_PREFETCH); the echo server uses the same
 CASES = [("job.get", 1), ("job.get", 50), ("job.create", 1), ("job.create", 50)]
 
 

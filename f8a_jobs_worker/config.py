@@ -41,7 +41,7 @@ class Settings:
     history_max_age_days: int = 30
     history_per_job: int = 100
     reply_max_age_days: int = 7
-    prefetch: int = 10
+    prefetch: int = 50
     replica_lapse: float = 4.0
     poll_interval: float = 5.0
     filter_timeout: int = 30

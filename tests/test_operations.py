@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.errors import JobNotFound, UnknownCommand, UnknownHandler
 from tests.faults import FaultProxy
 from tests.helpers import eventually
@@ -102,7 +103,7 @@ def test_metrics_count_what_the_worker_did(
     assert value(samples, "f8a_jobs_replicas") == 1
     assert value(samples, "f8a_jobs_scheduler_paused") == 0
     assert value(samples, "f8a_jobs_runs_in_progress") == 0
-    assert value(samples, "f8a_jobs_consumer_prefetch") == 10
+    assert value(samples, "f8a_jobs_consumer_prefetch") == Settings.prefetch
     assert value(samples, "f8a_jobs_consumer_prefetch_in_use") == 0
     assert value(samples, "f8a_jobs_replica_info", replica=worker.replicas.replica_id) == 1
     # an unknown command name is counted under "other": label values stay bounded
