@@ -6,6 +6,12 @@ the writer: it takes every item waiting at that moment (its own included) and wr
 wakes the others. Items submitted meanwhile are written by the next thread to find the writer gone. Each caller
 still returns only once its own item is committed (or confirmed), so "recorded, then announced" holds as
 before; under load the commits are shared.
+
+:meth:`GroupCommit.submit_nowait` hands an item over without waiting for its write: a thread that finds no
+writer becomes the writer and writes batch after batch until nothing waits, so the batches grow with the
+backlog instead of being capped by the number of threads waiting. What is to happen once an item is written
+is its callback, called by the writer. Submitters wait only while :attr:`GroupCommit.max_waiting` items
+wait (backpressure).
 """
 
 from __future__ import annotations
@@ -20,12 +26,40 @@ Result = TypeVar("Result")
 
 
 class GroupCommit(Generic[Item, Result]):
-    def __init__(self, write: Callable[[list[Item]], list[Result]]) -> None:
+    def __init__(
+        self, write: Callable[[list[Item]], list[Result]], max_waiting: int = 10_000
+    ) -> None:
         """``write`` stores a batch in one transaction and returns one result per item, in order."""
         self._write = write
+        self.max_waiting = max_waiting
         self._cond = threading.Condition()
         self._waiting: list[tuple[Item, Future[Result]]] = []
         self._writing = False
+
+    def submit_nowait(self, item: Item, written: Callable[[Future[Result]], None]) -> None:
+        """Queue ``item``; ``written(future)`` is called once it was written (or failed). If no one is
+        writing, this thread writes until nothing waits, its own item and everyone else's."""
+        future: Future[Result] = Future()
+        future.add_done_callback(written)
+        with self._cond:
+            while len(self._waiting) >= self.max_waiting and self._writing:
+                self._cond.wait()
+            self._waiting.append((item, future))
+            if self._writing:
+                return
+            self._writing = True
+            try:
+                while self._waiting:
+                    batch, self._waiting = self._waiting, []
+                    self._cond.notify_all()  # room again for submitters held back
+                    self._cond.release()
+                    try:
+                        self._write_batch(batch)
+                    finally:
+                        self._cond.acquire()
+            finally:
+                self._writing = False
+                self._cond.notify_all()
 
     def submit(self, item: Item) -> Result:
         """Write ``item`` (with whatever else is waiting); its result, or the exception of its write."""

@@ -1,4 +1,5 @@
-"""The outbox relay: the one writer of events and stored replies to the broker.
+"""The outbox relay: the one writer of events to the broker (and of replies stored unsent, which only an
+earlier release wrote; replies are sent by the command consumer now).
 
 A thread of the worker. Woken after every commit that wrote outbox rows (and at least once a second), it reads
 the rows not yet published in the order they were written, sends them (on RabbitMQ on a confirm-mode channel,

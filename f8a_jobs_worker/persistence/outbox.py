@@ -1,8 +1,9 @@
 """The outbox: every event and every reply, written in the same transaction as the change that caused it.
 
 Nothing is published from inside a transaction; the relay (:mod:`f8a_jobs_worker.events.relay`) reads the
-rows not yet published, in order, sends them and marks them. A reply's row is also the stored reply that makes
-a command idempotent (by ``command_id``), so storing a reply and queueing it for sending are one write.
+rows not yet published, in order, sends them and marks them. A reply's row is the stored reply that makes a
+command idempotent (by ``command_id``); it is written as sent, since the consumer sends the reply itself after
+the commit (and sends it again from here if the command comes back).
 Published events are kept :data:`EVENT_RETENTION` (for an operator to look at), replies as long as replies
 are kept for idempotency. Each row names the replica whose relay sends it (the one that wrote it), so replicas'
 relays never send the same rows; a replica that is gone has its unsent rows adopted by another

@@ -101,6 +101,12 @@ class Replicas:
         """A renewal from a transaction begun at ``began`` (``time.monotonic()``) has committed."""
         self._renewed = max(self._renewed, began)
 
+    def renew_due(self) -> bool:
+        """Whether a scheduler pass should renew the heartbeat: not when a renewal committed within the
+        heartbeat interval (no replica takes this one for gone before the lapse, several intervals away),
+        so a catch-up's passes do not each write it."""
+        return time.monotonic() - self._renewed >= self.heartbeat_interval
+
     def fresh(self) -> bool:
         """Whether no other replica can have taken this one for gone: runs may start."""
         return time.monotonic() - self._renewed < self.lapse - FENCE_MARGIN

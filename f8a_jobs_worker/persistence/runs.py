@@ -8,21 +8,27 @@ never reported as interrupted.
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from f8a_jobs_worker.errors import ValidationFailed
+from f8a_jobs_worker import retry
+from f8a_jobs_worker.errors import Unavailable, ValidationFailed
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.group_commit import GroupCommit
 from f8a_jobs_worker.persistence import counts as counters
 from f8a_jobs_worker.persistence.database import as_utc, store_errors
 from f8a_jobs_worker.persistence.tables import failure_streaks, job_failures, job_runs, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
+
+log = logging.getLogger(__name__)
 
 # statements built once: SQLAlchemy reuses their compiled form instead of building a cache key per run
 # (which was a fifth of a busy worker's CPU)
@@ -126,7 +132,11 @@ class RunStore:
 
     def __init__(self, transactions: Transactions) -> None:
         self.transactions = transactions
+        #: set when the worker stops: outcomes not recorded by then are left to the run ledger
+        self.stopping = threading.Event()
+        self._outage = retry.Outage("job store (run records)", log)
         self._group: GroupCommit[_Rows, int | None] = GroupCommit(self._write)
+        self._later: GroupCommit[_Rows, int | None] = GroupCommit(self._write_when_available)
 
     def finish(
         self,
@@ -144,6 +154,48 @@ class RunStore:
         rows = _Rows.of(run, kwargs, traceback)
         rows = _Rows(rows.run, rows.failure, event(rows.failure_id), run_id, streak)
         return Recorded(rows.failure_id, self._group.submit(rows))
+
+    def finish_nowait(
+        self,
+        run: RunRecord,
+        event: Callable[[str | None], Event],
+        recorded: Callable[[Recorded | None], None],
+        run_id: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+        traceback: str | None = None,
+        streak: bool = False,
+    ) -> None:
+        """:meth:`finish` without waiting: ``recorded`` is called once the outcome is committed (None if it
+        could not be: the worker stopped while the store was down, or the rows were refused; the ledger
+        entry then reports the run interrupted). Runner threads go on to their next run meanwhile, so the
+        outcomes of a catch-up are written in batches as large as the backlog, not as the thread pool. A
+        store that is down is waited for by the thread writing; the others queue (up to a bound)."""
+        rows = _Rows.of(run, kwargs, traceback)
+        rows = _Rows(rows.run, rows.failure, event(rows.failure_id), run_id, streak)
+        failure_id = rows.failure_id
+
+        def written(future: Future[int | None]) -> None:
+            error = future.exception()
+            if error is not None:
+                log.error(
+                    "could not record the %s run of job %s scheduled at %s (%s); its ledger entry "
+                    "reports it interrupted",
+                    run.outcome,
+                    run.job_id,
+                    run.scheduled_at,
+                    error,
+                )
+            recorded(None if error is not None else Recorded(failure_id, future.result()))
+
+        self._later.submit_nowait(rows, written)
+
+    def _write_when_available(self, batch: list[_Rows]) -> list[int | None]:
+        written = retry.until_available(
+            lambda: self._write(batch), Unavailable, self._outage, self.stopping
+        )
+        if written is None:
+            raise Unavailable("the worker stopped while the job store was down")
+        return written
 
     def record(
         self,

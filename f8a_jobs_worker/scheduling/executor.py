@@ -62,12 +62,16 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         self.on_uncounted_run_done: Callable[[], None] | None = None
 
     def submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        """APScheduler's check of ``max_instances``, counting the runs on other replicas too."""
-        with self._lock:
-            if self._instances[job.id] + self.elsewhere.get(job.id, 0) >= job.max_instances:
-                raise MaxInstancesReachedError(job)
+        """APScheduler's check of ``max_instances``, counting the runs on other replicas too. The run is
+        counted under the executor's lock and entered in the ledger outside it: runner threads that
+        finish (and release their counts) do not wait for the pass's ledger work."""
+        if not self.reserve(job.id, job.max_instances, self.elsewhere.get(job.id, 0)):
+            raise MaxInstancesReachedError(job)
+        try:
             self._do_submit_job(job, run_times)
-            self._instances[job.id] += 1
+        except BaseException:
+            self.release(job.id)
+            raise
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         """Called by APScheduler inside a scheduler pass (``JobScheduler.pass_uow``), its instance

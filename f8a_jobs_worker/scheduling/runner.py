@@ -9,7 +9,6 @@ event); a store that is down is waited for, so an outcome is never silently lost
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -24,8 +23,6 @@ from apscheduler.events import (
     JobExecutionEvent,
 )
 
-from f8a_jobs_worker import retry
-from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.filters.query import FilterRunner
@@ -35,7 +32,7 @@ from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.operations.metrics import Metrics
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
 from f8a_jobs_worker.persistence.ledger import LedgerEntry
-from f8a_jobs_worker.persistence.runs import RunRecord, RunStore
+from f8a_jobs_worker.persistence.runs import Recorded, RunRecord, RunStore
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -67,8 +64,7 @@ class JobRunner:
         #: called with (job_id, consecutive failures) when a job with pause_after_failures reached it
         self.on_failures: Callable[[str, int], None] | None = None
         #: set when the worker stops: an outcome that cannot be recorded then is left to the ledger
-        self.stopping = threading.Event()
-        self._store = retry.Outage("job store (run records)", log)
+        self.stopping = runs.stopping
 
     def run(
         self, jobstore: str, entries: list[LedgerEntry], grace_time: int | None
@@ -252,34 +248,24 @@ class JobRunner:
         event: Callable[[str | None], Event],
         trace: str | None = None,
     ) -> None:
-        """Record the outcome, its event and the end of its ledger entry; while the store is down, wait for
-        it (until the worker stops: the entry then tells the next start that the run was interrupted)."""
-
+        """Hand over the outcome, its event and the end of its ledger entry to be recorded together; this
+        thread goes on meanwhile (see :meth:`RunStore.finish_nowait`)."""
         limit = entry.pause_after_failures
 
-        def attempt() -> int | None:
-            recorded = self.runs.finish(
-                run, event, entry.run_id, entry.kwargs, trace, streak=limit is not None
-            )
+        def recorded(done: Recorded | None) -> None:
+            if done is None:
+                return
             self.metrics.run(run)
-            return recorded.streak
+            streak = done.streak
+            if limit is not None and streak is not None and streak >= limit and self.on_failures:
+                try:
+                    self.on_failures(entry.job_id, streak)
+                except Exception:  # the next failure tries again: the count stays
+                    log.exception("could not pause job %s after %d failures", entry.job_id, streak)
 
-        try:
-            streak = retry.until_available(attempt, Unavailable, self._store, self.stopping)
-        except Exception:
-            log.exception(
-                "could not record the %s run of job %s scheduled at %s (error: %s)",
-                run.outcome,
-                run.job_id,
-                run.scheduled_at,
-                run.error,
-            )
-            return
-        if limit is not None and streak is not None and streak >= limit and self.on_failures:
-            try:
-                self.on_failures(entry.job_id, streak)
-            except Exception:  # the next failure tries again: the count stays
-                log.exception("could not pause job %s after %d failures", entry.job_id, streak)
+        self.runs.finish_nowait(
+            run, event, recorded, entry.run_id, entry.kwargs, trace, streak=limit is not None
+        )
 
 
 def _missed_event(job_id: str, run_time: datetime, reason: str) -> Event:

@@ -104,9 +104,12 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
                     self.store.bound(uow.connection),
                     self.store.removing_together(),
                 ):
-                    if not self.replicas.renew(uow.connection):
-                        raise Unavailable("this replica is not registered (the heartbeat lapsed)")
-                    uow.after_commit(partial(self.replicas.renewed, began))
+                    if self.replicas.renew_due():
+                        if not self.replicas.renew(uow.connection):
+                            raise Unavailable(
+                                "this replica is not registered (the heartbeat lapsed)"
+                            )
+                        uow.after_commit(partial(self.replicas.renewed, began))
                     if self.cluster_state.is_paused(uow.connection, lock=True):
                         self.follow(paused=True)  # paused through another replica
                         return None
