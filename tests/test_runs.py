@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -168,3 +170,102 @@ def test_concurrent_records_share_commits_and_a_bad_one_fails_alone(database_url
     assert sorted(failures) == sorted(r for r in results.values() if r)
     assert len(failures) == 5  # j0, j4, j8, j12, j16
     assert commits[1] < 20
+
+
+def test_outcomes_handed_over_are_written_in_batches_larger_than_the_threads(
+    database_url: str,
+) -> None:
+    """finish_nowait: four threads hand over 400 outcomes without waiting for them; every one is recorded
+    with its event and its callback called once, in far fewer commits than records; then one that cannot
+    be stored fails alone (its callback gets None), the others handed over with it are recorded."""
+    from collections import Counter
+
+    from f8a_jobs_worker.persistence.database import create_engine
+    from f8a_jobs_worker.persistence.runs import Recorded, RunStore
+    from f8a_jobs_worker.persistence.tables import create_tables, outbox
+    from f8a_jobs_worker.persistence.unit_of_work import Transactions
+
+    engine = create_engine(database_url)
+    create_tables(engine)
+    store = RunStore(Transactions(engine))
+    now = datetime.now(UTC)
+    commits = Counter[int]()
+    sa.event.listen(engine, "commit", lambda conn: commits.update([1]))
+    called: dict[str, Recorded | None] = {}
+    lock = threading.Lock()
+
+    def hand_over(thread: int) -> None:
+        for n in range(100):
+            job_id = f"t{thread}-{n}"
+            summary = {"bad": object()} if job_id == "t9-50" else {"n": n}
+            run = RunRecord(job_id, "noop", "executed", now, now, now, summary=summary)
+
+            def recorded(done: Recorded | None, job_id: str = job_id) -> None:
+                with lock:
+                    assert job_id not in called
+                    called[job_id] = done
+
+            store.finish_nowait(run, lambda _, j=job_id: Event("job.executed", j), recorded)
+
+    def run_threads(numbers: range, expected: int) -> None:
+        threads = [threading.Thread(target=hand_over, args=(t,)) for t in numbers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        deadline = time.monotonic() + 30
+        while len(called) < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    run_threads(range(4), 400)
+    assert len(called) == 400 and all(isinstance(d, Recorded) for d in called.values())
+    assert commits[1] < 200  # shared commits; a thread never waited for its own
+    run_threads(range(9, 10), 500)  # t9-50 cannot be stored
+    with engine.connect() as connection:
+        runs = connection.execute(sa.select(job_runs.c.job_id)).scalars().all()
+        events = connection.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+    engine.dispose()
+    assert len(called) == 500
+    assert called.pop("t9-50") is None
+    assert all(isinstance(done, Recorded) for done in called.values())
+    assert sorted(runs) == sorted(called)
+    assert events == 499
+
+
+def test_outcomes_handed_over_while_the_store_is_down_are_written_when_it_returns(
+    own_role,
+) -> None:
+    """The thread that writes waits for the store (the others queue); nothing is lost."""
+    from f8a_jobs_worker.persistence.database import create_engine
+    from f8a_jobs_worker.persistence.runs import Recorded, RunStore
+    from f8a_jobs_worker.persistence.tables import create_tables
+    from f8a_jobs_worker.persistence.unit_of_work import Transactions
+
+    url, role, sql = own_role
+    engine = create_engine(url)
+    create_tables(engine)
+    store = RunStore(Transactions(engine))
+    now = datetime.now(UTC)
+    called: list[Recorded | None] = []
+    sql(f'ALTER ROLE "{role}" NOLOGIN')
+    sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
+    try:
+        for n in range(3):
+            run = RunRecord(f"down-{n}", "noop", "executed", now, now, now)
+            threading.Thread(
+                target=store.finish_nowait,
+                args=(run, lambda _, j=run.job_id: Event("job.executed", j), called.append),
+            ).start()
+        time.sleep(2)
+        assert called == []  # held, not dropped
+    finally:
+        sql(f'ALTER ROLE "{role}" LOGIN')
+    deadline = time.monotonic() + 30
+    while len(called) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with engine.connect() as connection:
+        runs = connection.execute(sa.select(job_runs.c.job_id)).scalars().all()
+    store.stopping.set()
+    engine.dispose()
+    assert sorted(runs) == ["down-0", "down-1", "down-2"]
+    assert all(isinstance(done, Recorded) for done in called)
