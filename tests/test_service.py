@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -240,3 +241,26 @@ def test_health_reflects_the_store(make_worker) -> None:
     assert worker.service.health() == {"live": True, "ready": True, "store": "ok"}
     worker.stop()
     assert worker.service.health()["live"] is False
+
+
+def test_the_scheduler_is_woken_only_for_a_job_due_before_its_planned_pass(make_worker) -> None:
+    """With the poll interval at a minute, a paused job and a job due next week start no pass; a job due in
+    a second is fired on time (its command woke the scheduler after the commit)."""
+    worker = make_worker(poll_interval=60.0)
+    scheduler = worker.runtime.scheduler
+    eventually(lambda: scheduler.planned is not None)  # the first pass planned the next
+    before = scheduler.passes
+    worker.service.create_job("noop", job_id="paused", periodically="1 hour", state="paused")
+    worker.service.create_job("noop", job_id="far", when=(LATER + timedelta(days=5)).isoformat())
+    worker.service.pause_job("far")
+    time.sleep(0.5)
+    assert scheduler.passes == before
+    due = datetime.now(UTC) + timedelta(seconds=1)
+    worker.service.create_job("noop", job_id="soon", when=due.isoformat())
+    executed = eventually(
+        lambda: [e for e in sink_of(worker).events if e.name == "job.executed"], timeout=10
+    )
+    assert [e.job_id for e in executed] == ["soon"]
+    history = worker.service.job_history("soon")["runs"]
+    started = datetime.fromisoformat(history[0]["started_at"])
+    assert started - due < timedelta(seconds=5)  # far sooner than the minute's poll

@@ -98,6 +98,21 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self._find_many = sa.select(*self._columns).where(self.jobs_t.c.id.in_(ids))
         self._existing = sa.select(self.jobs_t.c.id).where(self.jobs_t.c.id.in_(ids))
         self._insert = self.jobs_t.insert()
+        self._delete_many = self.jobs_t.delete().where(self.jobs_t.c.id.in_(ids))
+        next_run = self.jobs_t.c.next_run_time
+        self._next_run = (
+            sa.select(next_run).where(next_run.is_not(None)).order_by(next_run).limit(1)
+        )
+        self._claim = (
+            sa.select(*self._columns)
+            .where(next_run <= sa.bindparam("now"))
+            .order_by(next_run)
+            .limit(sa.bindparam("wanted"))
+            .with_for_update(skip_locked=True)
+        )
+        self._claim_more = self._claim.where(
+            self.jobs_t.c.id.not_in(sa.bindparam("taken", expanding=True))
+        )
 
     def _row(self, job: Job) -> dict[str, Any]:
         handler, meta = job.args[0], job.args[1]
@@ -209,7 +224,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         if ids:
             self._deferred = []
             with self._connection() as connection:
-                connection.execute(self.jobs_t.delete().where(self.jobs_t.c.id.in_(ids)))
+                connection.execute(self._delete_many, {"ids": ids})
 
     def _is_bound_here(self) -> bool:
         bound = self._bound
@@ -246,20 +261,15 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         so a capped pass lets commands in between passes during a large catch-up (the next pass starts
         at once, since the next run time is still due). Due rows that cannot be restored are marked broken
         in the pass's transaction (see :meth:`take_broken`) and their places filled with healthy jobs."""
-        due = self.jobs_t.c.next_run_time <= datetime_to_utc_timestamp(now)
         jobs: list[Job] = []
         while len(jobs) < self.due_per_pass:
             wanted = self.due_per_pass - len(jobs)
-            query = (
-                sa.select(*self._columns)
-                .where(due)
-                .order_by(self.jobs_t.c.next_run_time)
-                .with_for_update(skip_locked=True)
-            )
-            if jobs:  # broken rows just left the due set; the healthy ones taken so far have not
-                query = query.where(self.jobs_t.c.id.not_in([job.id for job in jobs]))
+            # broken rows just left the due set; the healthy ones taken so far have not
+            query, values = self._claim, {"now": datetime_to_utc_timestamp(now), "wanted": wanted}
+            if jobs:
+                query, values = self._claim_more, {**values, "taken": [job.id for job in jobs]}
             with self._connection() as connection:
-                rows = connection.execute(query.limit(wanted)).all()
+                rows = connection.execute(query, values).all()
                 broken = []
                 for row in rows:
                     restored = self._restore_row(row)
@@ -308,14 +318,10 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
 
     def get_next_run_time(self) -> datetime | None:
         self._remove_deferred()
-        query = (
-            sa.select(self.jobs_t.c.next_run_time)
-            .where(self.jobs_t.c.next_run_time.is_not(None))
-            .order_by(self.jobs_t.c.next_run_time)
-            .limit(1)
-        )
         with self._connection() as connection:
-            moment: datetime | None = utc_timestamp_to_datetime(connection.execute(query).scalar())
+            moment: datetime | None = utc_timestamp_to_datetime(
+                connection.execute(self._next_run).scalar()
+            )
         return moment
 
     def _get_jobs(self, *conditions: Any, limit: int | None = None) -> list[Job]:

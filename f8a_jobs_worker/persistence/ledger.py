@@ -58,6 +58,17 @@ class LedgerEntry:
         )
 
 
+# built once (a pass asks every time): SQLAlchemy reuses the compiled statement
+_ELSEWHERE = (
+    sa.select(run_ledger.c.job_id, sa.func.count())
+    .where(
+        run_ledger.c.job_id.in_(sa.bindparam("ids", expanding=True)),
+        run_ledger.c.worker != sa.bindparam("worker"),
+    )
+    .group_by(run_ledger.c.job_id)
+)
+
+
 def new_run_id() -> str:
     """A random (version 4) UUID from the process's generator rather than the system's, which costs a
     system call per run: a scheduler pass enters a hundred runs. Ids only need to be unique, not secret."""
@@ -120,12 +131,8 @@ class RunLedger:
         """Runs of ``job_ids`` in progress on other replicas (one query for a pass)."""
         if not job_ids:
             return {}
-        query = (
-            sa.select(run_ledger.c.job_id, sa.func.count())
-            .where(run_ledger.c.job_id.in_(job_ids), run_ledger.c.worker != self.worker)
-            .group_by(run_ledger.c.job_id)
-        )
-        return {job_id: int(count) for job_id, count in connection.execute(query)}
+        found = connection.execute(_ELSEWHERE, {"ids": job_ids, "worker": self.worker})
+        return {job_id: int(count) for job_id, count in found}
 
     def running(self, connection: sa.Connection) -> int:
         """Runs entered and not finished."""

@@ -12,6 +12,9 @@ import sqlalchemy as sa
 from f8a_jobs_worker.persistence.tables import scheduler_state
 
 _PAUSED = "paused"
+# built once: every scheduler pass reads the pause
+_PAUSED_READ = sa.select(scheduler_state.c.value).where(scheduler_state.c.key == _PAUSED)
+_PAUSED_LOCKED = _PAUSED_READ.with_for_update(read=True)
 
 
 class SchedulerStateStore:
@@ -31,10 +34,7 @@ class SchedulerStateStore:
 
     def is_paused(self, connection: sa.Connection, lock: bool = False) -> bool:
         """``lock``: hold a share lock on the row until the transaction ends (a pause waits for it)."""
-        query = sa.select(scheduler_state.c.value).where(scheduler_state.c.key == _PAUSED)
-        if lock:
-            query = query.with_for_update(read=True)
-        return connection.execute(query).scalar() == "true"
+        return connection.execute(_PAUSED_LOCKED if lock else _PAUSED_READ).scalar() == "true"
 
     def set_paused(self, connection: sa.Connection, paused: bool) -> None:
         values = {"value": "true" if paused else "false", "updated_at": datetime.now(UTC)}
