@@ -257,6 +257,9 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
     for replicas in REPLICAS:
         catch_up = c[f"catch-up project {replicas}"]
         label = f"{replicas} replica{'s' if replicas > 1 else ''}"
+        catch_up_ratio = catch_up.median / c["catch-up limit"].median
+        late_p99 = c[f"stream p99 project {replicas}"]
+        one = replicas == 1  # the goals are one replica's (more replicas only add to them)
         rows += [
             Row(
                 "3 firing",
@@ -265,8 +268,8 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 catch_up,
                 c["catch-up limit"],
                 "bare APScheduler",
-                goal=">= 1,000/s persisted",
-                goal_met=catch_up.median >= 1000,
+                goal=">= 1.0 x bare" if one else "",
+                goal_met=catch_up_ratio >= 1.0 if one else None,
             ),
             Row(
                 "3 firing",
@@ -289,10 +292,12 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 "3 firing",
                 f"stream: lateness p99, {label}",
                 "ms",
-                c[f"stream p99 project {replicas}"],
+                late_p99,
                 c["stream p99 limit"],
                 "bare APScheduler",
                 higher_is_better=False,
+                goal="<= 1.0 x bare" if one else "",
+                goal_met=late_p99.median <= c["stream p99 limit"].median if one else None,
             ),
         ]
     return [
