@@ -59,12 +59,30 @@ def first_batch(
     return ids, collector.replies
 
 
+def pipelined_with_a_repeat(
+    worker: Any, client: Client, broker_url: str, commands: list[tuple[str, dict[str, Any]]]
+) -> tuple[list[str], str, dict[str, list[dict[str, Any]]]]:
+    """Queue ``commands`` and the first one again (same command_id) before ``worker`` consumes, start it,
+    and collect the replies: the command_ids in order, the repeat's id, and the replies by command_id."""
+    collector = ReplyCollector(broker_url)
+    try:
+        ids = send_all(client, collector.name, commands)  # all queued before the worker consumes
+        again = client.send(*commands[0], command_id=ids[0], reply_to=collector.name)
+        worker.start()
+        collector.until(lambda replies: len(replies) >= len(ids) + 1, timeout=30)
+    finally:
+        collector.close()
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for reply in collector.replies:
+        by_id.setdefault(reply["command_id"], []).append(reply)
+    return ids, again, by_id
+
+
 @rabbitmq_only
 def test_pipelined_commands_apply_in_order_and_commit_together(
     messaging_worker, client: Client, broker_url: str, database_url: str
 ) -> None:
     worker = messaging_worker(start=False)
-    collector = ReplyCollector(broker_url)
     create = ("job.create", {"handler": "noop", "job_id": "b", "periodically": "1 day"})
     commands = [
         create,
@@ -76,16 +94,7 @@ def test_pipelined_commands_apply_in_order_and_commit_together(
         ("job.get", {"job_id": "b"}),  # job_not_found
         ("job.create", {"handler": "noop", "job_id": "c", "when": LATER}),
     ]
-    try:
-        ids = send_all(client, collector.name, commands)  # all queued before the worker consumes
-        again = client.send(*create, command_id=ids[0], reply_to=collector.name)
-        worker.start()
-        collector.until(lambda replies: len(replies) >= len(ids) + 1, timeout=30)
-    finally:
-        collector.close()
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for reply in collector.replies:
-        by_id.setdefault(reply["command_id"], []).append(reply)
+    ids, again, by_id = pipelined_with_a_repeat(worker, client, broker_url, commands)
     first = [by_id[command_id][0] for command_id in ids]
     assert [r["ok"] for r in first] == [True, True, True, True, False, True, False, True]
     assert first[2]["result"]["job"]["state"] == "paused"  # the pause before it was applied first
@@ -242,17 +251,7 @@ def test_creates_in_a_row_are_one_insert_with_each_outcome_in_order(
         ("job.get", {"job_id": "d"}),  # sees the create before it
         ("job.get", {"job_id": "c"}),  # job_not_found
     ]
-    collector = ReplyCollector(broker_url)
-    try:
-        ids = send_all(client, collector.name, commands)
-        again = client.send(*commands[0], command_id=ids[0], reply_to=collector.name)
-        worker.start()
-        collector.until(lambda replies: len(replies) >= len(ids) + 1, timeout=30)
-    finally:
-        collector.close()
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for reply in collector.replies:
-        by_id.setdefault(reply["command_id"], []).append(reply)
+    ids, again, by_id = pipelined_with_a_repeat(worker, client, broker_url, commands)
     first = [by_id[command_id][0] for command_id in ids]
     codes = [r["error"]["code"] if not r["ok"] else "ok" for r in first]
     assert codes == [

@@ -96,7 +96,9 @@ def test_history_retention_by_count_and_age(make_worker) -> None:
     now = datetime.now(UTC)
 
     def record(run: RunRecord) -> None:
-        worker.runs.finish(run, lambda _: Event("job.executed", run.job_id))
+        done: list[object] = []
+        worker.runs.finish_nowait(run, lambda _: Event("job.executed", run.job_id), done.append)
+        eventually(lambda: done)
 
     for n in range(8):
         record(RunRecord("many", "noop", "executed", now, now, now - timedelta(minutes=7 - n)))
@@ -116,60 +118,6 @@ def test_history_retention_by_count_and_age(make_worker) -> None:
     expected = [(now - timedelta(minutes=minutes)).isoformat() for minutes in range(5)]
     assert [r["finished_at"] for r in kept] == expected
     worker.engine.dispose()
-
-
-def test_concurrent_records_share_commits_and_a_bad_one_fails_alone(database_url: str) -> None:
-    """Twenty runner threads record at once on PostgreSQL: every run and failure is stored, each failure
-    with its run, in fewer transactions than records; a record that cannot be stored fails only its caller."""
-    import threading
-    from collections import Counter
-
-    from f8a_jobs_worker.persistence.database import create_engine
-    from f8a_jobs_worker.persistence.runs import RunStore
-    from f8a_jobs_worker.persistence.tables import create_tables, job_failures, outbox
-    from f8a_jobs_worker.persistence.unit_of_work import Transactions
-
-    engine = create_engine(database_url)
-    create_tables(engine)
-    store = RunStore(Transactions(engine))
-    now = datetime.now(UTC)
-    commits = Counter[int]()
-    sa.event.listen(engine, "commit", lambda conn: commits.update([1]))
-    results: dict[int, object] = {}
-
-    def record(n: int) -> None:
-        outcome = "failed" if n % 4 == 0 else "executed"
-        summary = {"bad": object()} if n == 7 else {"n": n}  # not JSON: cannot be stored
-        run = RunRecord(f"j{n}", "noop", outcome, now, now, now, summary=summary, error="boom")
-        try:
-            results[n] = store.finish(
-                run,
-                lambda f: Event("job.failed", run.job_id, {"failure_id": f}),
-                None,
-                {"n": n},
-                "tb",
-            ).failure_id
-        except Exception as exc:
-            results[n] = exc
-
-    threads = [threading.Thread(target=record, args=(n,)) for n in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert "not JSON serializable" in str(results.pop(7))
-    assert all(r is None or isinstance(r, str) for r in results.values()), results
-    with engine.connect() as connection:
-        runs = connection.execute(sa.select(job_runs.c.job_id, job_runs.c.failure_id)).all()
-        failures = connection.execute(sa.select(job_failures.c.failure_id)).scalars().all()
-        events = connection.execute(sa.select(outbox.c.body)).scalars().all()
-    engine.dispose()
-    assert len(events) == len(runs)  # each run recorded with its event, none without
-    assert sorted(job_id for job_id, _ in runs) == sorted(f"j{n}" for n in results)
-    assert sorted(failures) == sorted(f for _, f in runs if f)
-    assert sorted(failures) == sorted(r for r in results.values() if r)
-    assert len(failures) == 5  # j0, j4, j8, j12, j16
-    assert commits[1] < 20
 
 
 def test_outcomes_handed_over_are_written_in_batches_larger_than_the_threads(

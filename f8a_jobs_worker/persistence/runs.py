@@ -135,25 +135,7 @@ class RunStore:
         #: set when the worker stops: outcomes not recorded by then are left to the run ledger
         self.stopping = threading.Event()
         self._outage = retry.Outage("job store (run records)", log)
-        self._group: GroupCommit[_Rows, int | None] = GroupCommit(self._write)
         self._later: GroupCommit[_Rows, int | None] = GroupCommit(self._write_when_available)
-
-    def finish(
-        self,
-        run: RunRecord,
-        event: Callable[[str | None], Event],
-        run_id: str | None = None,
-        kwargs: dict[str, Any] | None = None,
-        traceback: str | None = None,
-        streak: bool = False,
-    ) -> Recorded:
-        """Store a run's outcome with its event (``event(failure_id)``) and end its ledger entry; for a
-        failed run also its failure record. The records of the runner threads share their commits
-        (:class:`GroupCommit`); each call returns once its own rows are committed. With ``streak`` the
-        job's consecutive failures are counted in the same transaction."""
-        rows = _Rows.of(run, kwargs, traceback)
-        rows = _Rows(rows.run, rows.failure, event(rows.failure_id), run_id, streak)
-        return Recorded(rows.failure_id, self._group.submit(rows))
 
     def finish_nowait(
         self,
@@ -165,7 +147,9 @@ class RunStore:
         traceback: str | None = None,
         streak: bool = False,
     ) -> None:
-        """:meth:`finish` without waiting: ``recorded`` is called once the outcome is committed (None if it
+        """Store a run's outcome with its event (``event(failure_id)``) and end its ledger entry; for a
+        failed run also its failure record; with ``streak`` count the job's consecutive failures, all in one
+        transaction. Without waiting: ``recorded`` is called once the outcome is committed (None if it
         could not be: the worker stopped while the store was down, or the rows were refused; the ledger
         entry then reports the run interrupted). Runner threads go on to their next run meanwhile, so the
         outcomes of a catch-up are written in batches as large as the backlog, not as the thread pool. A
