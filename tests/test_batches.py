@@ -316,3 +316,58 @@ def test_a_run_of_creates_refused_by_the_database_is_applied_again_one_by_one(
     assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["one", "two"]
     assert read_queue(broker_url, names.dead, 1)[0].headers["x-f8a-reason"] == "internal_error"
     assert "a batch of 3 commands failed" in caplog.text
+
+
+@rabbitmq_only
+def test_pauses_resumes_and_deletes_in_a_row_each_get_their_own_outcome(
+    messaging_worker, client: Client, broker_url: str, database_url: str, watcher
+) -> None:
+    """Runs of job.pause, job.resume and job.delete are applied with set-based statements; each command
+    still gets the reply and the event it would have got alone, in order (a job named twice in a run is
+    applied after the first, as if sent one by one)."""
+    worker = messaging_worker(start=False)
+    engine = sa.create_engine(database_url)
+    create_tables(engine)
+    JobStore(engine).jobs_t.create(engine, checkfirst=True)
+    with worker.service.unit_of_work() as uow:
+        worker.service.create_jobs(
+            [
+                {"handler": "noop", "job_id": job_id, "periodically": "1 day", "when": LATER}
+                for job_id in ("p1", "p2", "p3")
+            ],
+            uow=uow,
+        )
+    commands = [
+        ("job.pause", {"job_id": "p1"}),
+        ("job.pause", {"job_id": "p2"}),
+        ("job.pause", {"job_id": "nope"}),  # job_not_found
+        ("job.pause", {"job_id": "p1"}),  # again: paused still
+        ("job.resume", {"job_id": "p1"}),
+        ("job.resume", {"job_id": "p2"}),
+        ("job.delete", {"job_id": "p2"}),
+        ("job.delete", {"job_id": "nope"}),  # job_not_found
+        ("job.delete", {"job_id": "p3"}),
+        ("job.get", {"job_id": "p2"}),  # job_not_found: deleted before it
+    ]
+    ids, again, by_id = pipelined_with_a_repeat(worker, client, broker_url, commands)
+    first = [by_id[command_id][0] for command_id in ids]
+    codes = [r["error"]["code"] if not r["ok"] else "ok" for r in first]
+    missing = "job_not_found"
+    assert codes == ["ok", "ok", missing, "ok", "ok", "ok", "ok", missing, "ok", missing]
+    assert by_id[again] == [first[0], first[0]]  # the repeated command: its stored reply
+    assert [first[i]["result"]["job"]["state"] for i in (0, 1, 3)] == ["paused"] * 3
+    resumed = first[4]["result"]["job"]
+    assert resumed["state"] == "running" and resumed["next_run_time"] is not None
+    assert first[6]["result"] == {"removed": ["p2"]} and first[8]["result"] == {"removed": ["p3"]}
+    assert worker.service.get_job("p1")["job"] == resumed
+    assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["p1"]
+    paused = watcher.wait_for("job.paused", count=3)
+    assert sorted(e["job_id"] for e in paused) == ["p1", "p1", "p2"]
+    assert sorted(e["job_id"] for e in watcher.wait_for("job.resumed", count=2)) == ["p1", "p2"]
+    assert sorted(e["job_id"] for e in watcher.wait_for("job.deleted", count=2)) == ["p2", "p3"]
+    with engine.connect() as connection:  # the stock store reads what the updates wrote
+        stock = SQLAlchemyJobStore(engine=engine, tablename="f8a_jobs")
+        stock.start(BackgroundScheduler(timezone=UTC), "default")
+        assert job_view(stock.lookup_job("p1")) == resumed
+        assert connection.execute(sa.text("SELECT count(*) FROM f8a_jobs")).scalar_one() == 1
+    engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from f8a_jobs_worker.commands.envelope import Envelope
@@ -88,13 +89,25 @@ def _under_args(detail: dict[str, Any]) -> dict[str, Any]:
     return detail
 
 
+def _change_jobs(
+    command: str, service: JobService, args: list[dict[str, Any]], uow: UnitOfWork
+) -> list[dict[str, Any] | JobsError]:
+    return service.change_jobs(command, [a["job_id"] for a in args], uow=uow)
+
+
 #: commands applied together, with set-based statements, when two or more follow one another in a batch
 Many = Callable[[JobService, list[dict[str, Any]], UnitOfWork], list[dict[str, Any] | JobsError]]
 
 SET_BASED: dict[str, Many] = {
     "job.get": lambda service, args, uow: service.get_jobs([a["job_id"] for a in args], uow=uow),
     "job.create": lambda service, args, uow: service.create_jobs(args, uow=uow),
+    **{
+        command: partial(_change_jobs, command)
+        for command in ("job.pause", "job.resume", "job.delete")
+    },
 }
+#: set-based kinds whose run stops at a job named twice (the second command must see the first's effect)
+ONCE_PER_JOB = frozenset({"job.pause", "job.resume", "job.delete"})
 
 
 def _set_based(envelope: Envelope) -> str | None:
@@ -227,9 +240,10 @@ def _run_of(
     for envelope in envelopes[start:]:
         if _set_based(envelope) != kind or envelope.command_id in known:
             break
-        if envelope.command_id in seen:
+        job = f"job:{envelope.args.get('job_id')}" if kind in ONCE_PER_JOB else None
+        if envelope.command_id in seen or job in seen:
             break
-        seen.add(envelope.command_id)
+        seen.update(filter(None, (envelope.command_id, job)))
         run.append(envelope)
     return run
 

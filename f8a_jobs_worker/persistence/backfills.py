@@ -109,6 +109,13 @@ class BackfillStore:
 
     def forget_job(self, connection: sa.Connection, job_id: str) -> None:
         """A deleted job's backfills go with it."""
-        ids = sa.select(backfills.c.backfill_id).where(backfills.c.job_id == job_id)
+        self.forget_jobs(connection, [job_id])
+
+    def forget_jobs(self, connection: sa.Connection, job_ids: list[str]) -> None:
+        """Deleted jobs' backfills go with them (one statement per table for all of them)."""
+        if not job_ids:
+            return
+        of_jobs = backfills.c.job_id.in_(job_ids)
+        ids = sa.select(backfills.c.backfill_id).where(of_jobs)
         connection.execute(backfill_runs.delete().where(backfill_runs.c.backfill_id.in_(ids)))
-        connection.execute(backfills.delete().where(backfills.c.job_id == job_id))
+        connection.execute(backfills.delete().where(of_jobs))

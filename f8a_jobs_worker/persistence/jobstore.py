@@ -177,6 +177,16 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         if jobs:
             connection.execute(self._insert, [{"id": job.id, **self._row(job)} for job in jobs])
 
+    def update_many(self, connection: sa.Connection, jobs: list[Job]) -> None:
+        """Write changed jobs back with one statement (a batch of ``job.pause``/``job.resume``)."""
+        if jobs:
+            connection.execute(self._update, [{"job_id": job.id, **self._row(job)} for job in jobs])
+
+    def delete_many(self, connection: sa.Connection, job_ids: list[str]) -> None:
+        """Delete jobs with one statement (a batch of ``job.delete``)."""
+        if job_ids:
+            connection.execute(self._delete_many, {"ids": job_ids})
+
     def lookup_job(self, job_id: str) -> Job | None:
         """APScheduler's lookup: :class:`JobBroken` for a job that cannot be restored."""
         with self._connection() as connection:
@@ -224,7 +234,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         if ids:
             self._deferred = []
             with self._connection() as connection:
-                connection.execute(self._delete_many, {"ids": ids})
+                self.delete_many(connection, ids)
 
     def _is_bound_here(self) -> bool:
         bound = self._bound

@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 # (which was a fifth of a busy worker's CPU)
 _INSERT_RUN = job_runs.insert()
 _CLEAR_STREAK = failure_streaks.delete().where(failure_streaks.c.job_id == sa.bindparam("job_id"))
+_CLEAR_STREAKS = failure_streaks.delete().where(
+    failure_streaks.c.job_id.in_(sa.bindparam("ids", expanding=True))
+)
+_FORGET_BUFFERED = sa.text("DELETE FROM f8a_buffered_runs WHERE job_id IN :ids").bindparams(
+    sa.bindparam("ids", expanding=True)
+)
 _BUFFER = sa.text(
     "INSERT INTO f8a_buffered_runs (job_id, scheduled_at) VALUES (:job_id, :scheduled_at) "
     "ON CONFLICT (job_id) DO NOTHING"
@@ -222,8 +228,16 @@ class RunStore:
     @classmethod
     def forget(cls, connection: sa.Connection, job_id: str) -> None:
         """A job deleted or replaced: its failure count and its kept run go with it."""
-        cls.clear_streak(connection, job_id)
-        cls.take_buffered(connection, job_id)
+        cls.forget_many(connection, [job_id])
+
+    @staticmethod
+    def forget_many(connection: sa.Connection, job_ids: list[str], buffered: bool = True) -> None:
+        """Jobs deleted, replaced (or, without ``buffered``, resumed): their failure counts and, with
+        ``buffered``, their kept runs go, one statement each for all of them."""
+        if job_ids:
+            connection.execute(_CLEAR_STREAKS, {"ids": job_ids})
+            if buffered:
+                connection.execute(_FORGET_BUFFERED, {"ids": job_ids})
 
     @staticmethod
     def buffer(connection: sa.Connection, job_id: str, scheduled_at: datetime) -> bool:

@@ -1,10 +1,11 @@
 """The unit of work: one database transaction, and what is to happen once it has committed.
 
 Everything a command or a scheduler pass changes is written on :attr:`UnitOfWork.connection`: job rows, run
-records, the events it causes and a command's stored reply (into the outbox, in the same transaction). Work with an effect
-outside the database (waking the scheduler, starting a run, pausing the in-memory scheduler) is registered with
-:meth:`UnitOfWork.after_commit` and happens only once the commit succeeded, so a transaction that is rolled
-back, or re-applied, never has an effect twice. The object is handed to whatever takes part, explicitly.
+records, the events it causes and a command's stored reply (into the outbox, in the same transaction). Work
+with an effect outside the database (waking the scheduler, starting a run, pausing the in-memory scheduler) is
+registered with :meth:`UnitOfWork.after_commit` and happens only once the commit succeeded, so a transaction
+that is rolled back, or re-applied, never has an effect twice. The object is handed to whatever takes part,
+explicitly.
 """
 
 from __future__ import annotations

@@ -298,6 +298,57 @@ class JobService:
             work.emit(Event(events.JOB_RESUMED, job_id))
         return {"job": job_view(job)}
 
+    def change_jobs(
+        self, command: str, job_ids: list[str], *, uow: UnitOfWork
+    ) -> list[dict[str, Any] | JobsError]:
+        """Several ``job.pause``, ``job.resume`` or ``job.delete`` (``command``; each job at most once),
+        with set-based statements: one read of the jobs, one update or delete of their rows, one statement
+        for what goes with them. Each gets the result or error :meth:`pause_job`, :meth:`resume_job` or
+        :meth:`delete_job` would have given it."""
+        store, now = self.runtime.store, datetime.now(UTC)
+        found = store.find_many(uow.connection, job_ids)
+        outcomes: list[dict[str, Any] | JobsError] = []
+        changed: list[Job] = []
+        for job_id in job_ids:
+            job = found.get(job_id)
+            if job is None:
+                outcomes.append(JobNotFound(f"no job {job_id!r}"))
+            elif command == "job.delete":
+                outcomes.append({"removed": [job_id]})
+                uow.emit(Event(events.JOB_DELETED, job_id))
+            elif isinstance(job, BrokenJob):
+                outcomes.append(job.refusal())
+            elif command == "job.resume" and job.trigger.get_next_fire_time(None, now) is None:
+                outcomes.append(self._alone(self.resume_job, job_id, uow))  # a schedule that ended
+            else:
+                resumed = command == "job.resume"
+                job.next_run_time = job.trigger.get_next_fire_time(None, now) if resumed else None
+                changed.append(job)
+                outcomes.append({"job": job_view(job)})
+                uow.emit(Event(events.JOB_RESUMED if resumed else events.JOB_PAUSED, job_id))
+        with store_errors("job store"):
+            if command == "job.delete":
+                gone = [job_id for job_id in job_ids if job_id in found]
+                store.delete_many(uow.connection, gone)
+                self.runs.forget_many(uow.connection, gone)
+                self.backfills.forget_jobs(uow.connection, gone)
+                return outcomes
+            store.update_many(uow.connection, changed)
+        if command == "job.resume":  # pause_after_failures counts afresh
+            self.runs.forget_many(uow.connection, [job.id for job in changed], buffered=False)
+            due = [job.next_run_time for job in changed if job.next_run_time is not None]
+            self.wake_after(uow, min(due, default=None))
+        return outcomes
+
+    @staticmethod
+    def _alone(
+        change: Callable[..., dict[str, Any]], job_id: str, uow: UnitOfWork
+    ) -> dict[str, Any] | JobsError:
+        try:
+            return change(job_id, uow=uow)
+        except JobsError as exc:
+            return exc
+
     def backfill_job(
         self,
         job_id: str,
