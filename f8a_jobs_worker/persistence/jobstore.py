@@ -27,10 +27,12 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from f8a_jobs_worker.errors import JobBroken
 from f8a_jobs_worker.persistence import counts as counters
+from f8a_jobs_worker.persistence.tables import run_ledger
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,17 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     """The ``f8a_jobs`` table: APScheduler's columns plus ``handler`` and ``is_default``."""
 
     def __init__(
-        self, engine: sa.Engine, tablename: str = "f8a_jobs", due_per_pass: int = DUE_JOBS_PER_PASS
+        self,
+        engine: sa.Engine,
+        tablename: str = "f8a_jobs",
+        due_per_pass: int = DUE_JOBS_PER_PASS,
+        replica: str = "",
     ) -> None:
+        """``replica``: the replica whose passes claim due jobs here; each claimed job comes with how many of
+        its runs are in progress on the others (for ``max_instances`` across replicas)."""
         super().__init__(engine=engine, tablename=tablename, metadata=sa.MetaData())
         self.due_per_pass = due_per_pass
+        self.replica = replica
         self.jobs_t = sa.Table(
             tablename,
             sa.MetaData(),
@@ -82,8 +91,8 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         ]
         #: due jobs claimed by the last pass (0 while due rows are held by other replicas' passes)
         self.claimed = 0
-        #: called in the pass with the due jobs it claimed (the runtime counts their runs elsewhere)
-        self.on_due: Callable[[sa.Connection, list[Job]], None] | None = None
+        #: called in each pass with the runs in progress on other replicas of the due jobs it claimed
+        self.on_due: Callable[[dict[str, int]], None] | None = None
         self._found_broken: list[BrokenJob] = []
         self._found_lock = threading.Lock()
         self._read_error: Exception | None = None
@@ -103,12 +112,27 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self._next_run = (
             sa.select(next_run).where(next_run.is_not(None)).order_by(next_run).limit(1)
         )
+        elsewhere = (
+            sa.select(sa.func.count())
+            .where(run_ledger.c.job_id == self.jobs_t.c.id, run_ledger.c.worker != self.replica)
+            .scalar_subquery()
+            .label("elsewhere")
+        )
         self._claim = (
-            sa.select(*self._columns)
+            sa.select(*self._columns, elsewhere)
             .where(next_run <= sa.bindparam("now"))
             .order_by(next_run)
             .limit(sa.bindparam("wanted"))
             .with_for_update(skip_locked=True)
+        )
+        # a data-modifying WITH runs whether or not the query reads it, and the query sees the rows as they
+        # were before it: hence the ids left out of the minimum too
+        fired = sa.bindparam("ids", type_=postgresql.ARRAY(sa.Unicode))
+        gone = self.jobs_t.delete().where(self.jobs_t.c.id == sa.any_(fired)).cte("gone")
+        self._remove_and_next = (
+            sa.select(sa.func.min(next_run))
+            .where(next_run.is_not(None), self.jobs_t.c.id != sa.all_(fired))
+            .add_cte(gone)
         )
         self._claim_more = self._claim.where(
             self.jobs_t.c.id.not_in(sa.bindparam("taken", expanding=True))
@@ -272,6 +296,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         at once, since the next run time is still due). Due rows that cannot be restored are marked broken
         in the pass's transaction (see :meth:`take_broken`) and their places filled with healthy jobs."""
         jobs: list[Job] = []
+        elsewhere: dict[str, int] = {}
         while len(jobs) < self.due_per_pass:
             wanted = self.due_per_pass - len(jobs)
             # broken rows just left the due set; the healthy ones taken so far have not
@@ -285,14 +310,15 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
                     restored = self._restore_row(row)
                     if isinstance(restored, BrokenJob):
                         broken.append(restored)
-                    else:
-                        jobs.append(restored)
+                        continue
+                    jobs.append(restored)
+                    if row.elsewhere:
+                        elsewhere[row.id] = int(row.elsewhere)
                 self._mark_broken(connection, broken)
             if not broken or len(rows) < wanted:
                 break
-        if self.on_due is not None and jobs:
-            with self._connection() as connection:
-                self.on_due(connection, jobs)
+        if self.on_due is not None:
+            self.on_due(elsewhere)
         return jobs
 
     def _mark_broken(self, connection: sa.Connection, broken: list[BrokenJob]) -> None:
@@ -327,11 +353,17 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         return repaired
 
     def get_next_run_time(self) -> datetime | None:
-        self._remove_deferred()
+        """The earliest next run time; on PostgreSQL the one-shot jobs the pass fired are removed by the
+        same statement (one round trip where a pass has many)."""
+        ids = self._deferred
         with self._connection() as connection:
-            moment: datetime | None = utc_timestamp_to_datetime(
-                connection.execute(self._next_run).scalar()
-            )
+            if ids and connection.dialect.name == "postgresql":
+                self._deferred = []
+                found = connection.execute(self._remove_and_next, {"ids": ids}).scalar()
+            else:
+                self._remove_deferred()
+                found = connection.execute(self._next_run).scalar()
+        moment: datetime | None = utc_timestamp_to_datetime(found)
         return moment
 
     def _get_jobs(self, *conditions: Any, limit: int | None = None) -> list[Job]:

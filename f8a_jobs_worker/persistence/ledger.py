@@ -1,7 +1,8 @@
 """The run ledger: a run is entered before its handler starts and leaves when its outcome is recorded.
 
 The entry is written in the transaction that decided the run (the scheduler's pass, or ``job.run_now``), and
-removed in the one that records its outcome (:meth:`RunStore.finish`). ``worker`` is the replica that runs it.
+removed in the one that records its outcome (:meth:`RunStore.finish_nowait`). ``worker`` is the replica that
+runs it.
 An entry whose replica is no longer registered (killed, or cut off for longer than the lapse) belongs to a run
 that never finished: a surviving replica, or the next start, reports it as interrupted and runs it again if its
 job asked for that (``on_interrupt: retry``). The ledger is also how ``max_instances`` holds across replicas:

@@ -178,7 +178,7 @@ class SchedulerRuntime:
         misfire_grace_time: int | None,
         poll_interval: float,
     ) -> None:
-        self.store = JobStore(transactions.engine)
+        self.store = JobStore(transactions.engine, replica=ledger.worker)
         self.runner = runner
         self.ledger = ledger
         self.replicas = replicas
@@ -237,9 +237,10 @@ class SchedulerRuntime:
         job._jobstore_alias = JOBS
         return job
 
-    def _count_elsewhere(self, connection: Any, jobs: list[Job]) -> None:
-        """For ``max_instances`` across replicas: the due jobs' runs in progress on the others."""
-        self.executor.elsewhere = self.ledger.running_elsewhere(connection, [j.id for j in jobs])
+    def _count_elsewhere(self, counts: dict[str, int]) -> None:
+        """For ``max_instances`` across replicas: the due jobs' runs in progress on the others (read with
+        the claim)."""
+        self.executor.elsewhere = counts
 
     @property
     def running(self) -> bool:
