@@ -6,7 +6,7 @@ that decided it and handed to the pool only after that transaction commits: a pa
 back (or re-applied) never starts a handler, and one that committed always left a trace of the run.
 
 Across replicas: ``max_instances`` counts the job's runs in progress on other replicas too (their ledger
-entries, read once per pass: :attr:`JobExecutor.elsewhere`), and runs start only while this replica's
+entries, read with each pass's claim: :attr:`JobExecutor.elsewhere`), and runs start only while this replica's
 heartbeat is fresh (:meth:`Replicas.fresh`); runs declined for that are reported interrupted by the heartbeat
 thread, so no run is both taken over by another replica and started here.
 """
