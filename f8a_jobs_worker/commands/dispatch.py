@@ -131,8 +131,8 @@ class CommandApplier:
     """Applies valid commands, their replies stored in the same transaction as their effects.
 
     A batch of commands is one unit of work (one commit, one read of stored replies, one write of the outbox:
-    group commit). Commands of the same kind that follow one another (``job.get``s, ``job.create``s) are
-    applied together with set-based statements; on PostgreSQL every other command that writes runs in a
+    group commit). Commands of the same kind that follow one another (see :data:`SET_BASED`) are applied
+    together with set-based statements; on PostgreSQL every other command that writes runs in a
     savepoint of its own, so a command that fails rolls back alone. SQLite gets batches of one (see
     :attr:`batches`). The replies are sent by the consumer once the batch committed; a stored reply is what
     makes a command idempotent, and what is sent again if the command comes back.
