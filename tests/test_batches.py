@@ -195,25 +195,34 @@ def test_a_catch_up_larger_than_a_pass_fires_every_job_once(make_worker, databas
 
 
 @rabbitmq_only
+@pytest.mark.parametrize("refused", ["reply", "job"])
 def test_a_batch_that_fails_as_a_whole_is_applied_again_one_by_one(
-    messaging_worker, client: Client, broker_url: str, names, caplog, database_url: str
+    refused: str,
+    messaging_worker,
+    client: Client,
+    broker_url: str,
+    names,
+    caplog,
+    database_url: str,
 ) -> None:
-    """The replies of a batch are stored in one statement (into the outbox) at its end, outside any
-    savepoint: when the database refuses one of them the batch's transaction is rolled back and each command
-    is applied on its own; only the culprit is dead-lettered."""
+    """The replies of a batch are stored in one statement (into the outbox) at its end, and a run of creates
+    is one insert, both outside any savepoint: when the database refuses one reply, or one job (as it would
+    an id another replica inserted meanwhile), the batch's transaction is rolled back and each command is
+    applied on its own; only the culprit is dead-lettered."""
     worker = messaging_worker(start=False)
     commands = [
         ("job.create", {"handler": "noop", "job_id": "one", "when": LATER}),
         ("job.create", {"handler": "noop", "job_id": "refused", "when": LATER}),
         ("job.create", {"handler": "noop", "job_id": "two", "when": LATER}),
     ]
-    ids, received = first_batch(
-        worker,
-        client,
-        broker_url,
-        commands,
-        lambda ids: refuse(database_url, "f8a_outbox", "command_id", ids[1]),
-    )
+
+    def refuse_one(ids: list[str]) -> None:
+        if refused == "reply":
+            refuse(database_url, "f8a_outbox", "command_id", ids[1])
+        else:
+            refuse(database_url, "f8a_jobs", "id", "refused")
+
+    ids, received = first_batch(worker, client, broker_url, commands, refuse_one)
     replies = {reply["command_id"]: reply for reply in received}
     assert len(received) == 3
     assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
@@ -292,30 +301,6 @@ def test_creates_in_a_row_are_one_insert_with_each_outcome_in_order(
     assert read["d"].trigger.interval == timedelta(hours=2)
     assert read["b"].next_run_time is None
     assert read["a"].next_run_time == datetime.fromisoformat(LATER)
-
-
-@rabbitmq_only
-def test_a_run_of_creates_refused_by_the_database_is_applied_again_one_by_one(
-    messaging_worker, client: Client, broker_url: str, names, caplog, database_url: str
-) -> None:
-    """The set-based insert of a run of creates fails as a whole when the database refuses one row (as it
-    would for an id another replica inserted meanwhile): the batch is applied again one command at a
-    time, and only the culprit is dead-lettered."""
-    refuse(database_url, "f8a_jobs", "id", "refused")
-    worker = messaging_worker(start=False)
-    commands = [
-        ("job.create", {"handler": "noop", "job_id": "one", "when": LATER}),
-        ("job.create", {"handler": "noop", "job_id": "refused", "when": LATER}),
-        ("job.create", {"handler": "noop", "job_id": "two", "when": LATER}),
-    ]
-    ids, received = first_batch(worker, client, broker_url, commands)
-    replies = {reply["command_id"]: reply for reply in received}
-    assert len(received) == 3
-    assert replies[ids[0]]["ok"] and replies[ids[2]]["ok"]
-    assert replies[ids[1]]["error"]["code"] == "internal_error"
-    assert [j["job_id"] for j in worker.service.list_jobs()["jobs"]] == ["one", "two"]
-    assert read_queue(broker_url, names.dead, 1)[0].headers["x-f8a-reason"] == "internal_error"
-    assert "a batch of 3 commands failed" in caplog.text
 
 
 @rabbitmq_only
