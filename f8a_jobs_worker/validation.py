@@ -82,9 +82,6 @@ class Schema:
             return iter(())
         return self.reference.iter_errors(instance)
 
-    def is_valid(self, instance: Any) -> bool:
-        return self.valid_at_once(instance) or bool(self.reference.is_valid(instance))
-
 
 def validator_for(schema: dict[str, Any]) -> Schema:
     return Schema(schema)

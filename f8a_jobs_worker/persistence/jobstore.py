@@ -166,7 +166,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     def _connection(self) -> Iterator[sa.Connection]:
         """The connection bound by this thread's unit of work, else a transaction of its own."""
         bound = self._bound
-        if bound is not None and self._is_bound_here():
+        if bound is not None and self.bound_here():
             yield bound[1]
             return
         with self.engine.begin() as connection:
@@ -235,7 +235,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
                 raise JobLookupError(job.id)
 
     def remove_job(self, job_id: str) -> None:
-        if self._deferred is not None and self._is_bound_here():
+        if self._deferred is not None and self.bound_here():
             self._deferred.append(job_id)  # a one-shot job the pass fired: removed with the others
             return
         with self._connection() as connection:
@@ -260,13 +260,10 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             with self._connection() as connection:
                 self.delete_many(connection, ids)
 
-    def _is_bound_here(self) -> bool:
-        bound = self._bound
-        return bound is not None and bound[0] == threading.get_ident()
-
     def bound_here(self) -> bool:
         """Whether this thread is inside a unit of work bound to the store (a command's or a pass's)."""
-        return self._is_bound_here()
+        bound = self._bound
+        return bound is not None and bound[0] == threading.get_ident()
 
     def remove_all_jobs(self) -> None:
         with self._connection() as connection:

@@ -225,19 +225,23 @@ class RunStore:
         """Forget a job's consecutive failures (it was resumed, replaced or deleted)."""
         connection.execute(_CLEAR_STREAK, {"job_id": job_id})
 
+    @staticmethod
+    def clear_streaks(connection: sa.Connection, job_ids: list[str]) -> None:
+        """:meth:`clear_streak` for several jobs, in one statement."""
+        if job_ids:
+            connection.execute(_CLEAR_STREAKS, {"ids": job_ids})
+
     @classmethod
     def forget(cls, connection: sa.Connection, job_id: str) -> None:
         """A job deleted or replaced: its failure count and its kept run go with it."""
         cls.forget_many(connection, [job_id])
 
-    @staticmethod
-    def forget_many(connection: sa.Connection, job_ids: list[str], buffered: bool = True) -> None:
-        """Jobs deleted, replaced (or, without ``buffered``, resumed): their failure counts and, with
-        ``buffered``, their kept runs go, one statement each for all of them."""
+    @classmethod
+    def forget_many(cls, connection: sa.Connection, job_ids: list[str]) -> None:
+        """:meth:`forget` for several jobs, one statement per table for all of them."""
         if job_ids:
-            connection.execute(_CLEAR_STREAKS, {"ids": job_ids})
-            if buffered:
-                connection.execute(_FORGET_BUFFERED, {"ids": job_ids})
+            cls.clear_streaks(connection, job_ids)
+            connection.execute(_FORGET_BUFFERED, {"ids": job_ids})
 
     @staticmethod
     def buffer(connection: sa.Connection, job_id: str, scheduled_at: datetime) -> bool:

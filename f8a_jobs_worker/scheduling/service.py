@@ -231,16 +231,14 @@ class JobService:
         with self._work(uow, writes=False) as work:
             found = self.runtime.store.find(work.connection, job_id)
         if found is None:
-            raise JobNotFound(f"no job {job_id!r}")
+            raise _not_found(job_id)
         return {"job": job_view(found)}
 
     def get_jobs(self, job_ids: list[str], *, uow: UnitOfWork) -> list[dict[str, Any] | JobsError]:
         """Several ``job.get`` answered from one query, each with its result or ``job_not_found``."""
         found = self.runtime.store.find_many(uow.connection, job_ids)
         return [
-            {"job": job_view(found[job_id])}
-            if job_id in found
-            else JobNotFound(f"no job {job_id!r}")
+            {"job": job_view(found[job_id])} if job_id in found else _not_found(job_id)
             for job_id in job_ids
         ]
 
@@ -312,17 +310,19 @@ class JobService:
         for job_id in job_ids:
             job = found.get(job_id)
             if job is None:
-                outcomes.append(JobNotFound(f"no job {job_id!r}"))
+                outcomes.append(_not_found(job_id))
             elif command == "job.delete":
                 outcomes.append({"removed": [job_id]})
                 uow.emit(Event(events.JOB_DELETED, job_id))
             elif isinstance(job, BrokenJob):
                 outcomes.append(job.refusal())
-            elif command == "job.resume" and job.trigger.get_next_fire_time(None, now) is None:
-                outcomes.append(self._alone(self.resume_job, job_id, uow))  # a schedule that ended
             else:
                 resumed = command == "job.resume"
-                job.next_run_time = job.trigger.get_next_fire_time(None, now) if resumed else None
+                following = job.trigger.get_next_fire_time(None, now) if resumed else None
+                if resumed and following is None:  # a schedule that ended: as resume_job does it
+                    outcomes.append(self._alone(self.resume_job, job_id, uow))
+                    continue
+                job.next_run_time = following
                 changed.append(job)
                 outcomes.append({"job": job_view(job)})
                 uow.emit(Event(events.JOB_RESUMED if resumed else events.JOB_PAUSED, job_id))
@@ -335,7 +335,7 @@ class JobService:
                 return outcomes
             store.update_many(uow.connection, changed)
         if command == "job.resume":  # pause_after_failures counts afresh
-            self.runs.forget_many(uow.connection, [job.id for job in changed], buffered=False)
+            self.runs.clear_streaks(uow.connection, [job.id for job in changed])
             due = [job.next_run_time for job in changed if job.next_run_time is not None]
             self.wake_after(uow, min(due, default=None))
         return outcomes
@@ -589,7 +589,7 @@ class JobService:
     def _require(self, uow: UnitOfWork, job_id: str, lock: bool = False) -> Job:
         found = self.runtime.store.find(uow.connection, job_id, lock)
         if found is None:
-            raise JobNotFound(f"no job {job_id!r}")
+            raise _not_found(job_id)
         if isinstance(found, BrokenJob):
             raise found.refusal()
         return found
@@ -599,9 +599,13 @@ class JobService:
             with store_errors("job store"):
                 changed = action(job_id, jobstore=JOBS)
         except JobLookupError:
-            raise JobNotFound(f"no job {job_id!r}") from None
+            raise _not_found(job_id) from None
         self.wake_after(uow, getattr(changed, "next_run_time", None))  # (a removal returns None)
         return changed
+
+
+def _not_found(job_id: str) -> JobNotFound:
+    return JobNotFound(f"no job {job_id!r}")
 
 
 def _exists(job_id: str) -> JobExists:
