@@ -7,9 +7,8 @@ publisher's retry policy raises; the worker's SafeEventSink logs it (the outbox 
 
 from __future__ import annotations
 
-import uuid
-
 from f8a_jobs_worker.events.model import Event
+from f8a_jobs_worker.ids import random_id
 from f8a_jobs_worker.messaging.publisher import Publisher
 
 
@@ -25,5 +24,5 @@ class BrokerEventSink:
         """On RabbitMQ the events go out together and share one confirm wait."""
         self.publisher.to_topic_many(
             self.exchange,
-            [(event.name, event.to_dict(), {"message_id": str(uuid.uuid4())}) for event in events],
+            [(event.name, event.to_dict(), {"message_id": random_id()}) for event in events],
         )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from f8a_jobs_worker.ids import random_id
 
 JOB_CREATED = "job.created"
 JOB_UPDATED = "job.updated"
@@ -31,7 +32,7 @@ class Event:
     fields: dict[str, Any] = field(default_factory=dict)
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: the same for every copy of the event a monitor may receive (the outbox may send one twice)
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    event_id: str = field(default_factory=random_id)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -68,19 +68,48 @@ class Metrics:
             buckets=LATENESS_BUCKETS,
             registry=self.registry,
         )
+        # the labelled children, looked up once per label values: ``labels()`` validates and locks on
+        # every call, a cost paid per command and per run otherwise (label values are bounded: command
+        # names, outcomes, handlers)
+        self._children: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
+
+    def _for(
+        self, key: tuple[str, ...], make: Callable[[], tuple[Any, Any, Any]]
+    ) -> tuple[Any, ...]:
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = make()
+        return found
 
     def command(self, name: str | None, outcome: str, seconds: float) -> None:
         label = name if name in self.known_commands else OTHER_COMMAND
-        self.commands.labels(label, outcome).inc()
-        self.command_seconds.labels(label).observe(max(seconds, 0.0))
+        count, duration, _ = self._for(
+            ("command", label, outcome),
+            lambda: (
+                self.commands.labels(label, outcome),
+                self.command_seconds.labels(label),
+                None,
+            ),
+        )
+        count.inc()
+        duration.observe(max(seconds, 0.0))
 
     def run(self, record: RunRecord) -> None:
-        self.runs.labels(record.handler, record.outcome).inc()
+        handler = record.handler
+        count, duration, lateness = self._for(
+            ("run", handler, record.outcome),
+            lambda: (
+                self.runs.labels(handler, record.outcome),
+                self.run_seconds.labels(handler),
+                self.run_lateness.labels(handler),
+            ),
+        )
+        count.inc()
         if record.duration_s is not None:
-            self.run_seconds.labels(record.handler).observe(max(record.duration_s, 0.0))
+            duration.observe(max(record.duration_s, 0.0))
         if record.started_at is not None and record.scheduled_at is not None:
             late = (record.started_at - record.scheduled_at).total_seconds()
-            self.run_lateness.labels(record.handler).observe(max(late, 0.0))
+            lateness.observe(max(late, 0.0))
 
     def add(self, collector: Collector) -> None:
         self.registry.register(collector)

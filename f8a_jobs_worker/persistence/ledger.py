@@ -11,14 +11,13 @@ the runs of a job in progress anywhere are its entries.
 
 from __future__ import annotations
 
-import random
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.ids import random_id
 from f8a_jobs_worker.persistence.database import as_utc
 from f8a_jobs_worker.persistence.tables import replicas, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
@@ -71,12 +70,8 @@ _ELSEWHERE = (
 
 
 def new_run_id() -> str:
-    """A random (version 4) UUID from the process's generator rather than the system's, which costs a
-    system call per run: a scheduler pass enters a hundred runs. Ids only need to be unique, not secret."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
-
-
-_random = random.Random()  # noqa: S311 (ids, not secrets) seeded from os.urandom; thread-safe
+    """A run id: a pass enters a hundred runs, each with an id of its own."""
+    return random_id()
 
 
 class RunLedger:

@@ -13,7 +13,6 @@ relays never send the same rows; a replica that is gone has its unsent rows adop
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from f8a_jobs_worker.events.model import Event
+from f8a_jobs_worker.ids import random_id
 from f8a_jobs_worker.persistence.database import as_utc
 from f8a_jobs_worker.persistence.tables import outbox
 
@@ -80,7 +80,7 @@ def reply_row(
     return {
         "kind": "reply",
         "name": command,
-        "message_id": str(uuid.uuid4()),
+        "message_id": random_id(),
         "command_id": command_id,
         "reply_to": reply_to,
         "correlation_id": correlation_id,

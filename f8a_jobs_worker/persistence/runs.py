@@ -12,7 +12,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from f8a_jobs_worker import retry
 from f8a_jobs_worker.errors import Unavailable, ValidationFailed
 from f8a_jobs_worker.events.model import Event
-from f8a_jobs_worker.group_commit import GroupCommit
+from f8a_jobs_worker.group_commit import GroupCommit, Written
 from f8a_jobs_worker.persistence import counts as counters
 from f8a_jobs_worker.persistence.database import as_utc, store_errors
 from f8a_jobs_worker.persistence.tables import failure_streaks, job_failures, job_runs, run_ledger
@@ -164,7 +163,7 @@ class RunStore:
         rows = _Rows(rows.run, rows.failure, event(rows.failure_id), run_id, streak)
         failure_id = rows.failure_id
 
-        def written(future: Future[int | None]) -> None:
+        def written(future: Written[int | None]) -> None:
             error = future.exception()
             if error is not None:
                 log.error(

@@ -185,13 +185,14 @@ class JobRunner:
             filters=self.filters,
             flows=self.flows,
         )
-        log.debug(
-            "job %s (%s) started, scheduled at %s",
-            job_id,
-            handler,
-            run_time.isoformat(),
-            extra=fields,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "job %s (%s) started, scheduled at %s",
+                job_id,
+                handler,
+                run_time.isoformat(),
+                extra=fields,
+            )
         try:
             summary = self.registry.get(handler)(context).execute(**entry.kwargs) or {}
         except Exception as exc:
