@@ -8,13 +8,27 @@ already in the message, in JSON they are fields a log pipeline can filter on.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import sys
 import time
+from logging.handlers import QueueHandler, QueueListener
 
 from pythonjsonlogger.json import JsonFormatter
 
 FORMATS = ("text", "json")
+
+#: the thread writing the lines of a worker (``configure(background=True)``)
+_listener: QueueListener | None = None
+
+
+@atexit.register
+def _write_the_rest() -> None:
+    if _listener is not None:
+        _listener.stop()
+
+
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -43,9 +57,31 @@ def formatter(fmt: str = "text") -> logging.Formatter:
     return made
 
 
-def configure(level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+class _HandOver(QueueHandler):
+    """Hands a record to the writing thread as it is: its message merged with its arguments now (they may
+    change later), its exception kept for the formatter there (a JSON line keeps ``exc_info`` a field)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record.msg, record.args = record.getMessage(), None
+        return record
+
+
+def configure(level: str = "INFO", fmt: str = "text", background: bool = False) -> None:
+    """Log to stderr. ``background`` (the worker): threads hand their records to one writing thread
+    instead of taking turns at the stream's lock and writing it themselves; under load each write let go of
+    the GIL, and taking it back cost a busy thread (the command consumer, a runner) more than the line. The
+    lines still written at exit are written by :func:`atexit` before the process ends."""
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(fmt))
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+    if background:
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        _listener = QueueListener(records, handler)
+        _listener.start()
+        handler = _HandOver(records)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -83,7 +83,7 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
     The first signal stops firing, lets running jobs finish and exits 0; a second one exits at once.
     """
     settings = settings_from(ctx, **options)
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure(settings.log_level, settings.log_format, background=True)
 
     stop = install_signal_handlers()
     try:
