@@ -74,11 +74,11 @@ class GroupCommit(Generic[Item, Result]):
     def submit_nowait(self, item: Item, written: Callable[[Written[Result]], None]) -> None:
         """Queue ``item``; ``written(outcome)`` is called once it was written (or failed). If no one is
         writing, this thread writes until nothing waits, its own item and everyone else's."""
-        future: Written[Result] = Written(written)
+        outcome: Written[Result] = Written(written)
         with self._cond:
             while len(self._waiting) >= self.max_waiting and self._writing:
                 self._cond.wait()
-            self._waiting.append((item, future))
+            self._waiting.append((item, outcome))
             if self._writing:
                 return
             self._writing = True
@@ -102,10 +102,10 @@ class GroupCommit(Generic[Item, Result]):
     def submit_many(self, items: list[Item]) -> list[Result]:
         """Write ``items`` (in one batch if no one else is writing); their results, in order. The first
         exception among them is raised, once every one of them was written or failed."""
-        futures: list[Written[Result]] = [Written() for _ in items]
+        outcomes: list[Written[Result]] = [Written() for _ in items]
         with self._cond:
-            self._waiting.extend(zip(items, futures, strict=True))
-            while not all(future.done for future in futures):
+            self._waiting.extend(zip(items, outcomes, strict=True))
+            while not all(outcome.done for outcome in outcomes):
                 if self._writing:
                     self._cond.wait()
                     continue
@@ -118,7 +118,7 @@ class GroupCommit(Generic[Item, Result]):
                     self._cond.acquire()
                     self._writing = False
                     self._cond.notify_all()
-        return [future.result() for future in futures]
+        return [outcome.result() for outcome in outcomes]
 
     def _write_batch(self, batch: list[tuple[Item, Written[Result]]]) -> None:
         """One transaction for the batch; if it fails, each item alone, so one bad item fails only itself."""
@@ -128,13 +128,13 @@ class GroupCommit(Generic[Item, Result]):
             if len(batch) == 1:
                 batch[0][1]._settle(None, exc)
                 return
-            for item, future in batch:
+            for item, outcome in batch:
                 try:
                     one = self._write([item])[0]
                 except Exception as error:
-                    future._settle(None, error)
+                    outcome._settle(None, error)
                 else:
-                    future._settle(one)
+                    outcome._settle(one)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            future._settle(result)
+        for (_, outcome), result in zip(batch, results, strict=True):
+            outcome._settle(result)

@@ -69,8 +69,8 @@ class _HandOver(QueueHandler):
 def configure(level: str = "INFO", fmt: str = "text", background: bool = False) -> None:
     """Log to stderr. ``background`` (the worker): threads hand their records to one writing thread
     instead of taking turns at the stream's lock and writing it themselves; under load each write let go of
-    the GIL, and taking it back cost a busy thread (the command consumer, a runner) more than the line. The
-    lines still written at exit are written by :func:`atexit` before the process ends."""
+    the GIL, and taking it back cost a busy thread (the command consumer, a runner) more than the line. Lines
+    still queued at exit are written before the process ends."""
     handler: logging.Handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(fmt))
     global _listener

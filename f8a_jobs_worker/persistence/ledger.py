@@ -48,7 +48,7 @@ class LedgerEntry:
         pause_after_failures: int | None = None,
     ) -> LedgerEntry:
         return cls(
-            new_run_id(),
+            random_id(),
             job_id,
             handler,
             kwargs,
@@ -67,11 +67,6 @@ _ELSEWHERE = (
     )
     .group_by(run_ledger.c.job_id)
 )
-
-
-def new_run_id() -> str:
-    """A run id: a pass enters a hundred runs, each with an id of its own."""
-    return random_id()
 
 
 class RunLedger:

@@ -163,8 +163,8 @@ class RunStore:
         rows = _Rows(rows.run, rows.failure, event(rows.failure_id), run_id, streak)
         failure_id = rows.failure_id
 
-        def written(future: Written[int | None]) -> None:
-            error = future.exception()
+        def written(outcome: Written[int | None]) -> None:
+            error = outcome.exception()
             if error is not None:
                 log.error(
                     "could not record the %s run of job %s scheduled at %s (%s); its ledger entry "
@@ -174,7 +174,7 @@ class RunStore:
                     run.scheduled_at,
                     error,
                 )
-            recorded(None if error is not None else Recorded(failure_id, future.result()))
+            recorded(None if error is not None else Recorded(failure_id, outcome.result()))
 
         self._later.submit_nowait(rows, written)
 
