@@ -150,6 +150,18 @@ PRIVATE = [
     ),
     PrivateUse(
         "amqp",
+        "amqp.abstract_channel:AbstractChannel.send_method",
+        "messaging/confirms.py",
+        "a batch published without a socket read before each message",
+    ),
+    PrivateUse(
+        "amqp",
+        "amqp.method_framing:frame_writer",
+        "messaging/amqp.py",
+        "a batch's frames written to the socket at once (corked)",
+    ),
+    PrivateUse(
+        "amqp",
         "amqp.abstract_channel:AbstractChannel.auto_decode",
         "messaging/amqp.py",
         "bodies stay bytes whatever content_encoding says",

@@ -87,3 +87,48 @@ def test_events_handed_over_together_arrive_in_order(
     bodies = [json.loads(m.body) for m in read_queue(rabbitmq_url, queue, 30)]
     assert [b["job_id"] for b in bodies] == [f"j{n}" for n in range(30)]
     assert {b["event"] for b in bodies} == {"job.created"}
+
+
+def test_a_corked_batch_is_one_socket_write_and_arrives_whole_in_order(
+    rabbitmq_url: str, bound: tuple[str, str]
+) -> None:
+    """The replies of a batch go to the socket at once; every message arrives, confirmed, in order."""
+    from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
+
+    exchange, queue = bound
+    with broker.connection(rabbitmq_url, heartbeat=0) as conn:
+        conn.ensure_connection(max_retries=1)
+        confirms = ConfirmedChannel(conn)
+        cork = conn.connection.cork
+        writes: list[int] = []
+        write = cork.transport.write
+        cork.transport.write = lambda data: (writes.append(len(data)), write(data))
+        with confirms.corked():
+            for n in range(100):
+                confirms.publish(json.dumps({"n": n}).encode(), exchange, "job.created")
+            assert writes == []  # nothing written before the block ends
+        assert len(writes) == 1
+        confirms.wait()
+        assert confirms.confirmed == 100
+        confirms.publish(b'{"n": 100}', exchange, "job.created")  # not corked: written at once
+        assert len(writes) == 2
+        confirms.wait()
+    bodies = [json.loads(m.body) for m in read_queue(rabbitmq_url, queue, 101)]
+    assert [b["n"] for b in bodies] == list(range(101))
+
+
+def test_corked_frames_are_written_even_when_the_block_raises(
+    rabbitmq_url: str, bound: tuple[str, str]
+) -> None:
+    """Frames already made are whole: they go out (and were counted as published) whatever follows."""
+    from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
+
+    exchange, queue = bound
+    with broker.connection(rabbitmq_url, heartbeat=0) as conn:
+        confirms = ConfirmedChannel(conn)
+        with pytest.raises(RuntimeError), confirms.corked():
+            confirms.publish(b'{"n": 0}', exchange, "job.created")
+            raise RuntimeError("a bug between two publishes")
+        confirms.wait()
+        assert confirms.confirmed == 1
+    assert [json.loads(m.body)["n"] for m in read_queue(rabbitmq_url, queue, 1)] == [0]

@@ -23,6 +23,7 @@ import select
 import threading
 import time
 from collections import OrderedDict
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from kombu import Connection, Consumer, Message
@@ -308,50 +309,62 @@ class CommandConsumer:
         """After the commit: the replies are sent, then the messages acknowledged once the broker has the
         replies (a reply lost meanwhile is sent again, from its stored copy, when the command comes back)."""
         answered: list[Message] = []  # acknowledged once the broker confirmed the replies sent here
-        for (message, envelope), applied in zip(commands, results, strict=True):
-            if applied.reply is None:
-                log.error(
-                    "command %s (%s) failed unexpectedly",
-                    envelope.command_id,
-                    envelope.command,
-                    exc_info=applied.error,
-                    extra=command_fields(envelope.command_id, envelope.command),
-                )
-                error = applied.error
-                self.reject(message, envelope, InternalError(f"{type(error).__name__}: {error}"))
-                continue
-            self._told_unavailable.discard(envelope.command_id)
-            reply = applied.reply
-            refused = None if reply["ok"] else reply["error"]
-            if refused and refused["code"] in DEAD_LETTER_CODES and not applied.duplicate:
-                # refused by the facade (a handler's kwargs): kept and announced like any rejection
-                self.dead_letter(message, ERRORS_BY_CODE[refused["code"]](refused["message"]))
-                self._announce(envelope, refused)
-            outcome = "ok" if reply["ok"] else reply["error"]["code"]
-            self.metrics.command(envelope.command, outcome, time.monotonic() - self._taken_at)
-            log.info(
-                "command %s %s: %s%s",
-                envelope.command,
-                envelope.command_id,
-                outcome,
-                " (already applied, stored reply sent again)" if applied.duplicate else "",
-                extra=command_fields(envelope.command_id, envelope.command),
-            )
-            if envelope.reply_to:
-                if self._replies is None:
-                    self.answer(envelope, reply)
-                else:
-                    self._replies.publish(
-                        encode_reply(reply),
-                        "",
-                        envelope.reply_to,
-                        correlation_id=envelope.correlation_id,
-                    )
-            answered.append(message)
+        with self._corked():
+            for (message, envelope), applied in zip(commands, results, strict=True):
+                if self._answer_one(message, envelope, applied):
+                    answered.append(message)
         if self._replies is not None and self._replies.outstanding:
             self._replies.wait()
-        for message in answered:
-            message.ack()
+        with self._corked():
+            for message in answered:
+                message.ack()
+
+    def _corked(self) -> AbstractContextManager[None]:
+        """A batch's replies, then its acknowledgements, each written to the broker at once (RabbitMQ)."""
+        return nullcontext() if self._replies is None else self._replies.corked()
+
+    def _answer_one(self, message: Message, envelope: Envelope, applied: Applied) -> bool:
+        """Answer one applied command; whether it is to be acknowledged once its reply is confirmed (a
+        command that failed unexpectedly is rejected, and acknowledged, here)."""
+        if applied.reply is None:
+            log.error(
+                "command %s (%s) failed unexpectedly",
+                envelope.command_id,
+                envelope.command,
+                exc_info=applied.error,
+                extra=command_fields(envelope.command_id, envelope.command),
+            )
+            error = applied.error
+            self.reject(message, envelope, InternalError(f"{type(error).__name__}: {error}"))
+            return False
+        self._told_unavailable.discard(envelope.command_id)
+        reply = applied.reply
+        refused = None if reply["ok"] else reply["error"]
+        if refused and refused["code"] in DEAD_LETTER_CODES and not applied.duplicate:
+            # refused by the facade (a handler's kwargs): kept and announced like any rejection
+            self.dead_letter(message, ERRORS_BY_CODE[refused["code"]](refused["message"]))
+            self._announce(envelope, refused)
+        outcome = "ok" if reply["ok"] else reply["error"]["code"]
+        self.metrics.command(envelope.command, outcome, time.monotonic() - self._taken_at)
+        log.info(
+            "command %s %s: %s%s",
+            envelope.command,
+            envelope.command_id,
+            outcome,
+            " (already applied, stored reply sent again)" if applied.duplicate else "",
+            extra=command_fields(envelope.command_id, envelope.command),
+        )
+        if envelope.reply_to:
+            if self._replies is None:
+                self.answer(envelope, reply)
+            else:
+                self._replies.publish(
+                    encode_reply(reply),
+                    "",
+                    envelope.reply_to,
+                    correlation_id=envelope.correlation_id,
+                )
+        return True
 
     # -- answers, rejections, dead letters ------------------------------------------------------------
 
