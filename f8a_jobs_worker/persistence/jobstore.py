@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from f8a_jobs_worker.errors import JobBroken
 from f8a_jobs_worker.persistence import counts as counters
+from f8a_jobs_worker.persistence.bulk import insert_rows
 from f8a_jobs_worker.persistence.tables import run_ledger
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         checked that none exists; a concurrent insert of the same id fails the statement (and so its
         transaction), never overwrites."""
         if jobs:
-            connection.execute(self._insert, [{"id": job.id, **self._row(job)} for job in jobs])
+            insert_rows(connection, self.jobs_t, [{"id": job.id, **self._row(job)} for job in jobs])
 
     def update_many(self, connection: sa.Connection, jobs: list[Job]) -> None:
         """Write changed jobs back with one statement (a batch of ``job.pause``/``job.resume``)."""

@@ -21,12 +21,12 @@ import sqlalchemy as sa
 
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.ids import random_id
+from f8a_jobs_worker.persistence.bulk import insert_rows
 from f8a_jobs_worker.persistence.database import as_utc
 from f8a_jobs_worker.persistence.tables import outbox
 
 EVENT_RETENTION = timedelta(hours=1)
 
-_INSERT = outbox.insert()
 _MARK = (
     outbox.update()
     .where(outbox.c.id.in_(sa.bindparam("ids", expanding=True)))
@@ -99,7 +99,7 @@ class Outbox:
 
     def add(self, connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
         if rows:
-            connection.execute(_INSERT, [row | {"replica": self.replica} for row in rows])
+            insert_rows(connection, outbox, [row | {"replica": self.replica} for row in rows])
 
     def stored_replies(
         self, connection: sa.Connection, command_ids: list[str]
