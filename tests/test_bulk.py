@@ -106,3 +106,47 @@ def test_a_lost_connection_is_unavailable_and_not_used_again(database_url: str) 
         )
     engine.dispose()
     killer.dispose()
+
+
+def test_json_and_every_column_type_read_back_as_an_insert_writes_them(engine: sa.Engine) -> None:
+    """SQLAlchemy's conversions (a JSON column's) are applied as its INSERT applies them."""
+    from f8a_jobs_worker.persistence.tables import job_runs
+
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def run(job_id: str, summary: object) -> dict[str, object]:
+        return {
+            "job_id": job_id,
+            "handler": "noop",
+            "outcome": "executed",
+            "scheduled_at": now,
+            "started_at": now,
+            "finished_at": now,
+            "duration_s": 0.25,
+            "summary": summary,
+            "error": None,
+            "failure_id": None,
+        }
+
+    summaries = [{"rows": 3, "nested": {"é": [1, None]}}, None, [], "text"]
+    with engine.begin() as connection:
+        insert_rows(connection, job_runs, [run(f"copy-{i}", s) for i, s in enumerate(summaries)])
+        connection.execute(
+            job_runs.insert(), [run(f"insert-{i}", s) for i, s in enumerate(summaries)]
+        )
+    with engine.connect() as connection:
+        rows = {r.job_id: r for r in connection.execute(sa.select(job_runs))}
+    for i, summary in enumerate(summaries):
+        copied, inserted = rows[f"copy-{i}"], rows[f"insert-{i}"]
+        assert copied.summary == inserted.summary == summary
+        assert copied.duration_s == inserted.duration_s == 0.25
+        assert copied.finished_at == inserted.finished_at
+    with engine.connect() as connection:
+        nulls = dict(
+            connection.execute(
+                sa.select(job_runs.c.job_id, job_runs.c.summary.is_(None)).where(
+                    job_runs.c.job_id.in_(["copy-1", "insert-1"])
+                )
+            ).all()
+        )
+    assert nulls["copy-1"] == nulls["insert-1"]  # the same SQL NULL or JSON null

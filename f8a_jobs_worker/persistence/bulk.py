@@ -10,7 +10,8 @@ A ``COPY`` goes to the driver's connection, past SQLAlchemy, so its errors are g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -25,19 +26,35 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[
     if connection.dialect.driver != "psycopg":
         connection.execute(table.insert(), list(rows))
         return
-    columns = list(rows[0])
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(*filter(None, (table.schema, table.name))),
-        sql.SQL(", ").join(map(sql.Identifier, columns)),
-    )
+    columns = tuple(rows[0])
+    statement, processors = _copy_of(table, columns, connection.dialect)
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     try:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
-                copy.write_row([row[column] for column in columns])
+                copy.write_row(
+                    [
+                        row[column] if process is None else process(row[column])
+                        for column, process in zip(columns, processors, strict=True)
+                    ]
+                )
     except psycopg.Error as exc:
         raise _as_sqlalchemy(connection, driver, f"COPY {table.name}", exc) from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _copy_of(
+    table: sa.Table, columns: tuple[str, ...], dialect: sa.Dialect
+) -> tuple[sql.Composed, list[Callable[[Any], Any] | None]]:
+    """The ``COPY`` statement for ``columns`` of ``table``, and the conversion SQLAlchemy applies to each
+    column's values (a JSON column's, for one) before the driver sees them."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(*filter(None, (table.schema, table.name))),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+    )
+    types = [table.c[column].type.dialect_impl(dialect) for column in columns]
+    return statement, [kind.bind_processor(dialect) for kind in types]
 
 
 def _as_sqlalchemy(

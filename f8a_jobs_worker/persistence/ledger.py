@@ -23,7 +23,6 @@ from f8a_jobs_worker.persistence.tables import replicas, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 
 ON_INTERRUPT = ("report", "retry")
-_INSERT = run_ledger.insert()
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ class RunLedger:
         now = datetime.now(UTC)
         for e in entries:
             uow.insert_later(
-                _INSERT,
+                run_ledger,
                 {
                     "run_id": e.run_id,
                     "job_id": e.job_id,

@@ -23,6 +23,7 @@ from f8a_jobs_worker.errors import Unavailable, ValidationFailed
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.group_commit import GroupCommit, Written
 from f8a_jobs_worker.persistence import counts as counters
+from f8a_jobs_worker.persistence.bulk import insert_rows
 from f8a_jobs_worker.persistence.database import as_utc, store_errors
 from f8a_jobs_worker.persistence.tables import failure_streaks, job_failures, job_runs, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # statements built once: SQLAlchemy reuses their compiled form instead of building a cache key per run
 # (which was a fifth of a busy worker's CPU)
-_INSERT_RUN = job_runs.insert()
 _CLEAR_STREAK = failure_streaks.delete().where(failure_streaks.c.job_id == sa.bindparam("job_id"))
 _CLEAR_STREAKS = failure_streaks.delete().where(
     failure_streaks.c.job_id.in_(sa.bindparam("ids", expanding=True))
@@ -52,7 +52,6 @@ _ADD_FAILURE = sa.text(
     "ON CONFLICT (job_id) DO UPDATE SET failures = f8a_failure_streaks.failures + 1 "
     "RETURNING failures"
 )
-_INSERT_FAILURE = job_failures.insert()
 _END_RUNS = run_ledger.delete().where(
     run_ledger.c.run_id.in_(sa.bindparam("ended", expanding=True))
 )
@@ -258,9 +257,8 @@ class RunStore:
     def _insert(uow: UnitOfWork, batch: list[_Rows]) -> None:
         """A failed run's failure record and its history row are always in the same transaction."""
         failures = [rows.failure for rows in batch if rows.failure is not None]
-        if failures:
-            uow.connection.execute(_INSERT_FAILURE, failures)
-        uow.connection.execute(_INSERT_RUN, [rows.run for rows in batch])
+        insert_rows(uow.connection, job_failures, failures)
+        insert_rows(uow.connection, job_runs, [rows.run for rows in batch])
 
     def history(
         self, connection: sa.Connection, job_id: str, limit: int = 100, after: str | None = None

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from f8a_jobs_worker.events.model import Event
+from f8a_jobs_worker.persistence.bulk import insert_rows
 from f8a_jobs_worker.persistence.database import store_errors
 from f8a_jobs_worker.persistence.outbox import Outbox, event_row, reply_row, utcnow
 
@@ -35,7 +36,7 @@ class UnitOfWork:
         #: False for read-only work: nothing may be queued for sending
         self.writes = writes
         self._rows: list[dict[str, Any]] = []
-        self._inserts: dict[Any, list[dict[str, Any]]] = {}
+        self._inserts: dict[sa.Table, list[dict[str, Any]]] = {}
         self._after_commit: list[Callback] = []
         self._after_rollback: list[Callback] = []
         self._done_once: list[str] = []
@@ -57,11 +58,11 @@ class UnitOfWork:
         self._require_writes()
         self._rows.append(reply_row(command_id, command, body, reply_to, correlation_id, utcnow()))
 
-    def insert_later(self, statement: Any, row: dict[str, Any]) -> None:
-        """Insert ``row`` with the other rows of the same ``statement`` (one statement for all) just before
+    def insert_later(self, table: sa.Table, row: dict[str, Any]) -> None:
+        """Insert ``row`` with the other rows for the same ``table`` (one statement for all) just before
         the commit: a scheduler pass enters a hundred runs in the ledger with one statement, not a hundred.
         Only for rows nothing in the transaction reads back."""
-        self._inserts.setdefault(statement, []).append(row)
+        self._inserts.setdefault(table, []).append(row)
 
     def first_time(self, what: str) -> bool:
         """True the first time ``what`` is asked about in this transaction (a savepoint rolled back
@@ -90,13 +91,13 @@ class UnitOfWork:
             len(self._after_rollback),
             len(self._done_once),
         )
-        inserted = {statement: len(rows) for statement, rows in self._inserts.items()}
+        inserted = {table: len(rows) for table, rows in self._inserts.items()}
         try:
             with self.connection.begin_nested():
                 yield
         except BaseException:
-            for statement, rows in self._inserts.items():
-                del rows[inserted.get(statement, 0) :]
+            for table, rows in self._inserts.items():
+                del rows[inserted.get(table, 0) :]
             undone = self._after_rollback[marks[2] :]
             del (
                 self._rows[marks[0] :],
@@ -111,8 +112,8 @@ class UnitOfWork:
         """Write the queued rows (one statement per table); called before the commit. Whether any outbox
         rows were written."""
         inserts, self._inserts = self._inserts, {}
-        for statement, rows in inserts.items():
-            self.connection.execute(statement, rows)
+        for table, rows in inserts.items():
+            insert_rows(self.connection, table, rows)
         rows, self._rows = self._rows, []
         self.outbox.add(self.connection, rows)
         return bool(rows)
