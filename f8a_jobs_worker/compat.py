@@ -10,6 +10,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+#: private methods whose logic this package repeats with a change (not only calls): the SHA-256 of their source
+#: as checked; any change to them, even in a patch release, is to be read before the digest is updated
+REPEATED = {
+    # JobScheduler._fire_due: APScheduler's pass, with runs claimed up to FIRE_AHEAD before their time
+    "apscheduler.schedulers.base:BaseScheduler._process_jobs": (
+        "efd3944de4e2c69e37ca668cf9ec6a5839501ab37593f559023cacc547a379b9"
+    ),
+}
+
 #: distribution name -> the release series (major.minor) the private uses below were checked against
 CHECKED = {"apscheduler": "3.11", "kombu": "5.7", "amqp": "5.4", "selinon": "1.4"}
 
@@ -27,6 +36,36 @@ PRIVATE = [
         "apscheduler.schedulers.base:BaseScheduler._process_jobs",
         "scheduling/runtime.py",
         "one transaction per pass; no pass after shutdown; store errors retried",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.job:Job._get_run_times",
+        "scheduling/runtime.py",
+        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.job:Job._modify",
+        "scheduling/runtime.py",
+        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.schedulers.base:BaseScheduler._lookup_executor",
+        "scheduling/runtime.py",
+        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.schedulers.base:BaseScheduler._dispatch_event",
+        "scheduling/runtime.py",
+        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
+    ),
+    PrivateUse(
+        "apscheduler",
+        "apscheduler.schedulers.base:BaseScheduler._jobstores",
+        "scheduling/runtime.py",
+        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
     ),
     PrivateUse(
         "apscheduler",

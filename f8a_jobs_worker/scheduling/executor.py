@@ -2,8 +2,9 @@
 
 It replaces APScheduler's ``run_job`` (which calls the stored function) so that a stored job needs no callable
 of its own and every outcome is recorded by the runner. A run is entered in the run ledger in the transaction
-that decided it and handed to the pool only after that transaction commits: a pass or a command that is rolled
-back (or re-applied) never starts a handler, and one that committed always left a trace of the run.
+that decided it and handed to the pool only after that transaction commits (a run claimed ahead of its time,
+at its time): a pass or a command that is rolled back (or re-applied) never starts a handler, and one that
+committed always left a trace of the run.
 
 Across replicas: ``max_instances`` counts the job's runs in progress on other replicas too (their ledger
 entries, read with each pass's claim: :attr:`JobExecutor.elsewhere`), and runs start only while this replica's
@@ -29,6 +30,7 @@ from apscheduler.job import Job
 from f8a_jobs_worker.persistence.ledger import LedgerEntry, RunLedger
 from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
+from f8a_jobs_worker.scheduling.alarm import AlarmClock
 from f8a_jobs_worker.scheduling.jobs import handler_of, meta_of
 from f8a_jobs_worker.scheduling.runner import JobRunner
 from f8a_jobs_worker.scheduling.spec import JobOptions
@@ -60,6 +62,13 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         self.on_buffered_run_done: Callable[[str], None] | None = None
         #: called when a run that does not count as the job's instance (a backfill's) ended
         self.on_uncounted_run_done: Callable[[], None] | None = None
+        #: starts the runs a pass claimed ahead of their time (JobScheduler._fire_due) when they are due
+        self.alarm = AlarmClock("f8a-fire-ahead")
+
+    def shutdown(self, wait: bool = True) -> None:
+        """The runs claimed ahead start at their time (a few milliseconds), then the pool stops."""
+        self.alarm.stop()
+        super().shutdown(wait)
 
     def submit_job(self, job: Job, run_times: list[datetime]) -> None:
         """APScheduler's check of ``max_instances``, counting the runs on other replicas too. The run is
@@ -110,7 +119,8 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         """``buffered``: the job keeps one run for when this one ends (``overlap: buffer_one``).
         ``counted``: the runs count as the job's instances (reserved by the caller); a backfill's do not."""
         self.ledger.start(uow, entries)
-        uow.after_commit(partial(self._start, job_id, entries, grace, buffered, counted))
+        start = partial(self._start, job_id, entries, grace, buffered, counted)
+        uow.after_commit(partial(self.alarm.at, max(e.scheduled_at for e in entries), start))
         if counted:
             uow.after_rollback(partial(self.release, job_id))
 

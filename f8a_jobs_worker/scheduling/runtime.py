@@ -7,7 +7,8 @@ the rows one holds, and once it commits they are no longer due. So every run tim
 and a pass that fails (the replica killed, cut off) is rolled back whole and the rows are free again. The
 stored ``scheduler.pause`` is read in every pass (under a share lock, so a pass and a pause are ordered), and
 the wait between passes is capped by the poll interval: a change made through another replica is seen even
-if its notification is lost (docs/architecture.md).
+if its notification is lost. A pass also claims the runs due within :data:`FIRE_AHEAD`, which the executor
+starts at their time (docs/architecture.md, "Runs claimed ahead").
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from threading import TIMEOUT_MAX
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -46,6 +49,8 @@ INTERNAL = "internal"  # the worker's own housekeeping: in memory, never listed
 HELD_ROWS_WAIT = 0.05
 #: a job late by several run times runs once (APScheduler's ``coalesce``), for every job
 COALESCE = True
+#: seconds before its time that a run is claimed by a pass, to be started at its time (JobScheduler._fire_due)
+FIRE_AHEAD = 0.05
 
 
 class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
@@ -66,9 +71,12 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
         replicas: Replicas,
         state: SchedulerStateStore,
         poll_interval: float,
+        fire_ahead: float = 0.0,
         **options: Any,
     ) -> None:
         self.store = store
+        #: seconds ahead of their time that runs are claimed (and then started at their time)
+        self.fire_ahead = fire_ahead
         self.transactions = transactions
         self.runner = runner
         self.replicas = replicas
@@ -115,7 +123,7 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
                         return None
                     self.pass_uow = uow
                     try:
-                        result: float | None = super()._process_jobs()
+                        result = self._fire_due()
                         self.store.raise_read_error()
                         self.runner.broken(uow, self.store.take_broken())
                     finally:
@@ -136,6 +144,78 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
             self.planned = datetime.now(UTC) + timedelta(seconds=wait)
             return wait
 
+    def _fire_due(self) -> float | None:
+        """APScheduler 3.11's pass (``BaseScheduler._process_jobs``, its rules unchanged) with one addition:
+        a job of the store whose next run falls within :data:`FIRE_AHEAD` is claimed now, its run entered
+        in the ledger with this pass and started at its time by the executor's alarm clock. A run then
+        starts when it is due rather than one pass (a commit) after; the next pass is planned that much
+        before the next run time. Returns the seconds until then (None: no job)."""
+        now = datetime.now(UTC)
+        horizon = now + timedelta(seconds=self.fire_ahead)
+        next_wakeup: datetime | None = None
+        events: list[JobSubmissionEvent] = []
+        for alias, jobstore in self._jobstores.items():
+            ahead = alias == JOBS and self.fire_ahead > 0
+            try:
+                due_jobs = jobstore.get_due_jobs(horizon if ahead else now)
+            except (
+                Exception
+            ) as exc:  # as APScheduler: logged, looked at again after the retry interval
+                log.warning("Error getting due jobs from job store %r: %s", alias, exc)
+                retry_at = now + timedelta(seconds=self.jobstore_retry_interval)
+                next_wakeup = retry_at if next_wakeup is None else min(next_wakeup, retry_at)
+                continue
+            for job in due_jobs:
+                try:
+                    executor = self._lookup_executor(job.executor)
+                except BaseException:
+                    log.error(
+                        "Executor lookup (%r) failed for job %r -- removing it from the job store",
+                        job.executor,
+                        job.id,
+                    )
+                    self.remove_job(job.id, alias)
+                    continue
+                run_times = job._get_run_times(now)
+                run_times = run_times[-1:] if run_times and job.coalesce else run_times
+                if not run_times and ahead and job.next_run_time <= horizon:
+                    run_times = [job.next_run_time]  # due within FIRE_AHEAD: started at its time
+                if not run_times:
+                    continue
+                try:
+                    executor.submit_job(job, run_times)
+                except MaxInstancesReachedError:
+                    log.warning(
+                        "Execution of job %r skipped: maximum number of running instances "
+                        "reached (%d)",
+                        job.id,
+                        job.max_instances,
+                    )
+                    events.append(
+                        JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, job.id, alias, run_times)
+                    )
+                except BaseException:
+                    log.exception("Error submitting job %r to executor %r", job.id, job.executor)
+                else:
+                    events.append(JobSubmissionEvent(EVENT_JOB_SUBMITTED, job.id, alias, run_times))
+                following = job.trigger.get_next_fire_time(run_times[-1], now)
+                if following:
+                    job._modify(next_run_time=following)
+                    jobstore.update_job(job)
+                else:
+                    self.remove_job(job.id, alias)
+            store_next = jobstore.get_next_run_time()
+            if store_next is not None:
+                store_next = store_next.astimezone(UTC)
+                if ahead:
+                    store_next -= timedelta(seconds=self.fire_ahead)
+                next_wakeup = store_next if next_wakeup is None else min(next_wakeup, store_next)
+        for event in events:
+            self._dispatch_event(event)
+        if next_wakeup is None:
+            return None
+        return min(max((next_wakeup - datetime.now(UTC)).total_seconds(), 0.0), TIMEOUT_MAX)
+
     def wakeup(self) -> None:
         """APScheduler wakes the loop whenever a job is added or changed; inside a command's unit of work
         that would only start a pass that waits for the command's lock and reads before its commit.
@@ -150,7 +230,7 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
         if self.state != STATE_RUNNING:  # paused or stopped: resume and start pass anyway
             return
         planned = self.planned
-        if planned is None or moment < planned:
+        if planned is None or moment - timedelta(seconds=self.fire_ahead) < planned:
             self.planned = None
             super().wakeup()
 
@@ -191,6 +271,7 @@ class SchedulerRuntime:
             replicas,
             state,
             poll_interval,
+            FIRE_AHEAD,
             jobstores={JOBS: self.store, INTERNAL: MemoryJobStore()},
             executors={JOBS: self.executor, INTERNAL: ThreadPoolExecutor(1)},
             job_defaults={

@@ -12,9 +12,11 @@ the scheduler, starting a run, pausing the in-memory scheduler) is registered to
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from apscheduler.job import Job
@@ -222,6 +224,8 @@ class JobService:
                 )
         except ConflictingIdError:
             raise _exists(spec.job_id) from None
+        if replace:
+            self._answer_after_claims(uow)
         self.wake_after(uow, job.next_run_time)
         uow.after_commit(lambda: _log_added([job], replace))
         return job
@@ -286,6 +290,7 @@ class JobService:
         with self._work(uow) as work:
             job = self._change(work, job_id, self.scheduler.pause_job)
             work.emit(Event(events.JOB_PAUSED, job_id))
+            self._answer_after_claims(work)
         return {"job": job_view(job)}
 
     def resume_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
@@ -305,6 +310,8 @@ class JobService:
         :meth:`delete_job` would have given it."""
         store, now = self.runtime.store, datetime.now(UTC)
         found = store.find_many(uow.connection, job_ids)
+        if command != "job.resume":
+            self._answer_after_claims(uow)
         outcomes: list[dict[str, Any] | JobsError] = []
         changed: list[Job] = []
         for job_id in job_ids:
@@ -448,6 +455,7 @@ class JobService:
         """``job.delete``."""
         with self._work(uow) as work:
             self._change(work, job_id, self.scheduler.remove_job)
+            self._answer_after_claims(work)
             self.runs.forget(work.connection, job_id)
             self.backfills.forget_job(work.connection, job_id)
             work.emit(Event(events.JOB_DELETED, job_id))
@@ -559,6 +567,7 @@ class JobService:
             notify(work.connection, STATE)
             work.emit(Event(events.SCHEDULER_PAUSED))
             work.after_commit(self.scheduler.pause)
+            self._answer_after_claims(work)
             work.after_commit(
                 lambda: log.warning("scheduler paused: no job will fire until scheduler.resume")
             )
@@ -593,6 +602,13 @@ class JobService:
         if isinstance(found, BrokenJob):
             raise found.refusal()
         return found
+
+    def _answer_after_claims(self, uow: UnitOfWork) -> None:
+        """A command that stops runs is answered only once the runs claimed ahead before it committed are
+        due (``runtime.FIRE_AHEAD``, at most 50 ms): no run due after its reply fires, on any replica."""
+        ahead = self.runtime.scheduler.fire_ahead
+        if ahead > 0 and uow.first_time("answer after claims"):
+            uow.after_commit(partial(time.sleep, ahead))
 
     def _change(self, uow: UnitOfWork, job_id: str, action: Any) -> Any:
         try:
