@@ -27,11 +27,12 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev node-packages services lint typecheck pytest
 
 ## bench: run the four benchmarks against PostgreSQL and RabbitMQ on 127.0.0.1 (about 10 minutes; docs/benchmarks.md)
-bench: $(VENV)/.dev services
+bench: $(VENV)/.dev node-packages services
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-## node-packages: the npm packages of the Node.js client example and of the third-party contract checks, as locked
-NODE_DIRS := docs/examples/node tests/node
+## node-packages: the npm packages of the Node.js client example, of the third-party contract checks and of the
+## benchmarks' second load driver, as locked
+NODE_DIRS := docs/examples/node tests/node bench/node
 node-packages: $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 
 %/node_modules/.installed: %/package-lock.json

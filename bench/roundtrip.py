@@ -4,6 +4,7 @@ server on the same broker with the same request bytes and reply sizes."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ PREFETCH = (
     Settings.prefetch
 )  # the worker's default (F8A_JOBS_PREFETCH); the echo server uses the same
 CASES = [("job.get", 1), ("job.get", 50), ("job.create", 1), ("job.create", 50)]
+#: a second load driver, in Node.js with amqplib (``make node-packages`` installs its package)
+NODE_DRIVER = Path(__file__).resolve().parent / "node" / "driver.js"
 
 
 def _bodies(name: str, tag: str) -> Any:
@@ -93,6 +96,16 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                         collected.add(f"{key} p50 {side}", result.p50)
                         collected.add(f"{key} p99 {side}", result.p99)
 
+                # the same at 50 in flight, seen by a driver in another language and client library
+                for name in ("job.get", "job.create"):
+                    count = counts[50] // (2 if name == "job.create" else 1)
+                    project_node = node_driver(commands, name, count, 50, f"n{rep}")
+                    if project_node["failed"]:
+                        raise RuntimeError(f"{name} via node: {project_node['first_failure']}")
+                    limit_node = node_driver(echo, name, count, 50, f"n{rep}", sizes[name])
+                    for side, result in (("project", project_node), ("limit", limit_node)):
+                        collected.add(f"{name} @50 node rate {side}", result["rate"])
+
             collected = repeat(repetitions, once)
             worker.check_alive()
         finally:
@@ -102,6 +115,20 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
             delete_queues(commands, f"{prefix}_commands_dead", echo)
             delete_exchanges(f"{prefix}_events", f"{prefix}_flows")
     return _rows(collected)
+
+
+def node_driver(
+    queue: str, name: str, count: int, in_flight: int, tag: str, reply_bytes: int | None = None
+) -> dict[str, Any]:
+    """A run of ``bench/node/driver.js`` (Node.js, amqplib): its JSON summary."""
+    args = ["node", str(NODE_DRIVER), RABBITMQ_URL, queue, name, str(count), str(in_flight), tag]
+    if reply_bytes is not None:
+        args.append(str(reply_bytes))
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the node driver failed: {done.stderr.strip()[-2000:]}")
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary
 
 
 def _rows(c: Collector) -> list[Row]:
@@ -142,4 +169,15 @@ def _rows(c: Collector) -> list[Row]:
                 met = latency.project.median <= 5.0
                 latency = Row(**{**latency.__dict__, "goal": "<= 5 ms", "goal_met": met})
             rows.append(latency)
+    for name in ("job.get", "job.create"):
+        rows.append(
+            Row(
+                "1 commands",
+                f"{name} @50 in flight, node driver",
+                "cmd/s",
+                c[f"{name} @50 node rate project"],
+                c[f"{name} @50 node rate limit"],
+                "echo",
+            )
+        )
     return rows
