@@ -14,11 +14,11 @@ Two things of py-amqp and kombu stand between a publisher's bytes and the consum
 The property patch is a private part of py-amqp (``GenericContent._load_properties``), checked against the
 release series in :mod:`f8a_jobs_worker.compat`.
 
-Writes can be *corked* (:func:`corked`): the frames of a batch (a batch's replies, then its acks; a relay's
-events) go to the socket in one ``sendall`` instead of one each. Each socket call lets go of the GIL, and a
-thread that lets go of it under load waits up to the switch interval to get it back: the consumer spent a
-quarter of its time in those waits. The frames are py-amqp's own (its ``frame_writer``, the connection's
-documented extension point), only their write is deferred.
+Writes can be *corked* (:func:`corked`): the frames of a batch (a batch of commands' replies, then their
+acks; a batch of events the outbox relay publishes) go to the socket in one ``sendall`` instead of one each.
+Each socket call lets go of the GIL, and a thread that lets go of it under load waits up to the switch
+interval to get it back: the consumer spent a quarter of its time in those waits. The frames are py-amqp's own
+(its ``frame_writer``, a parameter of py-amqp's Connection), only their write is deferred.
 """
 
 from __future__ import annotations

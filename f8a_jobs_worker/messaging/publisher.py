@@ -152,11 +152,13 @@ class Publisher:
         if self._confirms is None:
             self._confirms = ConfirmedChannel(self.conn)
         confirms = self._confirms
-        for exchange, routing_key, payload, properties in batch:
-            if exchange and exchange not in confirms.declared:
+        for exchange in {exchange for exchange, _, _, _ in batch} - confirms.declared:
+            if exchange:  # declared before the batch: a declaration waits for its answer
                 topic_exchange(exchange)(confirms.channel).declare()
                 confirms.declared.add(exchange)
-            confirms.publish(payload, exchange, routing_key, **properties)
+        with confirms.corked():
+            for exchange, routing_key, payload, properties in batch:
+                confirms.publish(payload, exchange, routing_key, **properties)
         confirms.wait()
 
     def revive(self, _channel: Any) -> None:

@@ -158,9 +158,8 @@ class JobScheduler(BackgroundScheduler):  # type: ignore[misc]
             ahead = alias == JOBS and self.fire_ahead > 0
             try:
                 due_jobs = jobstore.get_due_jobs(horizon if ahead else now)
-            except (
-                Exception
-            ) as exc:  # as APScheduler: logged, looked at again after the retry interval
+            except Exception as exc:
+                # as APScheduler does: logged, looked at again after the retry interval
                 log.warning("Error getting due jobs from job store %r: %s", alias, exc)
                 retry_at = now + timedelta(seconds=self.jobstore_retry_interval)
                 next_wakeup = retry_at if next_wakeup is None else min(next_wakeup, retry_at)
