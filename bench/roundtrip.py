@@ -103,8 +103,8 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                     if project_node["failed"]:
                         raise RuntimeError(f"{name} via node: {project_node['first_failure']}")
                     limit_node = node_driver(echo, name, count, 50, f"n{rep}", sizes[name])
-                    for side, result in (("project", project_node), ("limit", limit_node)):
-                        collected.add(f"{name} @50 node rate {side}", result["rate"])
+                    for side, summary in (("project", project_node), ("limit", limit_node)):
+                        collected.add(f"{name} @50 node rate {side}", summary["rate"])
 
             collected = repeat(repetitions, once)
             worker.check_alive()
