@@ -5,6 +5,7 @@ soon as the previous one ends; allow overlaps up to its limit."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -99,3 +100,19 @@ def test_overlap_options_are_checked_and_shown(make_worker) -> None:
     ):
         with pytest.raises(ValidationFailed):
             worker.service.create_job("noop", **bad)
+
+
+def test_a_buffer_one_run_ending_while_the_worker_stops_does_not_hang_the_stop(make_worker) -> None:
+    """APScheduler's shutdown holds the job-store lock while it waits for the runs; the run that ends then
+    must not wait for that lock to start its kept run (the kept run stays stored instead)."""
+    worker = make_worker(threads=4)
+    worker.service.create_job(
+        "sleep", {"seconds": 1.5}, job_id="slow", periodically="1", overlap="buffer_one"
+    )
+    eventually(lambda: in_progress(worker) == 1, timeout=15)
+    time.sleep(1.2)  # a run in progress and one kept: the running one ends during the stop
+    stopping = threading.Thread(target=worker.stop, daemon=True)
+    stopping.start()
+    stopping.join(30)
+    assert not stopping.is_alive(), "the stop hung"
+    assert [r["outcome"] for r in history(worker, "slow")][:1] == ["executed"]

@@ -259,6 +259,14 @@ class JobRunner:
             self.metrics.run(run)
             streak = done.streak
             if limit is not None and streak is not None and streak >= limit and self.on_failures:
+                if self.stopping.is_set():  # shutdown holds the job-store lock the pause needs
+                    log.warning(
+                        "job %s failed %d times in a row as the worker stops: it is paused at its "
+                        "next failure",
+                        entry.job_id,
+                        streak,
+                    )
+                    return
                 try:
                     self.on_failures(entry.job_id, streak)
                 except Exception:  # the next failure tries again: the count stays
