@@ -64,14 +64,13 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
         self.on_uncounted_run_done: Callable[[], None] | None = None
         #: starts the runs a pass claimed ahead of their time (JobScheduler._fire_due) when they are due
         self.alarm = AlarmClock("f8a-fire-ahead")
-        self.stopping = False
 
     def shutdown(self, wait: bool = True) -> None:
         """The runs claimed ahead start at their time (a few milliseconds), then the pool stops.
 
         APScheduler calls this holding the job-store lock, so a run that ends meanwhile must not ask for it:
-        a kept ``buffer_one`` run then stays stored (started when a run of the job next ends)."""
-        self.stopping = True
+        a kept ``buffer_one`` run then stays stored (started when a run of the job next ends). The runner's
+        ``stopping`` says so; ``SchedulerRuntime.shutdown`` sets it before the scheduler's shutdown."""
         self.alarm.stop()
         super().shutdown(wait)
 
@@ -180,7 +179,7 @@ class JobExecutor(BasePoolExecutor):  # type: ignore[misc]
             self._run_job_error(job_id, exc, exc.__traceback__)
         else:
             self._run_job_success(job_id, future.result())
-        if buffered and self.on_buffered_run_done is not None and not self.stopping:
+        if buffered and self.on_buffered_run_done is not None and not self.runner.stopping.is_set():
             # after the slot is released: a pass deciding meanwhile starts the next run itself, or kept
             # it before this look (the job's row lock orders the two)
             try:
