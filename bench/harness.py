@@ -243,6 +243,74 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+#: the processes of the services on this machine, by their command name in /proc
+SERVICE_COMMANDS = {"rabbitmq": ("beam.smp", "erl_child_setup"), "postgresql": ("postgres",)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def service_cpu_seconds() -> dict[str, float]:
+    """CPU time so far of every process of each service in :data:`SERVICE_COMMANDS` (0 where none runs
+    here, or without /proc)."""
+    totals = dict.fromkeys(SERVICE_COMMANDS, 0.0)
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return totals
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        for service, commands in SERVICE_COMMANDS.items():
+            if name.startswith(commands):
+                fields = stat[stat.rindex(")") + 2 :].split()
+                totals[service] += (int(fields[11]) + int(fields[12])) / _TICKS
+    return totals
+
+
+@dataclass
+class CpuMeter:
+    """CPU time spent by a server process, the services and this process (the load driver) over a block;
+    divided by the commands sent, it says what one command costs each party, and how many the machine's
+    cores could carry at most (:attr:`ceiling`)."""
+
+    server_pid: int
+    server: float = 0.0
+    driver: float = 0.0
+    services: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def measure(self) -> Iterator[None]:
+        server, driver, services = (
+            cpu_seconds(self.server_pid),
+            time.process_time(),
+            service_cpu_seconds(),
+        )
+        yield
+        self.server = cpu_seconds(self.server_pid) - server
+        self.driver = time.process_time() - driver
+        after = service_cpu_seconds()
+        self.services = {name: after[name] - services[name] for name in after}
+
+    def per_command_us(self, count: int) -> dict[str, float]:
+        parts = {"server": self.server, "driver": self.driver, **self.services}
+        return {name: seconds * 1e6 / count for name, seconds in parts.items()}
+
+    def ceiling(self, count: int) -> float:
+        """Commands per second if every core did nothing but this: cores / CPU time per command."""
+        total = sum(self.per_command_us(count).values())
+        return (os.cpu_count() or 1) * 1e6 / total if total else 0.0
+
+
 class Process:
     """A child process (worker, echo server, bare scheduler) with its output in a log file."""
 

@@ -12,6 +12,7 @@ from bench.driver import Driver, command, wait_ready
 from bench.harness import (
     RABBITMQ_URL,
     Collector,
+    CpuMeter,
     Row,
     delete_exchanges,
     delete_queues,
@@ -78,23 +79,34 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 for name, in_flight in CASES:
                     count = counts[in_flight] // (2 if name == "job.create" else 1)
                     tag = f"r{rep}-{in_flight}"
-                    project = driver.run(commands, _bodies(name, tag), count, in_flight)
+                    project_cpu, limit_cpu = CpuMeter(worker.pid), CpuMeter(echo_server.pid)
+                    with project_cpu.measure():
+                        project = driver.run(commands, _bodies(name, tag), count, in_flight)
                     replies = [json.loads(body) for body in project.replies]
                     failed = [r for r in replies if not r.get("ok")]
                     if failed:
                         raise RuntimeError(f"{len(failed)} {name} commands failed: {failed[0]}")
-                    limit = driver.run(
-                        echo,
-                        _bodies(name, tag),
-                        count,
-                        in_flight,
-                        {"x-bench-reply-bytes": sizes[name]},
-                    )
+                    with limit_cpu.measure():
+                        limit = driver.run(
+                            echo,
+                            _bodies(name, tag),
+                            count,
+                            in_flight,
+                            {"x-bench-reply-bytes": sizes[name]},
+                        )
                     key = f"{name} @{in_flight}"
-                    for side, result in (("project", project), ("limit", limit)):
+                    for side, result, cpu in (
+                        ("project", project, project_cpu),
+                        ("limit", limit, limit_cpu),
+                    ):
                         collected.add(f"{key} rate {side}", result.rate)
                         collected.add(f"{key} p50 {side}", result.p50)
                         collected.add(f"{key} p99 {side}", result.p99)
+                        if in_flight > 1:
+                            parts = cpu.per_command_us(count)
+                            collected.add(f"{key} cpu server {side}", parts["server"])
+                            collected.add(f"{key} cpu all {side}", sum(parts.values()))
+                            collected.add(f"{key} ceiling {side}", cpu.ceiling(count))
 
                 # the same at 50 in flight, seen by a driver in another language and client library
                 for name in ("job.get", "job.create"):
@@ -129,6 +141,39 @@ def node_driver(
         raise RuntimeError(f"the node driver failed: {done.stderr.strip()[-2000:]}")
     summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return summary
+
+
+def _cpu_rows(c: Collector, key: str) -> list[Row]:
+    """Where the CPU went: the server's (worker or echo) per command, every party's (server, driver,
+    RabbitMQ, PostgreSQL) per command, and the rate the machine's cores could carry at that cost."""
+    return [
+        Row(
+            "1 commands",
+            f"{key} server CPU per command",
+            "us",
+            c[f"{key} cpu server project"],
+            c[f"{key} cpu server limit"],
+            "echo",
+            higher_is_better=False,
+        ),
+        Row(
+            "1 commands",
+            f"{key} CPU per command, all processes",
+            "us",
+            c[f"{key} cpu all project"],
+            c[f"{key} cpu all limit"],
+            "echo",
+            higher_is_better=False,
+        ),
+        Row(
+            "1 commands",
+            f"{key} CPU ceiling (cores / CPU per command)",
+            "cmd/s",
+            c[f"{key} ceiling project"],
+            c[f"{key} ceiling limit"],
+            "echo",
+        ),
+    ]
 
 
 def _rows(c: Collector) -> list[Row]:
@@ -169,6 +214,8 @@ def _rows(c: Collector) -> list[Row]:
                 met = latency.project.median <= 5.0
                 latency = Row(**{**latency.__dict__, "goal": "<= 5 ms", "goal_met": met})
             rows.append(latency)
+        if in_flight > 1:
+            rows.extend(_cpu_rows(c, key))
     for name in ("job.get", "job.create"):
         rows.append(
             Row(

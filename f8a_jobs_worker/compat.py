@@ -93,6 +93,12 @@ PRIVATE = [
     ),
     PrivateUse(
         "apscheduler",
+        "apscheduler.job:Job.__setstate__",
+        "scheduling/runtime.py",
+        "a batch's new jobs built from their state (version 1) without Job()'s checks, done already",
+    ),
+    PrivateUse(
+        "apscheduler",
         "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore._get_jobs",
         "persistence/jobstore.py",
         "listing with broken rows left out instead of deleted",

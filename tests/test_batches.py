@@ -13,13 +13,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from f8a_jobs_worker.client import Client
 from f8a_jobs_worker.persistence.jobstore import JobStore
 from f8a_jobs_worker.persistence.tables import create_tables, job_runs
-from f8a_jobs_worker.scheduling.jobs import job_view
+from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
+from f8a_jobs_worker.scheduling.runtime import JOBS
+from f8a_jobs_worker.scheduling.spec import JobOptions
 from tests.messaging import ReplyCollector, read_queue
 
 LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
@@ -356,3 +359,44 @@ def test_pauses_resumes_and_deletes_in_a_row_each_get_their_own_outcome(
         assert job_view(stock.lookup_job("p1")) == resumed
         assert connection.execute(sa.text("SELECT count(*) FROM f8a_jobs")).scalar_one() == 1
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"periodically": "1 day", "state": "paused"},
+        {"periodically": "2 hours", "when": LATER, "overlap": "allow", "overlap_limit": 3},
+        {"cron": "*/5 * * * *"},
+        {"when": LATER},
+        {"periodically": "10 minutes", "jitter": 5, "misfire_grace_time": 30},
+    ],
+)
+def test_a_job_built_for_a_batch_is_the_job_apschedulers_constructor_builds(
+    make_worker, fields: dict[str, Any]
+) -> None:
+    """Jobs of a batch of creates are built from their state (``Job.__setstate__``), without the checks
+    of ``Job()``: the job must be the one ``Job()`` builds with ``add_job``'s arguments and defaults."""
+    worker = make_worker(start=False)
+    spec, meta = worker.service._parse("noop", None, {"job_id": "built", **fields})
+    now = datetime.now(UTC)
+    built = worker.runtime.new_job(spec, meta, now)
+    first = (
+        built.next_run_time
+    )  # Job() normalises it: the comparison sees one not given as it expects
+    constructed = Job(
+        worker.service.scheduler,
+        id=spec.job_id,
+        func=RUNNER_REF,
+        trigger=spec.schedule.trigger,
+        executor=JOBS,
+        args=(spec.handler, meta),
+        kwargs=spec.kwargs,
+        name=spec.handler,
+        misfire_grace_time=spec.misfire_grace_time,
+        max_instances=JobOptions.of(meta).max_instances,
+        next_run_time=first,
+        coalesce=worker.service.scheduler._job_defaults["coalesce"],
+    )
+    assert built.__getstate__() == constructed.__getstate__()
+    assert built.func is constructed.func and built.func_ref == constructed.func_ref
+    assert built._scheduler is worker.service.scheduler and built._jobstore_alias == JOBS

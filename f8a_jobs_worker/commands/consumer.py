@@ -359,7 +359,7 @@ class CommandConsumer:
                 self.answer(envelope, reply)
             else:
                 self._replies.publish(
-                    encode_reply(reply),
+                    applied.body or encode_reply(reply),
                     "",
                     envelope.reply_to,
                     correlation_id=envelope.correlation_id,

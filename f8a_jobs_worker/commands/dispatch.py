@@ -125,6 +125,8 @@ class Applied:
     reply: dict[str, Any] | None
     duplicate: bool = False
     error: Exception | None = None
+    #: the reply as sent, where it was encoded to be stored (so it is encoded once)
+    body: bytes | None = None
 
 
 class CommandApplier:
@@ -183,8 +185,8 @@ class CommandApplier:
                     )
                     for member, outcome in zip(together, outcomes, strict=True):
                         reply = _reply(member, outcome)
-                        self._keep(uow, member, reply, known, writes)
-                        results.append(Applied(reply))
+                        body = self._keep(uow, member, reply, known, writes)
+                        results.append(Applied(reply, body=body))
                     position += len(together)
                     continue
                 position += 1
@@ -202,8 +204,8 @@ class CommandApplier:
                         raise
                     results.append(Applied(None, error=exc))
                     continue
-                self._keep(uow, envelope, reply, known, writes)
-                results.append(Applied(reply))
+                body = self._keep(uow, envelope, reply, known, writes)
+                results.append(Applied(reply, body=body))
         return results
 
     @staticmethod
@@ -213,18 +215,21 @@ class CommandApplier:
         reply: dict[str, Any],
         known: dict[str, dict[str, Any]],
         writes: bool,
-    ) -> None:
+    ) -> bytes | None:
         """Remember a reply for the same ``command_id`` later in the batch, and store it with the batch
-        when the batch writes (a read changes nothing: its reply is not kept)."""
+        when the batch writes (a read changes nothing: its reply is not kept); the stored body, if any."""
         known[envelope.command_id] = reply
-        if writes:
-            uow.store_reply(
-                envelope.command_id,
-                envelope.command or "",
-                encode_reply(reply).decode("utf-8"),
-                envelope.reply_to,
-                envelope.correlation_id,
-            )
+        if not writes:
+            return None
+        body = encode_reply(reply)
+        uow.store_reply(
+            envelope.command_id,
+            envelope.command or "",
+            body.decode("utf-8"),
+            envelope.reply_to,
+            envelope.correlation_id,
+        )
+        return body
 
 
 def _run_of(

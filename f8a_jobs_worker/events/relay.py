@@ -66,19 +66,20 @@ class Relay(Daemon):
             )
 
     def drain(self) -> None:
-        """Send every row waiting, a batch at a time."""
+        """Send every row waiting, a batch at a time. A batch is read, sent and marked in one
+        transaction, held open while the broker confirms (a few milliseconds): a send that fails rolls
+        the marks back with it, and each batch costs one transaction, not two."""
         while True:
-            with self.transactions.begin(writes=False) as uow:
-                rows = uow.outbox.pending(uow.connection, BATCH)
-            if not rows:
-                return
-            try:
-                self._send(rows)
-            except Exception:
-                if self.publisher is not None:
-                    self.publisher.reset()  # a new connection for the next attempt
-                raise
             with self.transactions.begin() as uow:
+                rows = uow.outbox.pending(uow.connection, BATCH)
+                if not rows:
+                    return
+                try:
+                    self._send(rows)
+                except Exception:
+                    if self.publisher is not None:
+                        self.publisher.reset()  # a new connection for the next attempt
+                    raise
                 uow.outbox.mark_published(uow.connection, [row.id for row in rows], utcnow())
             self.sent += len(rows)
             self._report_backlog(rows[-1].created_at)
