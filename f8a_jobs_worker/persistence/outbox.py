@@ -35,6 +35,26 @@ _MARK = (
 _STORED = sa.select(outbox.c.command_id, outbox.c.body).where(
     outbox.c.command_id.in_(sa.bindparam("ids", expanding=True))
 )
+_UNPUBLISHED = (
+    sa.select(
+        outbox.c.id,
+        outbox.c.kind,
+        outbox.c.name,
+        outbox.c.message_id,
+        outbox.c.reply_to,
+        outbox.c.correlation_id,
+        outbox.c.body,
+        outbox.c.created_at,
+    )
+    .where(outbox.c.published_at.is_(None))
+    .order_by(outbox.c.id)
+    .limit(sa.bindparam("limit"))
+)
+#: the rows a replica's relay sends: written by that replica, or by none (an outbox without a replica)
+_PENDING = {
+    True: _UNPUBLISHED.where(outbox.c.replica == sa.bindparam("replica")),
+    False: _UNPUBLISHED.where(outbox.c.replica.is_(None)),
+}
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
@@ -110,22 +130,9 @@ class Outbox:
 
     def pending(self, connection: sa.Connection, limit: int) -> list[Outgoing]:
         """The oldest rows not yet published, in the order they were written."""
-        query = (
-            sa.select(
-                outbox.c.id,
-                outbox.c.kind,
-                outbox.c.name,
-                outbox.c.message_id,
-                outbox.c.reply_to,
-                outbox.c.correlation_id,
-                outbox.c.body,
-                outbox.c.created_at,
-            )
-            .where(outbox.c.published_at.is_(None), outbox.c.replica == self.replica)
-            .order_by(outbox.c.id)
-            .limit(limit)
-        )
-        return [Outgoing(*row) for row in connection.execute(query)]
+        query = _PENDING[self.replica is not None]
+        found = connection.execute(query, {"replica": self.replica, "limit": limit})
+        return [Outgoing(*row) for row in found]
 
     def mark_published(self, connection: sa.Connection, ids: list[int], now: datetime) -> None:
         """Mark rows sent. Not worth an fsync on PostgreSQL: a mark lost in a crash only sends the rows
