@@ -6,6 +6,7 @@ median of several repetitions with their min and max, for both sides, and the ra
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -249,7 +250,16 @@ SERVICE_COMMANDS = {"rabbitmq": ("beam.smp", "erl_child_setup"), "postgresql": (
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (all its threads), from /proc."""
+    """CPU time a process has spent so far, all its live threads, from /proc: the scheduler's count in
+    nanoseconds (``schedstat``) where the kernel keeps it, else user + system time in clock ticks."""
+    total, counted = 0, False
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):  # a thread gone meanwhile
+                total += int((task / "schedstat").read_text().split()[0])
+                counted = True
+    if counted:
+        return total / 1e9
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
@@ -266,14 +276,12 @@ def service_cpu_seconds() -> dict[str, float]:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            name = (entry / "comm").read_text().strip()
+            for service, commands in SERVICE_COMMANDS.items():
+                if name.startswith(commands):
+                    totals[service] += cpu_seconds(int(entry.name))
         except OSError:
             continue  # gone meanwhile
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        for service, commands in SERVICE_COMMANDS.items():
-            if name.startswith(commands):
-                fields = stat[stat.rindex(")") + 2 :].split()
-                totals[service] += (int(fields[11]) + int(fields[12])) / _TICKS
     return totals
 
 
