@@ -356,7 +356,7 @@ class CommandConsumer:
         )
         if envelope.reply_to:
             if self._replies is None:
-                self.answer(envelope, reply)
+                self.answer(envelope, reply, applied.body)
             else:
                 self._replies.publish(
                     applied.body or encode_reply(reply),
@@ -368,10 +368,13 @@ class CommandConsumer:
 
     # -- answers, rejections, dead letters ------------------------------------------------------------
 
-    def answer(self, envelope: Envelope, reply: dict[str, Any]) -> None:
+    def answer(self, envelope: Envelope, reply: dict[str, Any], body: bytes | None = None) -> None:
+        """Send ``reply`` (``body``: its bytes, where they were made already)."""
         if envelope.reply_to:
             self.publisher.to_reply_queue(
-                envelope.reply_to, encode_reply(reply), correlation_id=envelope.correlation_id
+                envelope.reply_to,
+                body or encode_reply(reply),
+                correlation_id=envelope.correlation_id,
             )
 
     def _answer_quietly(self, envelope: Envelope, reply: dict[str, Any]) -> None:
