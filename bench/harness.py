@@ -292,12 +292,17 @@ class CpuMeter:
     cores could carry at most (:attr:`ceiling`)."""
 
     server_pid: int
+    #: False: :meth:`measure` reads nothing (runs whose CPU is not reported)
+    enabled: bool = True
     server: float = 0.0
     driver: float = 0.0
     services: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
     def measure(self) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
         server, driver, services = (
             cpu_seconds(self.server_pid),
             time.process_time(),

@@ -79,7 +79,9 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 for name, in_flight in CASES:
                     count = counts[in_flight] // (2 if name == "job.create" else 1)
                     tag = f"r{rep}-{in_flight}"
-                    project_cpu, limit_cpu = CpuMeter(worker.pid), CpuMeter(echo_server.pid)
+                    cores_bound = in_flight > 1  # where CPU per command is reported
+                    project_cpu = CpuMeter(worker.pid, cores_bound)
+                    limit_cpu = CpuMeter(echo_server.pid, cores_bound)
                     with project_cpu.measure():
                         project = driver.run(commands, _bodies(name, tag), count, in_flight)
                     replies = [json.loads(body) for body in project.replies]
@@ -102,7 +104,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                         collected.add(f"{key} rate {side}", result.rate)
                         collected.add(f"{key} p50 {side}", result.p50)
                         collected.add(f"{key} p99 {side}", result.p99)
-                        if in_flight > 1:
+                        if cpu.enabled:
                             parts = cpu.per_command_us(count)
                             collected.add(f"{key} cpu server {side}", parts["server"])
                             collected.add(f"{key} cpu all {side}", sum(parts.values()))

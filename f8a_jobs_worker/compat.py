@@ -99,6 +99,12 @@ PRIVATE = [
     ),
     PrivateUse(
         "apscheduler",
+        "apscheduler.job:Job._scheduler",
+        "scheduling/runtime.py",
+        "a job built from its state is given its scheduler as Job() gives it",
+    ),
+    PrivateUse(
+        "apscheduler",
         "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore._get_jobs",
         "persistence/jobstore.py",
         "listing with broken rows left out instead of deleted",

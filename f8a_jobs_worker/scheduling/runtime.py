@@ -296,7 +296,7 @@ class SchedulerRuntime:
         inserted with one statement): the same attributes, the job defaults given above, and the first
         run time APScheduler computes when none is given. Built from its state as the job store restores
         one (``Job.__setstate__``): ``Job()`` checks the arguments again, which :meth:`JobSpec.parse` has
-        done, and that took six times as long (tests/test_batch_create.py compares the two)."""
+        done, and that took six times as long (tests/test_batches.py compares the two)."""
         if spec.paused:
             first: datetime | None = None
         else:
