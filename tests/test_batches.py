@@ -4,6 +4,7 @@ in a savepoint of its own; and the scheduler fires a large catch-up in capped pa
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter
@@ -18,6 +19,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from f8a_jobs_worker.client import Client
+from f8a_jobs_worker.commands.dispatch import CommandApplier
+from f8a_jobs_worker.commands.envelope import Envelope
 from f8a_jobs_worker.persistence.jobstore import JobStore
 from f8a_jobs_worker.persistence.tables import create_tables, job_runs
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
@@ -400,3 +403,30 @@ def test_a_job_built_for_a_batch_is_the_job_apschedulers_constructor_builds(
     assert built.__getstate__() == constructed.__getstate__()
     assert built.func is constructed.func and built.func_ref == constructed.func_ref
     assert built._scheduler is worker.service.scheduler and built._jobstore_alias == JOBS
+
+
+def test_a_batch_of_reads_is_one_statement(make_worker) -> None:
+    """A batch of ``job.get`` is answered by one SELECT: a read stores no reply, so none is looked up."""
+    worker = make_worker()
+    service = worker.service
+    service.create_job(handler="noop", job_id="seen", when=LATER)
+    engine = service.transactions.engine
+    statements: list[str] = []
+    this = threading.current_thread()
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if threading.current_thread() is this:  # not the worker's own threads (its heartbeat)
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", executed)
+    try:
+        gets = [
+            Envelope(f"g{i}", None, f"g{i}", "job.get", {"job_id": job_id})
+            for i, job_id in enumerate(["seen", "missing", "seen"])
+        ]
+        results = CommandApplier(service).apply_many(gets)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", executed)
+    assert [r.reply["ok"] for r in results if r.reply is not None] == [True, False, True]
+    assert results[1].reply is not None and results[1].reply["error"]["code"] == "job_not_found"
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")

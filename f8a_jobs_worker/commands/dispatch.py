@@ -167,8 +167,14 @@ class CommandApplier:
         isolate = self.batches and len(envelopes) > 1
         results: list[Applied] = []
         with self.service.unit_of_work(writes) as uow:
-            known = uow.outbox.stored_replies(
-                uow.connection, [envelope.command_id for envelope in envelopes]
+            # reads store no reply: a batch of reads has nothing to look up (a read sent again is answered
+            # afresh)
+            known = (
+                uow.outbox.stored_replies(
+                    uow.connection, [envelope.command_id for envelope in envelopes]
+                )
+                if writes
+                else {}
             )
             position = 0
             while position < len(envelopes):

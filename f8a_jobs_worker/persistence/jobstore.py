@@ -106,6 +106,8 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         self._delete = self.jobs_t.delete().where(self.jobs_t.c.id == sa.bindparam("job_id"))
         ids: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
         self._find_many = sa.select(*self._columns).where(self.jobs_t.c.id.in_(ids))
+        self._find = sa.select(*self._columns).where(self.jobs_t.c.id == sa.bindparam("id"))
+        self._find_locked = self._find.with_for_update()
         self._existing = sa.select(self.jobs_t.c.id).where(self.jobs_t.c.id.in_(ids))
         self._insert = self.jobs_t.insert()
         self._delete_many = self.jobs_t.delete().where(self.jobs_t.c.id.in_(ids))
@@ -178,10 +180,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     ) -> Job | BrokenJob | None:
         """The job, what is known of it if it cannot be restored, or None. ``lock``: its row locked until
         the transaction ends (waiting for a pass of any replica that holds it)."""
-        query = sa.select(*self._columns).where(self.jobs_t.c.id == job_id)
-        if lock:
-            query = query.with_for_update()
-        row = connection.execute(query).first()
+        row = connection.execute(self._find_locked if lock else self._find, {"id": job_id}).first()
         return self._restore_row(row) if row is not None else None
 
     def find_many(
