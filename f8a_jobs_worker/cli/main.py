@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 a check failed, 2 bad usage, 69 a dependency is unavail
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -97,11 +98,21 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
     if worker is None:
         ctx.exit(EX_UNAVAILABLE)
         return
+    settle_heap()
     try:
         while not stop.wait(1.0):
             pass
     finally:
         worker.stop(wait=True)
+
+
+def settle_heap() -> None:
+    """Once started: what start-up built (modules, the scheduler, the engines) lives as long as the process,
+    so it is moved out of the collector's sight (``gc.freeze``), after one collection of start-up's garbage.
+    A full collection then walks only what was made since: under load they took 20-70 ms each, a pause of
+    every thread, and about 2 % of the worker's CPU."""
+    gc.collect()
+    gc.freeze()
 
 
 def _start_with_retry(make_worker: Callable[[], Worker], stop: threading.Event) -> Worker | None:
