@@ -194,13 +194,12 @@ def _rows(c: Collector) -> list[Row]:
             ratio = rate.ratio or 0.0
             rate = Row(**{**rate.__dict__, "goal": ">= 0.6 x echo", "goal_met": ratio >= 0.6})
         if key == "job.create @50":
-            rate = Row(
-                **{
-                    **rate.__dict__,
-                    "goal": ">= 2,000/s",
-                    "goal_met": rate.project.median >= 2000,
-                }
-            )
+            goal = ">= 2,000/s"
+            if (
+                rate.limit is not None and rate.limit.median < 2000
+            ):  # above what the echo answers here
+                goal += f" (echo itself {rate.limit.median:,.0f}/s)"
+            rate = Row(**{**rate.__dict__, "goal": goal, "goal_met": rate.project.median >= 2000})
         rows.append(rate)
         for pct in ("p50", "p99"):
             latency = Row(
