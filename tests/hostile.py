@@ -312,12 +312,28 @@ def corpus(count: int, run_seed: int) -> list[Hostile]:
     rng = random.Random(run_seed)
     messages: list[Hostile] = []
     seen: set[bytes] = set()
+    ids: set[str] = set()
     for raw, meta in drawn:
-        if raw in seen:
+        # hypothesis repeats values on purpose: two messages naming the same command_id (by message_id or
+        # in the body) are one command sent twice, answered from the first one's stored reply, which
+        # idempotency's own tests check; here each message is a command of its own
+        named = {meta.get("message_id"), _command_id_in(raw)} - {None, ""}
+        if raw in seen or named & ids:
             continue
         seen.add(raw)
+        ids |= named
         messages.append(Hostile(raw, f"h{len(messages):04d}-{rng.getrandbits(32):08x}", meta))
     return messages[:count]
+
+
+def _command_id_in(raw: bytes) -> str | None:
+    """The ``command_id`` a body names, if it is a JSON object that names one as text."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    found = document.get("command_id") if isinstance(document, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def frame_properties() -> dict[str, bytes]:
