@@ -355,14 +355,12 @@ class CommandConsumer:
             extra=command_fields(envelope.command_id, envelope.command),
         )
         if envelope.reply_to:
+            body = applied.body or encode_reply(reply)  # encoded once: stored or not
             if self._replies is None:
-                self.answer(envelope, reply, applied.body)
+                self.answer(envelope, reply, body)
             else:
                 self._replies.publish(
-                    applied.body or encode_reply(reply),
-                    "",
-                    envelope.reply_to,
-                    correlation_id=envelope.correlation_id,
+                    body, "", envelope.reply_to, correlation_id=envelope.correlation_id
                 )
         return True
 
