@@ -1,6 +1,7 @@
-"""Rows inserted with one ``COPY`` on PostgreSQL behave as the ``INSERT`` they replace: the same rows, the
-counting triggers fired, and errors in SQLAlchemy's form (a duplicate key an ``IntegrityError`` that fails the
-transaction, a lost connection ``unavailable`` and never handed out again). SQLite gets an ``executemany``."""
+"""Rows inserted with one ``INSERT ... SELECT FROM unnest(...)`` on PostgreSQL behave as SQLAlchemy's
+``INSERT`` of each: the same rows, the counting triggers fired, and errors in SQLAlchemy's form (a duplicate
+key an ``IntegrityError`` that fails the transaction, a lost connection ``unavailable`` and never handed out
+again). SQLite gets an ``executemany``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _failures(n: int, start: int = 0) -> list[dict[str, object]]:
             "failed_job_id": "job",
             "handler": "noop",
             "kwargs": None,
-            "error": "it failed: \\ \t \n ' \" é",  # what COPY's text format escapes
+            "error": "it failed: \\ \t \n ' \" é",  # what an array's text form escapes
             "traceback": None,
             "failed_at": datetime(2026, 1, 1, tzinfo=UTC),
         }
@@ -114,7 +115,7 @@ def test_json_and_every_column_type_read_back_as_an_insert_writes_them(engine: s
 
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
-    def run(job_id: str, summary: object) -> dict[str, object]:
+    def run(job_id: str, summary: object, duration: float | None) -> dict[str, object]:
         return {
             "job_id": job_id,
             "handler": "noop",
@@ -122,24 +123,36 @@ def test_json_and_every_column_type_read_back_as_an_insert_writes_them(engine: s
             "scheduled_at": now,
             "started_at": now,
             "finished_at": now,
-            "duration_s": 0.25,
+            "duration_s": duration,
             "summary": summary,
             "error": None,
             "failure_id": None,
         }
 
     summaries = [{"rows": 3, "nested": {"é": [1, None]}}, None, [], "text"]
+    durations = [0.25, 0, 2, None]  # ints among floats: one array is of one type
     with engine.begin() as connection:
-        insert_rows(connection, job_runs, [run(f"copy-{i}", s) for i, s in enumerate(summaries)])
+        insert_rows(
+            connection,
+            job_runs,
+            [
+                run(f"copy-{i}", s, d)
+                for i, (s, d) in enumerate(zip(summaries, durations, strict=True))
+            ],
+        )
         connection.execute(
-            job_runs.insert(), [run(f"insert-{i}", s) for i, s in enumerate(summaries)]
+            job_runs.insert(),
+            [
+                run(f"insert-{i}", s, d)
+                for i, (s, d) in enumerate(zip(summaries, durations, strict=True))
+            ],
         )
     with engine.connect() as connection:
         rows = {r.job_id: r for r in connection.execute(sa.select(job_runs))}
     for i, summary in enumerate(summaries):
         copied, inserted = rows[f"copy-{i}"], rows[f"insert-{i}"]
         assert copied.summary == inserted.summary == summary
-        assert copied.duration_s == inserted.duration_s == 0.25
+        assert copied.duration_s == inserted.duration_s == durations[i]
         assert copied.finished_at == inserted.finished_at
     with engine.connect() as connection:
         nulls = dict(

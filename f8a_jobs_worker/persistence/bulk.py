@@ -1,11 +1,13 @@
-"""Many rows into one table with one statement: PostgreSQL's ``COPY``, an ``executemany`` elsewhere.
+"""Many rows into one table with one statement: ``INSERT ... SELECT FROM unnest(...)`` on PostgreSQL, an
+``executemany`` elsewhere.
 
 An ``executemany`` through psycopg sends one ``INSERT`` per row: the server plans and runs each on its own, and
-the counting triggers (statement triggers, :mod:`persistence.counts`) fire once per row. ``COPY ... FROM STDIN``
-is one statement whatever the number of rows: one trigger firing, the rows streamed in the driver's C code.
-A ``COPY`` goes to the driver's connection, past SQLAlchemy, so its errors are given SQLAlchemy's form here
-(a connection lost is an ``OperationalError`` and the connection is invalidated, a duplicate key an
-``IntegrityError``): callers see what an ``INSERT`` would have raised.
+the counting triggers (statement triggers, :mod:`persistence.counts`) fire once per row. Here each column's
+values go as one array parameter, in the driver's binary format, and ``unnest`` turns the arrays back into
+rows: one statement whatever the number of rows (one trigger firing), one round trip (a ``COPY`` takes two),
+one text, so the driver prepares it once. It goes to the driver's connection, past SQLAlchemy, so its errors
+are given SQLAlchemy's form here (a connection lost is an ``OperationalError`` and the connection is
+invalidated, a duplicate key an ``IntegrityError``): callers see what SQLAlchemy's ``INSERT`` would have raised.
 """
 
 from __future__ import annotations
@@ -27,34 +29,56 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[
         connection.execute(table.insert(), list(rows))
         return
     columns = tuple(rows[0])
-    statement, processors = _copy_of(table, columns, connection.dialect)
+    statement, processors = _insert_of(table, columns, connection.dialect)
+    arrays = [
+        [row[column] for row in rows] if process is None else [process(row[column]) for row in rows]
+        for column, process in zip(columns, processors, strict=True)
+    ]
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        row[column] if process is None else process(row[column])
-                        for column, process in zip(columns, processors, strict=True)
-                    ]
-                )
+        with driver.cursor() as cursor:
+            cursor.execute(statement, arrays)
     except psycopg.Error as exc:
-        raise _as_sqlalchemy(connection, driver, f"COPY {table.name}", exc) from exc
+        raise _as_sqlalchemy(connection, driver, f"INSERT INTO {table.name}", exc) from exc
 
 
 @functools.lru_cache(maxsize=64)
-def _copy_of(
+def _insert_of(
     table: sa.Table, columns: tuple[str, ...], dialect: sa.Dialect
-) -> tuple[sql.Composed, list[Callable[[Any], Any] | None]]:
-    """The ``COPY`` statement for ``columns`` of ``table``, and the conversion SQLAlchemy applies to each
-    column's values (a JSON column's, for one) before the driver sees them."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(*filter(None, (table.schema, table.name))),
-        sql.SQL(", ").join(map(sql.Identifier, columns)),
-    )
+) -> tuple[bytes, list[Callable[[Any], Any] | None]]:
+    """The ``INSERT ... SELECT FROM unnest(...)`` for ``columns`` of ``table`` (one array per column, each
+    cast to its column's type), and the conversion SQLAlchemy applies to each column's values (a JSON
+    column's, for one) before the driver sees them."""
     types = [table.c[column].type.dialect_impl(dialect) for column in columns]
-    return statement, [kind.bind_processor(dialect) for kind in types]
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    # in the arrays' order (ORDER BY n): the outbox's generated ids are the order its rows are sent in
+    statement = sql.SQL(
+        "INSERT INTO {table} ({columns}) SELECT {columns}"
+        " FROM unnest({arrays}) WITH ORDINALITY AS u ({columns}, n) ORDER BY n"
+    ).format(
+        table=sql.Identifier(*filter(None, (table.schema, table.name))),
+        columns=names,
+        arrays=sql.SQL(", ").join(
+            sql.SQL("%b::{}[]").format(sql.SQL(kind.compile(dialect=dialect))) for kind in types
+        ),
+    )
+    return statement.as_bytes(), [_processor(kind, dialect) for kind in types]
+
+
+def _processor(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's conversion for a column's values; for a float column also ``int`` to ``float`` (an
+    array is of one type: the driver refuses ``[0, 0.25]``, where an ``INSERT`` of each row takes either)."""
+    process = kind.bind_processor(dialect)
+    if not isinstance(kind, sa.Float):
+        return process
+    if process is None:
+        return _as_float
+    return lambda value: process(_as_float(value))
+
+
+def _as_float(value: Any) -> Any:
+    return float(value) if isinstance(value, int) else value
 
 
 def _as_sqlalchemy(
