@@ -430,3 +430,43 @@ def test_a_batch_of_reads_is_one_statement(make_worker) -> None:
     assert [r.reply["ok"] for r in results if r.reply is not None] == [True, False, True]
     assert results[1].reply is not None and results[1].reply["error"]["code"] == "job_not_found"
     assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")
+
+
+def test_stored_replies_are_looked_up_only_when_one_refuses_the_batch(make_worker) -> None:
+    """A batch of new writes does not look for stored replies. One with a command seen before is refused
+    by that command's stored reply, rolled back and applied again with the replies looked up: the new
+    commands applied once, the old one answered with its stored reply and its effect not repeated."""
+    worker = make_worker()
+    service = worker.service
+    engine = service.transactions.engine
+    lookups: list[str] = []
+    this = threading.current_thread()
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if threading.current_thread() is this and "f8a_outbox" in statement:
+            lookups.append(statement)
+
+    def create(command_id: str, job_id: str) -> Envelope:
+        args = {"handler": "noop", "job_id": job_id, "when": LATER}
+        return Envelope(command_id, None, command_id, "job.create", args)
+
+    applier = CommandApplier(service)
+    sa.event.listen(engine, "before_cursor_execute", executed)
+    try:
+        (first,) = applier.apply_many([create("c1", "a")])
+        assert lookups == []
+        service.delete_job("a")  # were c1 applied again, "a" would be created again
+        results = applier.apply_many([create("c2", "b"), create("c1", "a"), create("c3", "c")])
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", executed)
+    assert len(lookups) == 1  # the second attempt's
+    assert [r.duplicate for r in results] == [False, True, False]
+    assert results[1].reply == first.reply
+    assert [r.reply["ok"] for r in results if r.reply is not None] == [True, True, True]
+    listed = service.list_jobs()["jobs"]
+    assert sorted(job["job_id"] for job in listed) == ["b", "c"]
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.text("SELECT command_id, count(*) FROM f8a_outbox WHERE kind = 'reply' GROUP BY 1")
+        ).all()
+    assert sorted(stored) == [("c1", 1), ("c2", 1), ("c3", 1)]

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import sqlalchemy as sa
+
 from f8a_jobs_worker.commands.envelope import Envelope
 from f8a_jobs_worker.errors import JobsError, Unavailable
 from f8a_jobs_worker.events import Event
@@ -132,7 +134,7 @@ class Applied:
 class CommandApplier:
     """Applies valid commands, their replies stored in the same transaction as their effects.
 
-    A batch of commands is one unit of work (one commit, one read of stored replies, one write of the outbox:
+    A batch of commands is one unit of work (one commit, one write of the outbox with the stored replies:
     group commit). Commands of the same kind that follow one another (see :data:`SET_BASED`) are applied
     together with set-based statements; on PostgreSQL every other command that writes runs in a
     savepoint of its own, so a command that fails rolls back alone. SQLite gets batches of one (see
@@ -162,18 +164,30 @@ class CommandApplier:
         exception is a bug: a command in a savepoint reports it in its ``Applied``; outside one (a batch of
         one, a read-only command, a set-based run) it ends the whole batch, which the caller may retry one
         by one. Nothing with an effect outside the database happens unless the batch committed.
+
+        Stored replies are looked up only when a batch's replies cannot be stored: a command seen before
+        is rare (a redelivery, a publisher's retry), and its stored reply's unique ``command_id`` refuses
+        the batch's insert, so the batch is rolled back and applied again, replies looked up first. A batch
+        that writes saves a round trip to the database that way. Reads store no reply: a read sent again
+        is answered afresh.
         """
         writes = any(envelope.command not in READ_ONLY for envelope in envelopes)
+        if writes:
+            try:
+                return self._apply(envelopes, writes, look_up=False)
+            except sa.exc.IntegrityError:
+                log.debug("a reply of the batch is stored already: applying it again, looked up")
+        return self._apply(envelopes, writes, look_up=writes)
+
+    def _apply(self, envelopes: list[Envelope], writes: bool, look_up: bool) -> list[Applied]:
         isolate = self.batches and len(envelopes) > 1
         results: list[Applied] = []
         with self.service.unit_of_work(writes) as uow:
-            # reads store no reply: a batch of reads has nothing to look up (a read sent again is answered
-            # afresh)
             known = (
                 uow.outbox.stored_replies(
                     uow.connection, [envelope.command_id for envelope in envelopes]
                 )
-                if writes
+                if look_up
                 else {}
             )
             position = 0
