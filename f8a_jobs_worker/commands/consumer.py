@@ -193,7 +193,7 @@ class CommandConsumer:
         """Suspects alone, rejections one by one, valid commands as one batch."""
         commands: list[Command] = []
         for message in messages:
-            if _digest(message) in self._suspects:
+            if self._suspects and _digest(message) in self._suspects:
                 self._alone(message)
                 continue
             try:

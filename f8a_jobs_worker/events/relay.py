@@ -1,9 +1,10 @@
 """The outbox relay: the one writer of events to the broker (and of replies stored unsent, which only an
 earlier release wrote; replies are sent by the command consumer now).
 
-A thread of the worker. Woken after every commit that wrote outbox rows (and at least once a second), it reads
-the rows not yet published in the order they were written, sends them (on RabbitMQ on a confirm-mode channel,
-all of a batch confirmed by one wait), and marks them published. A broker or store that is down is retried
+A thread of the worker. Woken after every commit that wrote outbox rows (and at least once a second), it takes
+the rows not yet published in the order they were written (marked published and read in one statement) and
+sends them (on RabbitMQ on a confirm-mode channel, all of a batch confirmed by one wait) before the marks
+commit. A broker or store that is down is retried
 with the worker's retry policy; nothing is lost meanwhile, the rows wait. A row sent whose mark did not commit
 is sent again: monitors recognise the copy by its ``event_id`` (replies by their ``correlation_id``). Events
 also go to the worker's observers (a log, the tests' in-memory sink) once the broker has them.
@@ -66,12 +67,12 @@ class Relay(Daemon):
             )
 
     def drain(self) -> None:
-        """Send every row waiting, a batch at a time. A batch is read, sent and marked in one
-        transaction, held open while the broker confirms (a few milliseconds): a send that fails rolls
-        the marks back with it, and each batch costs one transaction, not two."""
+        """Send every row waiting, a batch at a time. A batch is marked and read (one statement) and sent
+        in one transaction, held open while the broker confirms (a few milliseconds): a send that fails
+        rolls the marks back with it, and each batch costs one transaction, not two."""
         while True:
             with self.transactions.begin() as uow:
-                rows = uow.outbox.pending(uow.connection, BATCH)
+                rows = uow.outbox.take(uow.connection, BATCH, utcnow())  # marked, until rolled back
                 if not rows:
                     return
                 try:
@@ -80,7 +81,6 @@ class Relay(Daemon):
                     if self.publisher is not None:
                         self.publisher.reset()  # a new connection for the next attempt
                     raise
-                uow.outbox.mark_published(uow.connection, [row.id for row in rows], utcnow())
             self.sent += len(rows)
             self._report_backlog(rows[-1].created_at)
             if len(rows) < BATCH:

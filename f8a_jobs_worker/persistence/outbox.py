@@ -1,7 +1,8 @@
 """The outbox: every event and every reply, written in the same transaction as the change that caused it.
 
 Nothing is published from inside a transaction; the relay (:mod:`f8a_jobs_worker.events.relay`) reads the
-rows not yet published, in order, sends them and marks them. A reply's row is the stored reply that makes a
+rows not yet published, in order, and marks them (:meth:`Outbox.take`), then sends them before the marks
+commit. A reply's row is the stored reply that makes a
 command idempotent (by ``command_id``); it is written as sent, since the consumer sends the reply itself after
 the commit (and sends it again from here if the command comes back).
 Published events are kept :data:`EVENT_RETENTION` (for an operator to look at), replies as long as replies
@@ -52,8 +53,16 @@ _UNPUBLISHED = (
 )
 #: the rows a replica's relay sends: written by that replica, or by none (an outbox without a replica)
 _PENDING = {
-    True: _UNPUBLISHED.where(outbox.c.replica == sa.bindparam("replica")),
+    True: _UNPUBLISHED.where(outbox.c.replica == sa.bindparam("written_by")),
     False: _UNPUBLISHED.where(outbox.c.replica.is_(None)),
+}
+#: the same rows marked published, in one statement
+_TAKE = {
+    mine: outbox.update()
+    .where(outbox.c.id.in_(pending.with_only_columns(outbox.c.id).scalar_subquery()))
+    .values(published_at=sa.bindparam("now"))
+    .returning(*pending.selected_columns)
+    for mine, pending in _PENDING.items()
 }
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -131,14 +140,25 @@ class Outbox:
     def pending(self, connection: sa.Connection, limit: int) -> list[Outgoing]:
         """The oldest rows not yet published, in the order they were written."""
         query = _PENDING[self.replica is not None]
-        found = connection.execute(query, {"replica": self.replica, "limit": limit})
+        found = connection.execute(query, {"written_by": self.replica, "limit": limit})
         return [Outgoing(*row) for row in found]
+
+    def take(self, connection: sa.Connection, limit: int, now: datetime) -> list[Outgoing]:
+        """:meth:`pending` and :meth:`mark_published` in one statement: the rows come back marked, in the
+        order they were written; a transaction rolled back (a send that failed) unmarks them."""
+        if not connection.dialect.update_returning:
+            rows = self.pending(connection, limit)
+            self.mark_published(connection, [row.id for row in rows], now)
+            return rows
+        _not_worth_an_fsync(connection)
+        query = _TAKE[self.replica is not None]
+        found = connection.execute(query, {"written_by": self.replica, "limit": limit, "now": now})
+        return sorted((Outgoing(*row) for row in found), key=lambda row: row.id)
 
     def mark_published(self, connection: sa.Connection, ids: list[int], now: datetime) -> None:
         """Mark rows sent. Not worth an fsync on PostgreSQL: a mark lost in a crash only sends the rows
         again, which the contract allows (the same ``event_id``)."""
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
+        _not_worth_an_fsync(connection)
         connection.execute(_MARK, {"ids": ids, "now": now})
 
     def backlog(self, connection: sa.Connection, now: datetime) -> tuple[int, float]:
@@ -164,6 +184,12 @@ class Outbox:
             )
         )
         return int(events.rowcount or 0) + int(replies.rowcount or 0)
+
+
+def _not_worth_an_fsync(connection: sa.Connection) -> None:
+    """This transaction's commit need not wait for the disk (PostgreSQL)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
 
 
 def utcnow() -> datetime:

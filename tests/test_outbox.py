@@ -1,0 +1,99 @@
+"""The outbox relay's read: the rows a replica wrote and has not sent, taken (read and marked published) in
+one statement, in the order they were written; a transaction rolled back (a send that failed) leaves them
+to be taken again. PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from f8a_jobs_worker.events.model import Event
+from f8a_jobs_worker.persistence.database import create_engine
+from f8a_jobs_worker.persistence.outbox import Outbox, event_row
+from f8a_jobs_worker.persistence.tables import metadata, outbox
+from f8a_jobs_worker.persistence.unit_of_work import Transactions
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    url = (
+        request.getfixturevalue("database_url")
+        if request.param == "postgresql"
+        else f"sqlite:///{tmp_path}/outbox.sqlite"
+    )
+    made = create_engine(url)
+    with made.begin() as connection:
+        metadata.create_all(connection)
+    yield made
+    made.dispose()
+
+
+def _write(transactions: Transactions, names: list[str]) -> None:
+    with transactions.begin() as uow:
+        for name in names:
+            uow.emit(Event("job.created", name, {}))
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "older-sqlite"])
+def test_rows_are_taken_in_order_once_and_given_back_by_a_rollback(
+    engine: sa.Engine, returning: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Without ``UPDATE ... RETURNING``, SQLite before 3.35, a read and an update.)"""
+    if not returning:
+        monkeypatch.setattr(engine.dialect, "update_returning", False)
+    mine, other = Transactions(engine, Outbox("a")), Transactions(engine, Outbox("b"))
+    _write(mine, [f"j{i}" for i in range(7)])
+    _write(other, ["theirs"])
+    _write(mine, ["j7"])
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    class SendFailed(Exception):
+        pass
+
+    with pytest.raises(SendFailed), mine.begin() as uow:
+        taken = uow.outbox.take(uow.connection, 5, now)
+        assert [row.id for row in taken] == sorted(row.id for row in taken)
+        raise SendFailed  # nothing sent: the marks are rolled back
+    with mine.begin() as uow:
+        first = uow.outbox.take(uow.connection, 5, now)
+    with mine.begin() as uow:
+        rest = uow.outbox.take(uow.connection, 5, now)
+        assert uow.outbox.take(uow.connection, 5, now) == []
+    assert first == taken
+    jobs = [_job(row.body) for row in first + rest]
+    assert jobs == [f"j{i}" for i in range(8)]  # in the order written, only this replica's
+    with engine.connect() as connection:
+        unsent = connection.execute(
+            sa.select(outbox.c.replica).where(outbox.c.published_at.is_(None))
+        ).scalars()
+        assert list(unsent) == ["b"]
+        marked = connection.execute(
+            sa.select(sa.func.count()).where(outbox.c.published_at.is_not(None))
+        ).scalar()
+        assert marked == 8
+
+
+def _job(body: str) -> str:
+    job_id: str = json.loads(body)["job_id"]
+    return job_id
+
+
+def test_an_event_row_is_what_the_relay_reads_back(engine: sa.Engine) -> None:
+    transactions = Transactions(engine, Outbox(None))
+    event = Event("job.paused", "x", {"reason": "asked"})
+    with transactions.begin() as uow:
+        uow.emit(event)
+    with transactions.begin() as uow:
+        (row,) = uow.outbox.take(uow.connection, 10, datetime.now(UTC))
+    expected = event_row(event, datetime.now(UTC))
+    assert (row.kind, row.name, row.message_id, row.body) == (
+        "event",
+        "job.paused",
+        event.event_id,
+        expected["body"],
+    )
