@@ -77,7 +77,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 nonlocal rep
                 rep += 1
                 for name, in_flight in CASES:
-                    count = counts[in_flight] // (2 if name == "job.create" else 1)
+                    count = counts[in_flight]
                     tag = f"r{rep}-{in_flight}"
                     cores_bound = in_flight > 1  # where CPU per command is reported
                     project_cpu = CpuMeter(worker.pid, cores_bound)
@@ -112,7 +112,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
 
                 # the same at 50 in flight, seen by a driver in another language and client library
                 for name in ("job.get", "job.create"):
-                    count = counts[50] // (2 if name == "job.create" else 1)
+                    count = counts[50]
                     project_node = node_driver(commands, name, count, 50, f"n{rep}")
                     if project_node["failed"]:
                         raise RuntimeError(f"{name} via node: {project_node['first_failure']}")
