@@ -148,7 +148,8 @@ class Outbox:
         order they were written; a transaction rolled back (a send that failed) unmarks them."""
         if not connection.dialect.update_returning:
             rows = self.pending(connection, limit)
-            self.mark_published(connection, [row.id for row in rows], now)
+            if rows:
+                self.mark_published(connection, [row.id for row in rows], now)
             return rows
         _not_worth_an_fsync(connection)
         query = _TAKE[self.replica is not None]
