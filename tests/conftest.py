@@ -23,6 +23,9 @@ from f8a_jobs_worker.config import Settings  # noqa: E402
 from f8a_jobs_worker.events import MemoryEventSink  # noqa: E402
 from f8a_jobs_worker.messaging import broker  # noqa: E402
 from f8a_jobs_worker.messaging.topology import Names  # noqa: E402
+from f8a_jobs_worker.persistence import counts  # noqa: E402
+from f8a_jobs_worker.persistence.database import create_engine  # noqa: E402
+from f8a_jobs_worker.persistence.tables import metadata  # noqa: E402
 from f8a_jobs_worker.worker import Worker  # noqa: E402
 from tests.messaging import EventWatcher  # noqa: E402
 
@@ -49,6 +52,23 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
     with admin.begin() as connection:
         connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def tables_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An engine on PostgreSQL, then on SQLite, with the worker's own tables and their counting
+    triggers."""
+    url = (
+        request.getfixturevalue("database_url")
+        if request.param == "postgresql"
+        else f"sqlite:///{tmp_path}/tables.sqlite"
+    )
+    made = create_engine(url)
+    with made.begin() as connection:
+        metadata.create_all(connection)
+        counts.install(connection, None)
+    yield made
+    made.dispose()
 
 
 def stop_all(workers: list[Worker]) -> None:

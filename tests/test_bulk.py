@@ -5,9 +5,7 @@ again). SQLite gets an ``executemany``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -34,19 +32,9 @@ def _failures(n: int, start: int = 0) -> list[dict[str, object]]:
     ]
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    url = (
-        request.getfixturevalue("database_url")
-        if request.param == "postgresql"
-        else f"sqlite:///{tmp_path}/bulk.sqlite"
-    )
-    made = create_engine(url)
-    with made.begin() as connection:
-        metadata.create_all(connection)
-        counts.install(connection, None)
-    yield made
-    made.dispose()
+@pytest.fixture
+def engine(tables_engine: sa.Engine) -> sa.Engine:
+    return tables_engine
 
 
 def test_rows_arrive_as_written_and_the_triggers_count_them(engine: sa.Engine) -> None:

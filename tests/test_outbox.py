@@ -5,32 +5,20 @@ to be taken again. PostgreSQL and SQLite."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from f8a_jobs_worker.events.model import Event
-from f8a_jobs_worker.persistence.database import create_engine
 from f8a_jobs_worker.persistence.outbox import Outbox, event_row
-from f8a_jobs_worker.persistence.tables import metadata, outbox
+from f8a_jobs_worker.persistence.tables import outbox
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    url = (
-        request.getfixturevalue("database_url")
-        if request.param == "postgresql"
-        else f"sqlite:///{tmp_path}/outbox.sqlite"
-    )
-    made = create_engine(url)
-    with made.begin() as connection:
-        metadata.create_all(connection)
-    yield made
-    made.dispose()
+@pytest.fixture
+def engine(tables_engine: sa.Engine) -> sa.Engine:
+    return tables_engine
 
 
 def _write(transactions: Transactions, names: list[str]) -> None:
