@@ -8,7 +8,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -410,23 +411,12 @@ def test_a_batch_of_reads_is_one_statement(make_worker) -> None:
     worker = make_worker()
     service = worker.service
     service.create_job(handler="noop", job_id="seen", when=LATER)
-    engine = service.transactions.engine
-    statements: list[str] = []
-    this = threading.current_thread()
-
-    def executed(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if threading.current_thread() is this:  # not the worker's own threads (its heartbeat)
-            statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", executed)
-    try:
-        gets = [
-            Envelope(f"g{i}", None, f"g{i}", "job.get", {"job_id": job_id})
-            for i, job_id in enumerate(["seen", "missing", "seen"])
-        ]
+    gets = [
+        Envelope(f"g{i}", None, f"g{i}", "job.get", {"job_id": job_id})
+        for i, job_id in enumerate(["seen", "missing", "seen"])
+    ]
+    with statements_here(service.transactions.engine) as statements:
         results = CommandApplier(service).apply_many(gets)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", executed)
     assert [r.reply["ok"] for r in results if r.reply is not None] == [True, False, True]
     assert results[1].reply is not None and results[1].reply["error"]["code"] == "job_not_found"
     assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")
@@ -439,26 +429,19 @@ def test_stored_replies_are_looked_up_only_when_one_refuses_the_batch(make_worke
     worker = make_worker()
     service = worker.service
     engine = service.transactions.engine
-    lookups: list[str] = []
-    this = threading.current_thread()
-
-    def executed(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if threading.current_thread() is this and "f8a_outbox" in statement:
-            lookups.append(statement)
 
     def create(command_id: str, job_id: str) -> Envelope:
         args = {"handler": "noop", "job_id": job_id, "when": LATER}
         return Envelope(command_id, None, command_id, "job.create", args)
 
     applier = CommandApplier(service)
-    sa.event.listen(engine, "before_cursor_execute", executed)
-    try:
+    with statements_here(engine) as statements:
         (first,) = applier.apply_many([create("c1", "a")])
-        assert lookups == []
-        service.delete_job("a")  # were c1 applied again, "a" would be created again
+    assert not [statement for statement in statements if "f8a_outbox" in statement]
+    service.delete_job("a")  # were c1 applied again, "a" would be created again
+    with statements_here(engine) as statements:
         results = applier.apply_many([create("c2", "b"), create("c1", "a"), create("c3", "c")])
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", executed)
+    lookups = [statement for statement in statements if "f8a_outbox" in statement]
     assert len(lookups) == 1  # the second attempt's
     assert [r.duplicate for r in results] == [False, True, False]
     assert results[1].reply == first.reply
@@ -470,3 +453,21 @@ def test_stored_replies_are_looked_up_only_when_one_refuses_the_batch(make_worke
             sa.text("SELECT command_id, count(*) FROM f8a_outbox WHERE kind = 'reply' GROUP BY 1")
         ).all()
     assert sorted(stored) == [("c1", 1), ("c2", 1), ("c3", 1)]
+
+
+@contextmanager
+def statements_here(engine: sa.Engine) -> Iterator[list[str]]:
+    """The SQL statements SQLAlchemy executes on ``engine`` from this thread inside the block (not the
+    worker's own threads': its heartbeat, its scheduler)."""
+    statements: list[str] = []
+    this = threading.current_thread()
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if threading.current_thread() is this:
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", executed)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", executed)
