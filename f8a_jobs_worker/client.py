@@ -18,14 +18,16 @@ from typing import Any
 
 from kombu import Consumer, Queue
 
-from f8a_jobs_worker.errors import ERRORS_BY_CODE, InternalError, JobsError, Unavailable
+from f8a_jobs_worker.errors import (
+    ERRORS_BY_CODE,
+    InternalError,
+    JobsError,
+    ReplyTimeout,
+    Unavailable,
+)
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import Publisher
 from f8a_jobs_worker.messaging.topology import Names
-
-
-class ReplyTimeout(TimeoutError):
-    """No final reply within the timeout; the command may still be applied later."""
 
 
 def raise_for(reply: dict[str, Any]) -> dict[str, Any]:

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from f8a_jobs_worker import resources
+from f8a_jobs_worker.errors import ConfigError
 
 PREFIX = "F8A_JOBS_"
 DEFAULT_DATABASE_URL = "sqlite:///f8a-jobs.sqlite"
 DEFAULT_MISFIRE_GRACE_TIME = 3600
-
-
-class ConfigError(ValueError):
-    """A setting is unknown or has a value that cannot be used."""
+#: who executes flow runs: a flow engine of the pipeline's own on the flows exchange, Selinon, plain Celery
+FLOW_BACKENDS = ("exchange", "selinon", "celery")
 
 
 def _optional_int(value: str) -> int | None:
@@ -68,6 +67,34 @@ class Settings:
         return self.analytics_database_url or self.database_url
 
     @property
+    def selinon_flow_files(self) -> list[Path]:
+        """Selinon flow definition files: comma-separated files or directories (their ``*.yml``/``*.yaml``)."""
+        found: list[Path] = []
+        for part in (p.strip() for p in self.selinon_flows.split(",")):
+            if not part:
+                continue
+            path = Path(part)
+            if path.is_dir():
+                found.extend(sorted([*path.glob("*.yml"), *path.glob("*.yaml")]))
+            else:
+                found.append(path)
+        return found
+
+    @property
+    def celery_task_map(self) -> dict[str, str]:
+        """``F8A_JOBS_CELERY_TASK_NAMES`` (``flow=task`` pairs, comma-separated): the Celery task each flow
+        name is sent as; ValueError for a pair that is not ``flow=task``."""
+        mapping: dict[str, str] = {}
+        for pair in (p.strip() for p in self.celery_task_names.split(",")):
+            if not pair:
+                continue
+            flow, sep, task = pair.partition("=")
+            if not sep or not flow.strip() or not task.strip():
+                raise ValueError(f"expected flow=task, got {pair!r}")
+            mapping[flow.strip()] = task.strip()
+        return mapping
+
+    @property
     def effective_celery_broker_url(self) -> str | None:
         """Where the flow relay sends Celery task messages: the Celery broker, else the worker's own."""
         return self.celery_broker_url or self.broker_url
@@ -92,9 +119,6 @@ class Settings:
         settings = cls(**values)
         settings.validate()
         return settings
-
-    def with_overrides(self, **overrides: Any) -> Settings:
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def validate(self) -> None:
         if self.threads < 1:
@@ -122,11 +146,9 @@ class Settings:
         self._check_flow_backend()
 
     def _check_flow_backend(self) -> None:
-        from f8a_jobs_worker.flows.backend import BACKENDS, task_names
-
-        if self.flow_backend not in BACKENDS:
+        if self.flow_backend not in FLOW_BACKENDS:
             raise ConfigError(
-                f"{PREFIX}FLOW_BACKEND {self.flow_backend!r}: expected one of {', '.join(BACKENDS)}"
+                f"{PREFIX}FLOW_BACKEND {self.flow_backend!r}: expected one of {', '.join(FLOW_BACKENDS)}"
             )
         if self.flow_backend == "exchange":
             return
@@ -141,7 +163,7 @@ class Settings:
                 f"{PREFIX}SELINON_FLOWS (flow definition files or a directory of them)"
             )
         try:
-            task_names(self.celery_task_names)
+            self.celery_task_map  # noqa: B018 (parses the setting; raises ValueError for a bad one)
         except ValueError as exc:
             raise ConfigError(f"{PREFIX}CELERY_TASK_NAMES: {exc}") from None
 

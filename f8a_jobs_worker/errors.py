@@ -1,7 +1,9 @@
-"""One exception per error code of the wire contract (docs/messages.md).
+"""The package's two exception roots: :class:`JobsError`, one subclass per error code of the wire contract
+(docs/messages.md), and :class:`WorkerError`, what goes wrong in the worker itself and never reaches a reply.
 
 Every error the service facade raises is a :class:`JobsError`; its ``code`` is the reply's ``error.code`` and
-``details`` the reply's ``error.details``. The messaging layer never needs to know more than that.
+``details`` the reply's ``error.details``. The messaging layer never needs to know more than that. Every
+subclass of either root is constructed as its root is.
 """
 
 from __future__ import annotations
@@ -68,10 +70,20 @@ class InvalidSchedule(JobsError):
 
     code = "invalid_schedule"
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}", [{"path": f"$.{field}", "message": reason}])
-        self.field = field
-        self.reason = reason
+    @classmethod
+    def of(cls, field: str, reason: str) -> InvalidSchedule:
+        """The error for ``field`` (its JSON path in ``details``)."""
+        return cls(f"{field}: {reason}", [{"path": f"$.{field}", "message": reason}])
+
+    @property
+    def field(self) -> str:
+        """The field named (its path without ``$.``)."""
+        return str(self.details[0]["path"]).removeprefix("$.") if self.details else ""
+
+    @property
+    def reason(self) -> str:
+        """Why the field was refused."""
+        return str(self.details[0]["message"]) if self.details else self.message
 
 
 class FilterError(JobsError):
@@ -105,3 +117,43 @@ ERRORS_BY_CODE: dict[str, type[JobsError]] = {
         InternalError,
     )
 }
+
+
+class WorkerError(Exception):
+    """Base of the worker's own errors: a setting, a store or a broker the worker cannot work with."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(WorkerError):
+    """A setting is unknown or has a value that cannot be used."""
+
+
+class StoreInUse(WorkerError):
+    """Another worker runs on this SQLite file."""
+
+
+class ReplyTimeout(WorkerError):
+    """No final reply within the timeout; the command may still be applied later."""
+
+
+class BrokerRefused(WorkerError):
+    """The broker refused (nacked) a message it was asked to take."""
+
+
+class DispatchFailed(WorkerError):
+    """The broker failed during a fan-out of flow runs; ``dispatched`` were confirmed before it did."""
+
+    def __init__(self, message: str, dispatched: int = 0) -> None:
+        super().__init__(message)
+        self.dispatched = dispatched
+
+
+class Undeliverable(WorkerError):
+    """A flow run that no retry can hand over (an unknown flow, a malformed message): it is dead-lettered."""
+
+    def __init__(self, message: str, reason: str = "invalid_flow_run") -> None:
+        super().__init__(message)
+        self.reason = reason

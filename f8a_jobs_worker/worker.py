@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 
 import sqlalchemy as sa
@@ -53,6 +54,17 @@ from f8a_jobs_worker.scheduling.service import JobService
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = timedelta(minutes=10)
+
+
+def flow_backend(settings: Settings) -> FlowBackend | None:
+    """The flow backend the settings name (None: flow runs stay on the flows exchange)."""
+    return load_backend(
+        settings.flow_backend,
+        Path(settings.selinon_nodes),
+        settings.selinon_flow_files,
+        settings.celery_task_map,
+        settings.celery_queue or None,
+    )
 
 
 class Worker:
@@ -103,7 +115,7 @@ class Worker:
         self.state = SchedulerStateStore()
         self.filters = self._filter_runner()
         #: who executes flow runs besides the flows exchange (Selinon, Celery); job kwargs checked against it
-        self.flow_backend: FlowBackend | None = load_backend(settings)
+        self.flow_backend: FlowBackend | None = flow_backend(settings)
         self.registry.flows = self.flow_backend
         relayed = messaging and self.flow_backend is not None
         self.flows = (

@@ -181,7 +181,8 @@ def test_fan_out_is_observed_exactly_once(
 def test_a_broker_failure_mid_fan_out_says_how_many_were_dispatched(
     rabbitmq_url: str, names
 ) -> None:
-    from f8a_jobs_worker.flows.dispatch import DispatchFailed, FlowDispatcher
+    from f8a_jobs_worker.errors import DispatchFailed
+    from f8a_jobs_worker.flows.dispatch import FlowDispatcher
     from f8a_jobs_worker.messaging import broker
 
     def runs():

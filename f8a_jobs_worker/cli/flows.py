@@ -8,9 +8,11 @@ from f8a_jobs_worker import logs
 from f8a_jobs_worker.cli.publish import names_of
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.cli.signals import install_signal_handlers
-from f8a_jobs_worker.config import PREFIX, ConfigError, Settings
-from f8a_jobs_worker.flows.backend import FlowBackend, load_backend
+from f8a_jobs_worker.config import PREFIX, Settings
+from f8a_jobs_worker.errors import ConfigError
+from f8a_jobs_worker.flows.backend import FlowBackend
 from f8a_jobs_worker.flows.relay import FlowRelay
+from f8a_jobs_worker.worker import flow_backend
 
 
 @click.group()
@@ -20,7 +22,7 @@ def flows() -> None:
 
 def _backend(settings: Settings) -> FlowBackend:
     try:
-        backend = load_backend(settings)
+        backend = flow_backend(settings)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EX_CONFIG) from None

@@ -20,12 +20,11 @@ from f8a_jobs_worker import __version__, logs, retry
 from f8a_jobs_worker.cli import flows, health, monitor, publish
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.cli.signals import install_signal_handlers
-from f8a_jobs_worker.config import ConfigError, redact_url
-from f8a_jobs_worker.errors import Unavailable
+from f8a_jobs_worker.config import redact_url
+from f8a_jobs_worker.errors import ConfigError, StoreInUse, Unavailable
 from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.persistence.database import create_engine
-from f8a_jobs_worker.persistence.embedded import StoreInUse
 from f8a_jobs_worker.scheduling.default_jobs import load_definitions
 from f8a_jobs_worker.scheduling.migration import migrate_directory
 from f8a_jobs_worker.worker import Worker

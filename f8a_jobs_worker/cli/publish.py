@@ -11,9 +11,9 @@ import click
 
 from f8a_jobs_worker.cli.output import EX_UNAVAILABLE, EXIT_CODES, fail, show
 from f8a_jobs_worker.cli.settings import settings_from
-from f8a_jobs_worker.client import Client, ReplyTimeout, raise_for
+from f8a_jobs_worker.client import Client, raise_for
 from f8a_jobs_worker.config import Settings
-from f8a_jobs_worker.errors import JobsError
+from f8a_jobs_worker.errors import JobsError, ReplyTimeout
 from f8a_jobs_worker.messaging.topology import Names
 
 

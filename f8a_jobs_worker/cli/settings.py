@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from f8a_jobs_worker.config import ConfigError, Settings
+from f8a_jobs_worker.config import Settings
+from f8a_jobs_worker.errors import ConfigError
 
 EX_CONFIG = 78
 

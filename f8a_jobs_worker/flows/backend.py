@@ -13,21 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from f8a_jobs_worker.errors import ConfigError, Undeliverable
+
 if TYPE_CHECKING:
     from kombu import Producer
-
-    from f8a_jobs_worker.config import Settings
-
-BACKENDS = ("exchange", "selinon", "celery")
-
-
-class Undeliverable(Exception):
-    """A flow run that no retry can hand over (an unknown flow, a malformed message): it is dead-lettered."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -59,9 +48,7 @@ class FlowRun:
         problems = violations(file_validator("flow.json"), body)
         if problems:
             first = problems[0]
-            raise Undeliverable(
-                "invalid_flow_run", f"not a flow run: {first['path']}: {first['message']}"
-            )
+            raise Undeliverable(f"not a flow run: {first['path']}: {first['message']}")
         selective = "task_names" in body
         return cls(
             flow_name=body["flow_name"],
@@ -96,56 +83,29 @@ class FlowBackend(Protocol):
         ...
 
 
-def load_backend(settings: Settings) -> FlowBackend | None:
-    """The backend the settings name (None for ``exchange``), its configuration read and checked now;
-    ConfigError (one line) when it cannot be used."""
-    from f8a_jobs_worker.config import PREFIX, ConfigError
-
+def load_backend(
+    kind: str,
+    selinon_nodes: Path,
+    selinon_flows: list[Path],
+    celery_task_names: dict[str, str],
+    celery_queue: str | None,
+) -> FlowBackend | None:
+    """The flow backend ``kind`` names (None for ``exchange``), its configuration read and checked now;
+    ConfigError (one line, naming the setting) when it cannot be used."""
+    setting = "F8A_JOBS_FLOW_BACKEND"
     try:
-        if settings.flow_backend == "selinon":
+        if kind == "selinon":
             from f8a_jobs_worker.flows.selinon_backend import SelinonBackend
 
-            return SelinonBackend(Path(settings.selinon_nodes), flow_files(settings.selinon_flows))
-        if settings.flow_backend == "celery":
+            return SelinonBackend(selinon_nodes, selinon_flows)
+        if kind == "celery":
             from f8a_jobs_worker.flows.celery_backend import CeleryBackend
 
-            return CeleryBackend(
-                task_names(settings.celery_task_names), settings.celery_queue or None
-            )
+            return CeleryBackend(celery_task_names, celery_queue)
     except ImportError as exc:
         raise ConfigError(
-            f"{PREFIX}FLOW_BACKEND={settings.flow_backend} needs its extra: "
-            f"pip install 'f8a-jobs-worker[{settings.flow_backend}]' ({exc})"
+            f"{setting}={kind} needs its extra: pip install 'f8a-jobs-worker[{kind}]' ({exc})"
         ) from None
     except Exception as exc:  # Selinon's configuration errors have no common base
-        raise ConfigError(
-            f"{PREFIX}FLOW_BACKEND={settings.flow_backend}: {type(exc).__name__}: {exc}"
-        ) from None
+        raise ConfigError(f"{setting}={kind}: {type(exc).__name__}: {exc}") from None
     return None
-
-
-def flow_files(setting: str) -> list[Path]:
-    """Selinon flow definition files: comma-separated files or directories (their ``*.yml``/``*.yaml``)."""
-    found: list[Path] = []
-    for part in (p.strip() for p in setting.split(",")):
-        if not part:
-            continue
-        path = Path(part)
-        if path.is_dir():
-            found.extend(sorted([*path.glob("*.yml"), *path.glob("*.yaml")]))
-        else:
-            found.append(path)
-    return found
-
-
-def task_names(setting: str) -> dict[str, str]:
-    """``flow=task`` pairs, comma-separated: the Celery task each flow name is sent as."""
-    mapping: dict[str, str] = {}
-    for pair in (p.strip() for p in setting.split(",")):
-        if not pair:
-            continue
-        flow, sep, task = pair.partition("=")
-        if not sep or not flow.strip() or not task.strip():
-            raise ValueError(f"expected flow=task, got {pair!r}")
-        mapping[flow.strip()] = task.strip()
-    return mapping

@@ -11,7 +11,8 @@ from typing import Any
 
 from kombu import Producer
 
-from f8a_jobs_worker.flows.backend import FlowRun, Undeliverable
+from f8a_jobs_worker.errors import Undeliverable
+from f8a_jobs_worker.flows.backend import FlowRun
 
 
 class CeleryBackend:
@@ -41,7 +42,7 @@ class CeleryBackend:
     def send(self, run: FlowRun, producer: Producer) -> None:
         if run.task_names is not None:
             raise Undeliverable(
-                "selective_unsupported", "a selective run needs the Selinon flow backend"
+                "a selective run needs the Selinon flow backend", "selective_unsupported"
             )
         kwargs: dict[str, Any] = dict(run.node_args or {})
         self.app.send_task(

@@ -15,6 +15,7 @@ from typing import Any
 
 from kombu import Connection
 
+from f8a_jobs_worker.errors import DispatchFailed
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
 from f8a_jobs_worker.messaging.publisher import Publisher, dumps
@@ -23,17 +24,6 @@ from f8a_jobs_worker.messaging.topology import topic_exchange
 log = logging.getLogger(__name__)
 
 BATCH = 500
-
-
-class DispatchFailed(Exception):
-    """The broker failed during a fan-out; ``dispatched`` runs were confirmed before it did."""
-
-    def __init__(self, dispatched: int, reason: str) -> None:
-        super().__init__(
-            f"{dispatched} flow runs were dispatched and confirmed before the broker failed: "
-            f"{reason}"
-        )
-        self.dispatched = dispatched
 
 
 class FlowDispatcher:
@@ -110,4 +100,8 @@ def _broker_errors(dispatched: Callable[[], int]) -> Iterator[None]:
 def _failed(dispatched: int, exc: Exception) -> DispatchFailed:
     if isinstance(exc, DispatchFailed):
         return exc
-    return DispatchFailed(dispatched, f"{type(exc).__name__}: {exc}")
+    return DispatchFailed(
+        f"{dispatched} flow runs were dispatched and confirmed before the broker failed: "
+        f"{type(exc).__name__}: {exc}",
+        dispatched,
+    )

@@ -20,7 +20,8 @@ from kombu.message import Message
 
 from f8a_jobs_worker import retry
 from f8a_jobs_worker.config import redact_url
-from f8a_jobs_worker.flows.backend import FlowBackend, FlowRun, Undeliverable
+from f8a_jobs_worker.errors import Undeliverable
+from f8a_jobs_worker.flows.backend import FlowBackend, FlowRun
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
 from f8a_jobs_worker.messaging.inbound import as_bytes, safe_headers, safe_text
@@ -168,4 +169,4 @@ def _decode(message: Message) -> Any:
     try:
         return json.loads(as_bytes(message.body).decode("utf-8"))
     except ValueError as exc:
-        raise Undeliverable("invalid_flow_run", f"not a JSON document: {exc}") from None
+        raise Undeliverable(f"not a JSON document: {exc}") from None

@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 from kombu import Producer
 
-from f8a_jobs_worker.flows.backend import FlowRun, Undeliverable
+from f8a_jobs_worker.errors import Undeliverable
+from f8a_jobs_worker.flows.backend import FlowRun
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class SelinonBackend:
     def send(self, run: FlowRun, producer: Producer) -> None:
         if run.flow_name not in self.config.dispatcher_queues:
             raise Undeliverable(
-                "unknown_flow", f"the Selinon configuration has no flow {run.flow_name!r}"
+                f"the Selinon configuration has no flow {run.flow_name!r}", "unknown_flow"
             )
         tasks = (
             None if run.task_names is None else selective_task_names(run.flow_name, run.task_names)
@@ -166,7 +167,7 @@ class SelinonBackend:
         try:
             return dispatch_kwargs(flow_name, node_args, tasks, follow_subflows, run_subsequent)
         except SelectiveNoPathError as exc:
-            raise Undeliverable("selective_no_path", str(exc)) from None
+            raise Undeliverable(str(exc), "selective_no_path") from None
 
 
 class _Placeholder:

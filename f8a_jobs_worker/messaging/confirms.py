@@ -16,16 +16,13 @@ import amqp
 from amqp import spec
 from kombu import Connection
 
+from f8a_jobs_worker.errors import BrokerRefused
 from f8a_jobs_worker.messaging.amqp import corked
 
 CONTENT_TYPE = "application/json"
 CONFIRM_TIMEOUT = 30.0
 #: the arguments of Basic.Publish (reserved, exchange, routing key, mandatory, immediate), as py-amqp sends them
 PUBLISH_ARGUMENTS = "Bssbb"
-
-
-class Refused(Exception):
-    """The broker refused (nacked) a message."""
 
 
 class ConfirmedChannel:
@@ -90,11 +87,11 @@ class ConfirmedChannel:
         return self.published - self.confirmed
 
     def wait(self, down_to: int = 0) -> None:
-        """Read acks until at most ``down_to`` messages are unconfirmed; :class:`Refused` on a nack."""
+        """Read acks until at most ``down_to`` messages are unconfirmed; :class:`BrokerRefused` on a nack."""
         while self.outstanding > down_to and not self._nacked:
             self.conn.drain_events(timeout=self.timeout)
         if self._nacked:
-            raise Refused(f"the broker refused delivery tag {self._nacked[0]}")
+            raise BrokerRefused(f"the broker refused delivery tag {self._nacked[0]}")
 
     def close(self) -> None:
         self.channel.close()

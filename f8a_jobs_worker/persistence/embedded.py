@@ -12,9 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from filelock import FileLock, Timeout
 
-
-class StoreInUse(RuntimeError):
-    """Another worker runs on this SQLite file."""
+from f8a_jobs_worker.errors import StoreInUse
 
 
 class SingleWorkerLock:

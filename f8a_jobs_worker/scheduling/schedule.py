@@ -48,9 +48,9 @@ def parse_duration(value: Any, field: str) -> timedelta:
     """A positive span: seconds as a number, or text such as "1 week", "5:00:00", "32m", "1 day, 0:00:00"."""
     seconds = _text_seconds(value, field) if isinstance(value, str) else _seconds(value, field)
     if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidSchedule(field, f"{value!r} must be a finite span longer than zero")
+        raise InvalidSchedule.of(field, f"{value!r} must be a finite span longer than zero")
     if seconds > MAX_SPAN_DAYS * 86400:
-        raise InvalidSchedule(field, f"{value!r} is longer than {MAX_SPAN_DAYS} days")
+        raise InvalidSchedule.of(field, f"{value!r} is longer than {MAX_SPAN_DAYS} days")
     return timedelta(seconds=seconds)
 
 
@@ -62,7 +62,9 @@ def _text_seconds(value: str, field: str) -> float:
 
 def _seconds(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidSchedule(field, f"expected a duration, got {type(value).__name__} {value!r}")
+        raise InvalidSchedule.of(
+            field, f"expected a duration, got {type(value).__name__} {value!r}"
+        )
     if not isinstance(value, str):
         try:
             return float(value)
@@ -70,7 +72,7 @@ def _seconds(value: Any, field: str) -> float:
             return math.inf
     text = value.strip()
     if _CALENDAR_UNITS.search(text):
-        raise InvalidSchedule(
+        raise InvalidSchedule.of(
             field, f"{value!r}: months and years have no fixed length; use days, e.g. '30 days'"
         )
     try:
@@ -82,7 +84,7 @@ def _seconds(value: Any, field: str) -> float:
     except (ValueError, OverflowError):
         seconds = None
     if seconds is None:
-        raise InvalidSchedule(
+        raise InvalidSchedule.of(
             field, f"cannot parse {value!r} as a duration (e.g. '1 week', '5:00:00', '32m')"
         )
     return float(seconds)
@@ -99,9 +101,9 @@ def parse_when(value: Any, now: datetime) -> datetime | None:
     try:
         moment = _when(value, now)
     except ValueError as exc:
-        raise InvalidSchedule("when", str(exc)) from None
+        raise InvalidSchedule.of("when", str(exc)) from None
     if not EARLIEST_WHEN <= moment < LATEST_WHEN:
-        raise InvalidSchedule(
+        raise InvalidSchedule.of(
             "when",
             f"{moment.isoformat()} is outside {EARLIEST_WHEN.year} to {LATEST_WHEN.year - 1}",
         )
@@ -112,7 +114,7 @@ def _when(value: Any, now: datetime) -> datetime:
     if isinstance(value, datetime):
         return _as_utc(value)
     if not isinstance(value, str) or not value.strip():
-        raise InvalidSchedule("when", f"expected a date and time, got {value!r}")
+        raise InvalidSchedule.of("when", f"expected a date and time, got {value!r}")
     try:
         return _as_utc(datetime.fromisoformat(value.strip()))
     except ValueError:
@@ -125,7 +127,7 @@ def _when(value: Any, now: datetime) -> datetime:
             return _as_utc(first)
         return _next_occurrence(first, now)
     except (ValueError, OverflowError):
-        raise InvalidSchedule(
+        raise InvalidSchedule.of(
             "when",
             f"cannot parse {value!r} as a date and time "
             "(use ISO 8601 such as '2026-12-01T14:56:00Z', or 'Mon Feb 20, 14:56')",
@@ -192,7 +194,7 @@ def cron_trigger(expression: str, start: datetime, jitter: int | None) -> CronTr
     """A trigger from a 5-field crontab line: minute hour day-of-month month day-of-week."""
     values = expression.split()
     if len(values) != 5:
-        raise InvalidSchedule("cron", f"{expression!r} has {len(values)} fields, expected 5")
+        raise InvalidSchedule.of("cron", f"{expression!r} has {len(values)} fields, expected 5")
     minute, hour, day, month, day_of_week = values
     try:
         return CronTrigger(
@@ -206,7 +208,7 @@ def cron_trigger(expression: str, start: datetime, jitter: int | None) -> CronTr
             timezone=UTC,
         )
     except (ValueError, OverflowError) as exc:
-        raise InvalidSchedule("cron", f"{expression!r}: {exc}") from None
+        raise InvalidSchedule.of("cron", f"{expression!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -236,30 +238,32 @@ def build_schedule(
     """Check the schedule fields together and build the trigger they describe."""
     now = now or datetime.now(UTC)
     if periodically is not None and cron is not None:
-        raise InvalidSchedule("cron", "give either periodically or cron, not both")
+        raise InvalidSchedule.of("cron", "give either periodically or cron, not both")
     start = parse_when(when, now)
     jitter_s = None
     if jitter is not None:
         if periodically is None and cron is None:
-            raise InvalidSchedule("jitter", "only periodic jobs (periodically or cron) take jitter")
+            raise InvalidSchedule.of(
+                "jitter", "only periodic jobs (periodically or cron) take jitter"
+            )
         jitter_s = max(1, round(parse_duration(jitter, "jitter").total_seconds()))
     if cron is not None:
         if not isinstance(cron, str):
-            raise InvalidSchedule("cron", f"expected a crontab line, got {cron!r}")
+            raise InvalidSchedule.of("cron", f"expected a crontab line, got {cron!r}")
         trigger = cron_trigger(cron, start or now, jitter_s)
         if trigger.get_next_fire_time(None, start or now) is None:
-            raise InvalidSchedule("cron", f"{cron!r} never fires (no such date)")
+            raise InvalidSchedule.of("cron", f"{cron!r} never fires (no such date)")
         return Schedule(trigger, start or now, None, cron, jitter_s)
     if periodically is not None:
         interval = parse_duration(periodically, "periodically")
         if interval < timedelta(seconds=1):
-            raise InvalidSchedule("periodically", f"{periodically!r} is shorter than one second")
+            raise InvalidSchedule.of("periodically", f"{periodically!r} is shorter than one second")
         trigger = IntervalTrigger(
             seconds=interval.total_seconds(), start_date=start or now, jitter=jitter_s, timezone=UTC
         )
         return Schedule(trigger, start or now, interval, None, jitter_s, None if start else now)
     if start is not None and start < now - _PAST_TOLERANCE:
-        raise InvalidSchedule(
+        raise InvalidSchedule.of(
             "when", f"{start.isoformat()} is in the past; omit when to run the job now"
         )
     run_at = start or now
