@@ -20,8 +20,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
 
+from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.jobstore import JobStore
-from f8a_jobs_worker.persistence.tables import create_tables
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF
 from f8a_jobs_worker.scheduling.runtime import JOBS
 
@@ -77,7 +77,7 @@ def fill_worker_store(
     """One one-shot job of ``handler`` (``noop``) per run time in the worker's ``f8a_jobs`` table (created if
     missing)."""
     store = JobStore(engine)
-    create_tables(engine, store.jobs_t)
+    schema.upgrade(engine)
 
     def rows() -> Iterable[dict[str, Any]]:
         for n, run_at in enumerate(run_times):

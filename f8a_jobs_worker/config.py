@@ -19,6 +19,8 @@ from f8a_jobs_worker.errors import ConfigError
 PREFIX = "F8A_JOBS_"
 DEFAULT_DATABASE_URL = "sqlite:///f8a-jobs.sqlite"
 DEFAULT_MISFIRE_GRACE_TIME = 3600
+#: how ``run`` meets a store whose schema is behind: upgrade it (under a lock), or refuse to start
+SCHEMA_UPGRADES = ("auto", "manual")
 #: who executes flow runs: a flow engine of the pipeline's own on the flows exchange, Selinon, plain Celery
 FLOW_BACKENDS = ("exchange", "selinon", "celery")
 
@@ -58,6 +60,7 @@ class Settings:
     flow_relay_prefetch: int = 500
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"  # noqa: S104 - probes and scrapes come from outside the container
+    schema_upgrade: str = "auto"
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -139,6 +142,11 @@ class Settings:
             raise ConfigError(f"{PREFIX}REPLICA_LAPSE must be 2 to 300 seconds")
         if not 0.1 <= self.poll_interval <= 3600.0:
             raise ConfigError(f"{PREFIX}POLL_INTERVAL must be 0.1 to 3600 seconds")
+        if self.schema_upgrade not in SCHEMA_UPGRADES:
+            raise ConfigError(
+                f"{PREFIX}SCHEMA_UPGRADE must be one of {', '.join(SCHEMA_UPGRADES)}, "
+                f"got {self.schema_upgrade!r}"
+            )
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"{PREFIX}LOG_FORMAT must be text or json, got {self.log_format!r}")
         self._check_names()
@@ -221,6 +229,7 @@ class Settings:
             if self.metrics_port is None
             else f"{self.metrics_host}:{self.metrics_port}",
             "flow_backend": self.flow_backend,
+            "schema_upgrade": self.schema_upgrade,
             **(
                 {}
                 if self.flow_backend == "exchange"
@@ -252,6 +261,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "poll_interval": float,
     "filter_timeout": int,
     "log_level": str.upper,
+    "schema_upgrade": str.lower,
     "log_format": str.lower,
 }
 

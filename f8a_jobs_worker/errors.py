@@ -131,6 +131,11 @@ class ConfigError(WorkerError):
     """A setting is unknown or has a value that cannot be used."""
 
 
+class SchemaMismatch(WorkerError):
+    """The job store is at a schema revision this release cannot run on: behind (and upgrades are manual),
+    or ahead (written by a newer release)."""
+
+
 class StoreInUse(WorkerError):
     """Another worker runs on this SQLite file."""
 

@@ -33,8 +33,8 @@ from f8a_jobs_worker.messaging.topology import Names
 from f8a_jobs_worker.operations.metrics import Metrics, StateCollector, StoredState
 from f8a_jobs_worker.operations.probes import Probe, thread_check
 from f8a_jobs_worker.operations.server import OperationsServer
-from f8a_jobs_worker.persistence import counts
-from f8a_jobs_worker.persistence.database import create_engine, ping, store_errors
+from f8a_jobs_worker.persistence import counts, schema
+from f8a_jobs_worker.persistence.database import create_engine
 from f8a_jobs_worker.persistence.embedded import SingleWorkerLock
 from f8a_jobs_worker.persistence.ledger import RunLedger
 from f8a_jobs_worker.persistence.notify import STATE, Listener, listens
@@ -42,7 +42,6 @@ from f8a_jobs_worker.persistence.outbox import Outbox
 from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.state import SchedulerStateStore
-from f8a_jobs_worker.persistence.tables import create_tables
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
 from f8a_jobs_worker.scheduling.backfill import BackfillDriver
 from f8a_jobs_worker.scheduling.default_jobs import Report, apply_default_jobs
@@ -249,17 +248,30 @@ class Worker:
         return Probe(checks)
 
     def readiness(self) -> Probe:
+        seen: list[schema.SchemaState] = []
+
         def store() -> str | None:
-            ping(self.engine)
-            return None
+            found = schema.state(self.engine)  # a round trip: the store answers
+            seen[:] = [found]
+            if found.at_head:
+                return None
+            return (
+                f"the store is at schema revision {found.current}, this release needs {found.head}"
+            )
 
         checks = {"store": store}
+        facts = {
+            "schema": lambda: {
+                "store": seen[0].current if seen else None,
+                "release": schema.head(),
+            }
+        }
         if self.consumer is not None:
             consumer = self.consumer
             checks["broker"] = lambda: (
                 None if consumer.connected else "not connected to the broker (retrying)"
             )
-        return Probe(checks)
+        return Probe(checks, facts)
 
     def _filter_runner(self) -> FilterRunner:
         """``$filter`` queries run on the analytics database: its own engine, or the job store's."""
@@ -278,8 +290,7 @@ class Worker:
         log.info("handlers: %s", ", ".join(self.registry))
         if self.single is not None:
             self.single.acquire()
-        with store_errors("job store"):
-            create_tables(self.engine, self.runtime.store.jobs_t)
+        self.schema = schema.ensure(self.engine, self.settings.schema_upgrade == "auto")
         with self.transactions.begin() as uow:
             self.state.ensure(uow.connection)
             paused = self.state.is_paused(uow.connection)

@@ -22,8 +22,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from f8a_jobs_worker.client import Client
 from f8a_jobs_worker.commands.dispatch import CommandApplier
 from f8a_jobs_worker.commands.envelope import Envelope
-from f8a_jobs_worker.persistence.jobstore import JobStore
-from f8a_jobs_worker.persistence.tables import create_tables, job_runs
+from f8a_jobs_worker.persistence import schema
+from f8a_jobs_worker.persistence.tables import job_runs
 from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
 from f8a_jobs_worker.scheduling.runtime import JOBS
 from f8a_jobs_worker.scheduling.spec import JobOptions
@@ -126,8 +126,7 @@ def refuse(database_url: str, table: str, column: str, value: str) -> None:
     """Make PostgreSQL refuse, with an error the worker cannot expect, rows of ``table`` whose ``column`` is
     ``value`` (a trigger): a fault of the database, not of the input."""
     engine = sa.create_engine(database_url)
-    create_tables(engine)
-    JobStore(engine).jobs_t.create(engine, checkfirst=True)
+    schema.upgrade(engine)
     with engine.begin() as connection:
         connection.execute(
             sa.text(
@@ -248,8 +247,7 @@ def test_creates_in_a_row_are_one_insert_with_each_outcome_in_order(
     first one's reply), all in one statement; the rows are what APScheduler's stock store reads."""
     worker = messaging_worker(start=False)
     engine = sa.create_engine(database_url)
-    create_tables(engine)
-    JobStore(engine).jobs_t.create(engine, checkfirst=True)
+    schema.upgrade(engine)
     engine.dispose()
     with worker.service.unit_of_work() as uow:  # stored before the worker starts
         worker.service.create_jobs([{"handler": "noop", "job_id": "old", "when": LATER}], uow=uow)
@@ -319,8 +317,7 @@ def test_pauses_resumes_and_deletes_in_a_row_each_get_their_own_outcome(
     applied after the first, as if sent one by one)."""
     worker = messaging_worker(start=False)
     engine = sa.create_engine(database_url)
-    create_tables(engine)
-    JobStore(engine).jobs_t.create(engine, checkfirst=True)
+    schema.upgrade(engine)
     with worker.service.unit_of_work() as uow:
         worker.service.create_jobs(
             [

@@ -110,9 +110,9 @@ def test_no_run_is_lost_on_shutdown(make_worker, tmp_path: Path) -> None:
     out = tmp_path / "runs.jsonl"
     created = _due_run_during_shutdown(make_worker, out)
     after = make_worker(start=False)
-    from f8a_jobs_worker.persistence.tables import create_tables
+    from f8a_jobs_worker.persistence import schema
 
-    create_tables(after.engine)
+    schema.upgrade(after.engine)
     after.membership.join(everyone_else_gone=False)
     after.relay.start()
     after.runtime.start(paused=True)

@@ -90,9 +90,9 @@ def test_history_keeps_duration_and_summary_newest_first(make_worker, tmp_path: 
 
 def test_history_retention_by_count_and_age(make_worker) -> None:
     worker = make_worker(start=False)
-    from f8a_jobs_worker.persistence.tables import create_tables
+    from f8a_jobs_worker.persistence import schema
 
-    create_tables(worker.engine)
+    schema.upgrade(worker.engine)
     now = datetime.now(UTC)
 
     def record(run: RunRecord) -> None:
@@ -128,13 +128,14 @@ def test_outcomes_handed_over_are_written_in_batches_larger_than_the_threads(
     be stored fails alone (its callback gets None), the others handed over with it are recorded."""
     from collections import Counter
 
+    from f8a_jobs_worker.persistence import schema
     from f8a_jobs_worker.persistence.database import create_engine
     from f8a_jobs_worker.persistence.runs import Recorded, RunStore
-    from f8a_jobs_worker.persistence.tables import create_tables, outbox
+    from f8a_jobs_worker.persistence.tables import outbox
     from f8a_jobs_worker.persistence.unit_of_work import Transactions
 
     engine = create_engine(database_url)
-    create_tables(engine)
+    schema.upgrade(engine)
     store = RunStore(Transactions(engine))
     now = datetime.now(UTC)
     commits = Counter[int]()
@@ -184,14 +185,14 @@ def test_outcomes_handed_over_while_the_store_is_down_are_written_when_it_return
     own_role,
 ) -> None:
     """The thread that writes waits for the store (the others queue); nothing is lost."""
+    from f8a_jobs_worker.persistence import schema
     from f8a_jobs_worker.persistence.database import create_engine
     from f8a_jobs_worker.persistence.runs import Recorded, RunStore
-    from f8a_jobs_worker.persistence.tables import create_tables
     from f8a_jobs_worker.persistence.unit_of_work import Transactions
 
     url, role, sql = own_role
     engine = create_engine(url)
-    create_tables(engine)
+    schema.upgrade(engine)
     store = RunStore(Transactions(engine))
     now = datetime.now(UTC)
     called: list[Recorded | None] = []

@@ -17,11 +17,11 @@ from typing import Any
 import click
 
 from f8a_jobs_worker import __version__, logs, retry
-from f8a_jobs_worker.cli import flows, health, monitor, publish
+from f8a_jobs_worker.cli import db, flows, health, monitor, publish
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.cli.signals import install_signal_handlers
 from f8a_jobs_worker.config import redact_url
-from f8a_jobs_worker.errors import ConfigError, StoreInUse, Unavailable
+from f8a_jobs_worker.errors import ConfigError, SchemaMismatch, StoreInUse, Unavailable
 from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.persistence.database import create_engine
@@ -90,7 +90,7 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
         worker = _start_with_retry(
             lambda: Worker(settings, load_default_jobs=not no_default_jobs, messaging=True), stop
         )
-    except (StoreInUse, ConfigError) as exc:
+    except (StoreInUse, ConfigError, SchemaMismatch) as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(EX_CONFIG)
         return
@@ -123,7 +123,7 @@ def _start_with_retry(make_worker: Callable[[], Worker], stop: threading.Event) 
         worker = make_worker()
         try:
             worker.start()
-        except (Unavailable, StoreInUse):
+        except (Unavailable, StoreInUse, SchemaMismatch):
             worker.stop(wait=False)
             raise
         return worker
@@ -224,6 +224,7 @@ cli.add_command(monitor.events)
 cli.add_command(monitor.dlq)
 cli.add_command(flows.flows)
 cli.add_command(health.health)
+cli.add_command(db.db)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -15,6 +16,17 @@ class Probe:
     """Named checks; each returns None when fine, else why not."""
 
     checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
+    #: facts shown beside the checks (the store's schema revision), each read when the probe runs
+    facts: dict[str, Callable[[], Any]] = field(default_factory=dict)
+
+    def read_facts(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, read in self.facts.items():
+            try:
+                found[name] = read()
+            except Exception as exc:
+                found[name] = f"{type(exc).__name__}: {exc}"
+        return found
 
     def run(self) -> tuple[bool, dict[str, str]]:
         results: dict[str, str] = {}

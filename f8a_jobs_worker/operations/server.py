@@ -51,7 +51,9 @@ class OperationsServer:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"try /metrics, /livez or /readyz\n"]
         ok, checks = probe.run()
-        body = json.dumps({"status": "ok" if ok else "failing", "checks": checks}).encode()
+        body = json.dumps(
+            {"status": "ok" if ok else "failing", "checks": checks, **probe.read_facts()}
+        ).encode()
         status = "200 OK" if ok else "503 Service Unavailable"
         start_response(status, [("Content-Type", "application/json")])
         return [body]

@@ -50,6 +50,20 @@ def install(connection: sa.Connection, jobs: sa.Table | None) -> None:
                 _recount(connection, table)
 
 
+def uninstall(connection: sa.Connection, tables: list[str]) -> None:
+    """Drop the counting triggers of ``tables`` (on PostgreSQL with their functions)."""
+    postgresql = connection.dialect.name == "postgresql"
+    for table in tables:
+        for change in ("insert", "delete", "move"):
+            trigger = f"{table}_count_{change}"
+            statement = (
+                f"DROP FUNCTION IF EXISTS {trigger}() CASCADE"
+                if postgresql
+                else f"DROP TRIGGER IF EXISTS {trigger}"
+            )
+            connection.execute(sa.text(statement))
+
+
 def totals(connection: sa.Connection) -> dict[str, int]:
     """Every counter's value."""
     query = sa.select(counts.c.counter, sa.func.sum(counts.c.n)).group_by(counts.c.counter)

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from f8a_jobs_worker.errors import JobBroken
 from f8a_jobs_worker.persistence import counts as counters
 from f8a_jobs_worker.persistence.bulk import insert_rows
-from f8a_jobs_worker.persistence.tables import run_ledger
+from f8a_jobs_worker.persistence.tables import jobs, run_ledger
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,7 @@ class JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         super().__init__(engine=engine, tablename=tablename, metadata=sa.MetaData())
         self.due_per_pass = due_per_pass
         self.replica = replica
-        self.jobs_t = sa.Table(
-            tablename,
-            sa.MetaData(),
-            sa.Column("id", sa.Unicode(191), primary_key=True),
-            sa.Column("next_run_time", sa.Float(25), index=True),
-            sa.Column("job_state", sa.LargeBinary, nullable=False),
-            sa.Column("handler", sa.Unicode(191), nullable=False),
-            sa.Column("is_default", sa.Boolean, nullable=False, default=False),
-            sa.Column("broken", sa.Text, nullable=True),
-        )
+        self.jobs_t = jobs
         self._columns = [
             self.jobs_t.c[name] for name in ("id", "job_state", "handler", "is_default")
         ]

@@ -1,5 +1,9 @@
-"""The worker's own tables, beside APScheduler's job table in the same database.
+"""The job store's tables, as the latest schema version has them (persistence/revisions/ has the versions).
 
+``f8a_jobs``: one row per job: its state (``job_state``, the pickled dict of APScheduler 3's ``Job.__getstate__``,
+version 1, so that stores and replicas of earlier releases read it), its next run time (UTC epoch seconds;
+null: paused), its handler and whether it came from ``default_jobs/`` (for listing without unpickling), and
+why it is broken (its state cannot be restored), if it is.
 ``f8a_job_runs``: one row per run outcome (executed, failed, missed), pruned by age and count per job.
 ``f8a_job_failures``: one row per failed run with its traceback, kept until ``jobs.clean_failed``.
 ``f8a_scheduler_state``: whole-scheduler settings that must survive restarts (paused or running).
@@ -15,9 +19,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from f8a_jobs_worker.persistence.database import advisory_xact_lock
-
 metadata = sa.MetaData()
+
+jobs = sa.Table(
+    "f8a_jobs",
+    metadata,
+    sa.Column("id", sa.Unicode(191), primary_key=True),
+    sa.Column("next_run_time", sa.Float(25), index=True),
+    sa.Column("job_state", sa.LargeBinary, nullable=False),
+    sa.Column("handler", sa.Unicode(191), nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False, default=False),
+    sa.Column("broken", sa.Text, nullable=True),
+)
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -150,29 +163,3 @@ counts = sa.Table(
     sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("n", sa.BigInteger, nullable=False),
 )
-
-#: the advisory lock that orders replicas creating or upgrading the tables at the same time
-_SCHEMA_LOCK = 0x0F8A_0B5
-
-
-def create_tables(engine: sa.Engine, jobs: sa.Table | None = None) -> None:
-    """Create missing tables (``jobs``: the job store's too) and add the columns of later releases to
-    existing ones, in one transaction; on PostgreSQL under an advisory lock, so replicas starting together
-    do not race."""
-    added = [(outbox, "replica", "VARCHAR(128)")]
-    if jobs is not None:
-        added.append((jobs, "broken", "TEXT"))
-    with engine.begin() as connection:
-        advisory_xact_lock(connection, _SCHEMA_LOCK)
-        metadata.create_all(connection, checkfirst=True)
-        if jobs is not None:
-            jobs.create(connection, checkfirst=True)
-        inspector = sa.inspect(connection)
-        for table, column, sql_type in added:
-            if column not in {c["name"] for c in inspector.get_columns(table.name)}:
-                connection.execute(
-                    sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}")
-                )
-        from f8a_jobs_worker.persistence import counts as counters  # it builds on these tables
-
-        counters.install(connection, jobs)

@@ -37,6 +37,7 @@ from f8a_jobs_worker.filters.report import analyses_report
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.moments import parse_iso
+from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.backfills import BackfillStore
 from f8a_jobs_worker.persistence.database import ping, store_errors
 from f8a_jobs_worker.persistence.jobstore import BrokenJob
@@ -552,12 +553,14 @@ class JobService:
             running = self.ledger.running(work.connection)
             members = replicas.all(work.connection)
             now = replicas.now(work.connection)
+            revision = schema.current(work.connection)
         return {
             "state": "paused" if paused else "running",
             "runs_in_progress": running,
             "outbox": {"pending": pending, "oldest_age_s": round(oldest, 3)},
             "replica": replicas.replica_id,
             "replicas": [view.to_dict(runs, now, replicas.replica_id) for view, runs in members],
+            "schema": {"store": revision, "release": schema.head()},
         }
 
     def pause_scheduler(self, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
