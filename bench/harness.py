@@ -385,3 +385,14 @@ def start_worker(env: dict[str, str], log_dir: Path) -> Process:
 def python_module(module: str, *args: str, log_dir: Path, name: str) -> Process:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return Process([sys.executable, "-m", module, *args], env, log_dir, name)
+
+
+def upgrade_store(database_url: str) -> None:
+    """The worker's tables in ``database_url``, made by the worker's own command (``db upgrade``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("F8A_JOBS_")}
+    subprocess.run(
+        [sys.executable, "-m", "f8a_jobs_worker", "db", "upgrade", "--database-url", database_url],
+        env=env,
+        check=True,
+        capture_output=True,
+    )

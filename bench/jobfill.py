@@ -1,9 +1,10 @@
 """Filling job stores fast: many one-shot jobs written straight into a store's table.
 
 Going through ``job.create`` would make the set-up of a 100,000-job store take longer than the benchmarks, so
-jobs are built as APScheduler :class:`Job` objects and written with one multi-row INSERT per chunk, in the
-exact row format of the store that will read them: the worker's :class:`JobStore` (through its own ``_row``)
-or APScheduler's stock ``SQLAlchemyJobStore`` for the bare comparison.
+jobs are written as rows, with one multi-row INSERT per chunk, in the format of the store that will read them:
+the worker's ``f8a_jobs`` (docs/architecture.md, "The job table": APScheduler 3's job state, pickled, beside
+its next run time, handler and kind), its tables made by the worker's own ``db upgrade``; or APScheduler's
+stock ``SQLAlchemyJobStore`` for the bare comparison.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
 
-from f8a_jobs_worker.persistence import schema
-from f8a_jobs_worker.persistence.jobstore import JobStore
-from f8a_jobs_worker.scheduling.jobs import RUNNER_REF
-from f8a_jobs_worker.scheduling.runtime import JOBS
+from bench.harness import upgrade_store
 
+#: the worker's job table as data (its columns; ``job_state`` holds APScheduler 3's job state, version 1)
+WORKER_JOBS = sa.table(
+    "f8a_jobs",
+    *(sa.column(name) for name in ("id", "next_run_time", "job_state", "handler", "is_default")),
+)
+#: what the state names as the job's function: never called by the worker (0.1.0 replicas import it)
+WORKER_FUNC = "f8a_jobs_worker.scheduling.runner:run_job"
 BARE_TABLE = "bare_jobs"
 BARE_FUNC = "bench.bare_job:touch"
 CHUNK = 2000
@@ -49,7 +54,9 @@ def _one_shot(job_id: str, func: str, args: tuple[Any, ...], run_at: datetime, *
     )
 
 
-def _insert(engine: sa.Engine, table: sa.Table, rows: Iterable[dict[str, Any]]) -> int:
+def _insert(
+    engine: sa.Engine, table: sa.Table | sa.TableClause, rows: Iterable[dict[str, Any]]
+) -> int:
     """One multi-row INSERT statement per chunk (an executemany would be one statement per row, and run
     the job table's counting trigger once per row)."""
     written = 0
@@ -74,25 +81,36 @@ def fill_worker_store(
     handler: str = "noop",
     kwargs: dict[str, Any] | None = None,
 ) -> int:
-    """One one-shot job of ``handler`` (``noop``) per run time in the worker's ``f8a_jobs`` table (created if
-    missing)."""
-    store = JobStore(engine)
-    schema.upgrade(engine)
+    """One one-shot job of ``handler`` (``noop``) per run time in the worker's ``f8a_jobs`` table (its
+    tables made first if missing)."""
+    upgrade_store(engine.url.render_as_string(hide_password=False))
+    meta = {"default": False, "cron": None, "on_interrupt": "report", "overlap": "skip"}
 
     def rows() -> Iterable[dict[str, Any]]:
         for n, run_at in enumerate(run_times):
-            job = _one_shot(
-                f"{prefix}-{n}",
-                RUNNER_REF,
-                (handler, {"default": False, "cron": None}),
-                run_at,
-                name=handler,
-                executor=JOBS,
-                kwargs=kwargs or {},
-            )
-            yield {"id": job.id, **store._row(job)}
+            state = {
+                "version": 1,
+                "id": f"{prefix}-{n}",
+                "func": WORKER_FUNC,
+                "trigger": DateTrigger(run_at),
+                "executor": "default",
+                "args": (handler, meta),
+                "kwargs": kwargs or {},
+                "name": handler,
+                "misfire_grace_time": None,  # catch-up runs however late, as after a long downtime
+                "coalesce": True,
+                "max_instances": 1,
+                "next_run_time": run_at,
+            }
+            yield {
+                "id": state["id"],
+                "next_run_time": datetime_to_utc_timestamp(run_at),
+                "job_state": pickle.dumps(state, pickle.HIGHEST_PROTOCOL),
+                "handler": handler,
+                "is_default": False,
+            }
 
-    return _insert(engine, store.jobs_t, rows())
+    return _insert(engine, WORKER_JOBS, rows())
 
 
 def fill_bare_store(engine: sa.Engine, run_times: Iterable[datetime], prefix: str = "job") -> int:

@@ -10,17 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-#: private methods whose logic this package repeats with a change (not only calls): the SHA-256 of their source
-#: as checked; any change to them, even in a patch release, is to be read before the digest is updated
-REPEATED = {
-    # JobScheduler._fire_due: APScheduler's pass, with runs claimed up to FIRE_AHEAD before their time
-    "apscheduler.schedulers.base:BaseScheduler._process_jobs": (
-        "efd3944de4e2c69e37ca668cf9ec6a5839501ab37593f559023cacc547a379b9"
-    ),
-}
-
 #: distribution name -> the release series (major.minor) the private uses below were checked against
-CHECKED = {"apscheduler": "3.11", "kombu": "5.7", "amqp": "5.4", "selinon": "1.4"}
+CHECKED = {"kombu": "5.7", "amqp": "5.4", "selinon": "1.4"}
 
 
 class PrivateUse(NamedTuple):
@@ -31,126 +22,6 @@ class PrivateUse(NamedTuple):
 
 
 PRIVATE = [
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.schedulers.base:BaseScheduler._process_jobs",
-        "scheduling/runtime.py",
-        "one transaction per pass; no pass after shutdown; store errors retried",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.job:Job._get_run_times",
-        "scheduling/runtime.py",
-        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.job:Job._modify",
-        "scheduling/runtime.py",
-        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.schedulers.base:BaseScheduler._lookup_executor",
-        "scheduling/runtime.py",
-        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.schedulers.base:BaseScheduler._dispatch_event",
-        "scheduling/runtime.py",
-        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.schedulers.base:BaseScheduler._jobstores",
-        "scheduling/runtime.py",
-        "the pass (JobScheduler._fire_due) is APScheduler's, with runs claimed ahead of their time",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.schedulers.base:BaseScheduler._jobstores_lock",
-        "scheduling/runtime.py, scheduling/service.py",
-        "a command's transaction and a scheduler pass never interleave",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.schedulers.background:BackgroundScheduler._thread",
-        "scheduling/runtime.py",
-        "liveness: the scheduler thread is running",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore._reconstitute_job",
-        "persistence/jobstore.py",
-        "rows restored one by one, so one broken row is kept and reported, not deleted",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.job:Job._jobstore_alias",
-        "scheduling/runtime.py",
-        "a batch of new jobs built and inserted with one statement, marked stored as add_job marks them",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.job:Job.__setstate__",
-        "scheduling/runtime.py",
-        "a batch's new jobs built from their state (version 1) without Job()'s checks, done already",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.job:Job._scheduler",
-        "scheduling/runtime.py",
-        "a job built from its state is given its scheduler as Job() gives it",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.jobstores.sqlalchemy:SQLAlchemyJobStore._get_jobs",
-        "persistence/jobstore.py",
-        "listing with broken rows left out instead of deleted",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.executors.pool:BasePoolExecutor._do_submit_job",
-        "scheduling/executor.py",
-        "runs go to the JobRunner, not to a stored callable",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.executors.base:BaseExecutor._run_job_success",
-        "scheduling/executor.py",
-        "outcomes reported to the scheduler like its own executors do",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.executors.base:BaseExecutor._run_job_error",
-        "scheduling/executor.py",
-        "outcomes reported to the scheduler like its own executors do",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.executors.base:BaseExecutor._instances",
-        "scheduling/executor.py",
-        "job.run_now counts its run under the executor's lock before the command commits",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.executors.base:BaseExecutor._lock",
-        "scheduling/executor.py",
-        "job.run_now counts its run under the executor's lock before the command commits",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.executors.base:BaseExecutor._scheduler",
-        "scheduling/executor.py",
-        "the pass's unit of work, which a run joins",
-    ),
-    PrivateUse(
-        "apscheduler",
-        "apscheduler.executors.pool:BasePoolExecutor._pool",
-        "scheduling/executor.py",
-        "runs started after the commit that decided them",
-    ),
     PrivateUse(
         "kombu",
         "kombu.transport.filesystem:Channel._put",

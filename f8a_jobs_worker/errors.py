@@ -47,9 +47,17 @@ class UnknownHandler(JobsError):
 class JobNotFound(JobsError):
     code = "job_not_found"
 
+    @classmethod
+    def of(cls, job_id: str) -> JobNotFound:
+        return cls(f"no job {job_id!r}")
+
 
 class JobExists(JobsError):
     code = "job_exists"
+
+    @classmethod
+    def of(cls, job_id: str) -> JobExists:
+        return cls(f"job {job_id!r} exists; send replace: true to overwrite it")
 
 
 class JobBusy(JobsError):
@@ -144,7 +152,15 @@ class ReplyTimeout(WorkerError):
     """No final reply within the timeout; the command may still be applied later."""
 
 
-class BrokerRefused(WorkerError):
+class BrokerUnavailable(WorkerError):
+    """The broker, or the connection to it, failed; ``sent`` messages were confirmed before it did."""
+
+    def __init__(self, message: str, sent: int = 0) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class BrokerRefused(BrokerUnavailable):
     """The broker refused (nacked) a message it was asked to take."""
 
 

@@ -74,7 +74,7 @@ def until_available(
 
     def note(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        outage.failed(_reason(error))
+        outage.failed(reason(error))
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(retry_on),
@@ -90,8 +90,13 @@ def until_available(
     return result
 
 
-def _reason(error: BaseException | None) -> str:
+def reason(error: BaseException | None) -> str:
+    """What failed, in one line for a log: the worker's message of its own errors; the driver's first line
+    of a database error (SQLAlchemy's text would add the statement and its parameters); else the text."""
     if error is None:
         return "unknown"
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    return str(message).splitlines()[0][:200]
+    message = getattr(error, "message", None)
+    if not message and hasattr(error, "orig"):
+        message = str(error.orig or type(error).__name__)
+    lines = str(message or error or type(error).__name__).strip().splitlines()
+    return (lines[0] if lines else type(error).__name__)[:200]

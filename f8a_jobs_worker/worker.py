@@ -1,20 +1,24 @@
 """The composition root: settings in, a running worker out.
 
-:class:`Worker` builds the engine, the stores, the handler registry, the scheduler runtime and the service
-facade, and runs their lifecycle in one place: start (tables, scheduler paused, default jobs, then resume unless
-an operator paused the scheduler) and stop (no new runs, running handlers finish, connections closed).
+:class:`Worker` builds every part, each given its collaborators in its constructor, and runs them as one
+:class:`~f8a_jobs_worker.lifecycle.Lifecycle`: :meth:`Worker.start` starts them in the order of
+:meth:`Worker._parts` and :meth:`Worker.stop` stops them in the reverse one (no new commands, no new runs,
+running handlers finish, events sent, the replica unregistered, connections closed). docs/architecture.md has
+the table of the threads this starts.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+import threading
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-
-import sqlalchemy as sa
+from typing import Any
 
 from f8a_jobs_worker import __version__
+from f8a_jobs_worker.clock import SYSTEM, Clock
 from f8a_jobs_worker.commands.consumer import CommandConsumer
 from f8a_jobs_worker.commands.dispatch import COMMANDS, CommandApplier
 from f8a_jobs_worker.config import Settings
@@ -26,33 +30,42 @@ from f8a_jobs_worker.flows.backend import FlowBackend, load_backend
 from f8a_jobs_worker.flows.dispatch import FlowDispatcher
 from f8a_jobs_worker.flows.relay import FlowRelay
 from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.lifecycle import Doorbell, Lifecycle
 from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.publisher import NO_RETRY, Publisher
 from f8a_jobs_worker.messaging.topology import Names
-from f8a_jobs_worker.operations.metrics import Metrics, StateCollector, StoredState
-from f8a_jobs_worker.operations.probes import Probe, thread_check
+from f8a_jobs_worker.operations.metrics import Metrics
 from f8a_jobs_worker.operations.server import OperationsServer
-from f8a_jobs_worker.persistence import counts, schema
-from f8a_jobs_worker.persistence.database import create_engine
+from f8a_jobs_worker.operations.watch import Watch
+from f8a_jobs_worker.persistence import schema
+from f8a_jobs_worker.persistence.backfill_store import BackfillStore
+from f8a_jobs_worker.persistence.database import create_engine, ping
 from f8a_jobs_worker.persistence.embedded import SingleWorkerLock
+from f8a_jobs_worker.persistence.job_repository import JobRepository
 from f8a_jobs_worker.persistence.ledger import RunLedger
 from f8a_jobs_worker.persistence.notify import STATE, Listener, listens
 from f8a_jobs_worker.persistence.outbox import Outbox
 from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.runs import RunStore
-from f8a_jobs_worker.persistence.state import SchedulerStateStore
+from f8a_jobs_worker.persistence.scheduler_state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
-from f8a_jobs_worker.scheduling.backfill import BackfillDriver
+from f8a_jobs_worker.scheduling.backfill_runs import BackfillDriver
 from f8a_jobs_worker.scheduling.default_jobs import Report, apply_default_jobs
+from f8a_jobs_worker.scheduling.executor import RunExecutor
+from f8a_jobs_worker.scheduling.facade import JobService
+from f8a_jobs_worker.scheduling.firing import Firing
+from f8a_jobs_worker.scheduling.housekeeping import Housekeeping
+from f8a_jobs_worker.scheduling.job_reads import JobReads
+from f8a_jobs_worker.scheduling.job_writes import JobWrites
 from f8a_jobs_worker.scheduling.membership import Membership
+from f8a_jobs_worker.scheduling.outcomes import Outcomes
 from f8a_jobs_worker.scheduling.runner import JobRunner
-from f8a_jobs_worker.scheduling.runtime import INTERNAL, SchedulerRuntime
-from f8a_jobs_worker.scheduling.service import JobService
+from f8a_jobs_worker.scheduling.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
-HOUSEKEEPING_INTERVAL = timedelta(minutes=10)
+Part = tuple[str, Callable[[], Any], Callable[[], Any] | None]
 
 
 def flow_backend(settings: Settings) -> FlowBackend | None:
@@ -66,8 +79,18 @@ def flow_backend(settings: Settings) -> FlowBackend | None:
     )
 
 
+def names_of(settings: Settings) -> Names:
+    return Names(
+        settings.commands_queue,
+        settings.dead_letter_queue,
+        settings.events_exchange,
+        settings.flows_exchange,
+    )
+
+
 class Worker:
-    """One worker process's scheduling core, ready to be driven by the messaging layer or the CLI."""
+    """One worker process: the scheduling core, and with ``messaging`` the command consumer and broker
+    events; ``sink`` sees the events sent (without a broker: the log)."""
 
     def __init__(
         self,
@@ -76,15 +99,47 @@ class Worker:
         sink: EventSink | None = None,
         load_default_jobs: bool = True,
         messaging: bool = False,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.settings = settings
         self.registry = registry or HandlerRegistry.discover()
-        self.names = Names(
-            settings.commands_queue,
-            settings.dead_letter_queue,
-            settings.events_exchange,
-            settings.flows_exchange,
+        self.load_default_jobs = load_default_jobs
+        self.names = names_of(settings)
+        self.metrics = Metrics(frozenset(COMMANDS))
+        self._store(clock)
+        self._messaging(messaging, sink)
+        self._scheduling()
+        self._commands(messaging)
+        self.watch = self._watch()
+        self.operations: OperationsServer | None = None
+        self.default_jobs: Report | None = None
+        self.schema: schema.SchemaState | None = None
+        self._lifecycle = Lifecycle()
+        self._wait = True
+
+    def _store(self, clock: Clock) -> None:
+        settings = self.settings
+        self.engine = create_engine(
+            settings.database_url, pool_size=settings.threads + 5, lapse=settings.replica_lapse
         )
+        url = settings.effective_analytics_database_url
+        self.analytics_engine = (
+            self.engine if url == settings.database_url else create_engine(url, pool_size=2)
+        )
+        #: SQLite serves one worker: a second one on the same file refuses to start
+        self.single = SingleWorkerLock.for_engine(self.engine)
+        self.replicas = Replicas(lapse=settings.replica_lapse)
+        self.relay_bell = Doorbell()
+        outbox = Outbox(self.replicas.replica_id)
+        self.transactions = Transactions(self.engine, outbox, clock, self.relay_bell.ring)
+        self.jobs = JobRepository(self.replicas.replica_id)
+        self.runs = RunStore()
+        self.ledger = RunLedger(self.replicas.replica_id)
+        self.state = SchedulerStateStore()
+        self.backfills = BackfillStore()
+
+    def _messaging(self, messaging: bool, sink: EventSink | None) -> None:
+        settings = self.settings
         self.publisher: Publisher | None = None
         relay_publisher: Publisher | None = None
         if messaging:
@@ -93,36 +148,22 @@ class Worker:
             relay_publisher = Publisher(
                 broker.connection(settings.broker_url, heartbeat=0), retry_policy=NO_RETRY
             )
-        #: who else sees the events the relay has sent: the caller's sink, else (no broker) the log
         observers = [sink] if sink is not None else [] if messaging else [LoggingEventSink()]
         self.sink = SafeEventSink(*observers)
-        self.load_default_jobs = load_default_jobs
-        self.engine = create_engine(
-            settings.database_url, pool_size=settings.threads + 5, lapse=settings.replica_lapse
-        )
-        #: SQLite serves one worker: a second one on the same file refuses to start
-        self.single = SingleWorkerLock.for_engine(self.engine)
-        self.replicas = Replicas(lapse=settings.replica_lapse)
-        self.transactions = Transactions(self.engine, Outbox(self.replicas.replica_id))
         self.relay = Relay(
-            self.transactions, relay_publisher, self.names.events, self.sink if observers else None
+            self.transactions,
+            relay_publisher,
+            self.names.events,
+            self.sink if observers else None,
+            self.relay_bell,
         )
-        self.transactions.notify = self.relay.wake
-        self.runs = RunStore(self.transactions)
-        self.metrics = Metrics(frozenset(COMMANDS))
-        self.ledger = RunLedger(self.replicas.replica_id)
-        self.state = SchedulerStateStore()
-        self.filters = self._filter_runner()
         #: who executes flow runs besides the flows exchange (Selinon, Celery); job kwargs checked against it
-        self.flow_backend: FlowBackend | None = flow_backend(settings)
+        self.flow_backend = flow_backend(settings)
         self.registry.flows = self.flow_backend
         relayed = messaging and self.flow_backend is not None
+        subscribers = (self.names.flows_relay,) if relayed else ()
         self.flows = (
-            FlowDispatcher(
-                settings.broker_url,
-                self.names.flows,
-                subscribers=(self.names.flows_relay,) if relayed else (),
-            )
+            FlowDispatcher(settings.broker_url, self.names.flows, subscribers=subscribers)
             if messaging
             else None
         )
@@ -135,76 +176,108 @@ class Worker:
                 self.flow_backend,
                 settings.flow_relay_prefetch,
             )
-        self.runtime = SchedulerRuntime(
-            self.transactions,
-            JobRunner(self.registry, self.runs, self.filters, self.flows, self.metrics),
-            self.ledger,
+
+    def _scheduling(self) -> None:
+        settings, transactions = self.settings, self.transactions
+        self.turns = threading.Lock()
+        self.outcomes = Outcomes(transactions, self.runs, self.jobs, self.ledger, self.metrics)
+        self.filters = filters = FilterRunner(
+            self.analytics_engine,
+            FilterCompiler(
+                [t.strip() for t in settings.filter_tables.split(",") if t.strip()] or None
+            ),
+            settings.filter_timeout,
+        )
+        runner = JobRunner(self.registry, self.outcomes, transactions.clock, filters, self.flows)
+        self.executor = RunExecutor(
+            runner, transactions, self.jobs, self.runs, self.ledger, self.replicas, settings.threads
+        )
+        firing = Firing(
+            transactions,
+            self.turns,
+            self.jobs,
+            self.runs,
+            self.outcomes,
+            self.executor,
             self.replicas,
             self.state,
-            settings.threads,
-            settings.misfire_grace_time,
-            settings.poll_interval,
         )
+        self.scheduler = Scheduler(
+            firing, transactions.clock, settings.poll_interval, lambda: ping(self.engine)
+        )
+        state_bell, backfill_bell = Doorbell(), Doorbell()
         self.membership = Membership(
-            self.transactions, self.replicas, self.ledger, self.state, self.runtime
+            transactions,
+            self.replicas,
+            self.ledger,
+            self.state,
+            self.outcomes,
+            self.executor,
+            self.scheduler,
+            state_bell,
+        )
+        self.backfill = BackfillDriver(
+            transactions, self.jobs, self.backfills, self.executor, self.scheduler, backfill_bell
+        )
+        writes = JobWrites(
+            self.registry,
+            self.jobs,
+            self.runs,
+            self.ledger,
+            self.backfills,
+            self.executor,
+            self.scheduler,
+            backfill_bell,
+            settings.misfire_grace_time,
+        )
+        reads = JobReads(self.jobs, self.runs, self.ledger, self.replicas, self.state, filters)
+        self.service = JobService(
+            transactions, self.turns, writes, reads, self.scheduler, self.state
+        )
+        self.housekeeping = Housekeeping(
+            transactions,
+            self.runs,
+            timedelta(days=settings.history_max_age_days),
+            settings.history_per_job,
+            timedelta(days=settings.reply_max_age_days),
         )
         self.listener = (
             Listener(self.engine, self._notified, self._caught_up) if listens(self.engine) else None
         )
-        self.service = JobService(
-            self.runtime,
-            self.transactions,
-            self.registry,
-            self.runs,
-            self.ledger,
-            settings.misfire_grace_time,
-            self.filters,
-        )
-        self.runtime.runner.on_failures = self.service.pause_for_failures
-        self.runtime.executor.on_buffered_run_done = self.service.start_buffered
-        self.backfill = BackfillDriver(self.transactions, self.runtime, self.service.backfills)
-        self.service.backfilled = self.backfill.wake
-        self.default_jobs: Report | None = None
+
+    def _commands(self, messaging: bool) -> None:
         self.consumer: CommandConsumer | None = None
-        if self.publisher is not None:
+        if messaging and self.publisher is not None:
             self.consumer = CommandConsumer(
-                broker.connection(settings.broker_url),
+                broker.connection(self.settings.broker_url),
                 CommandApplier(self.service),
                 self.publisher,
                 self.names,
-                settings.prefetch,
+                self.settings.prefetch,
                 self.metrics,
             )
-        self.metrics.add(
-            StateCollector(
-                self._stored_state, self._in_process, self._counters, self.replicas.replica_id
-            )
+
+    def _watch(self) -> Watch:
+        """The probes and the gauges of stored state and of this process."""
+        threads = {
+            "scheduler": lambda: self.scheduler.alive,
+            "heartbeat": lambda: self.membership.alive,
+            "backfill": lambda: self.backfill.alive,
+            "outbox relay": lambda: self.relay.alive,
+        }
+        consumer, flow_relay = self.consumer, self.flow_relay
+        if consumer is not None:
+            threads["consumer"] = lambda: consumer.alive
+        if flow_relay is not None:
+            threads["flow relay"] = lambda: flow_relay.alive
+        connected = (lambda: consumer.connected) if consumer is not None else None
+        watch = Watch(
+            self.transactions, self.jobs, self.ledger, self.replicas, self.state, threads, connected
         )
-        self.operations: OperationsServer | None = None
+        watch.register(self.metrics, self._gauges, self._counters)
+        return watch
 
-    # -- operations: metrics and probes ------------------------------------------------------------------
-
-    def _stored_state(self) -> StoredState:
-        jobs_t = self.runtime.store.jobs_t
-        with self.transactions.begin() as uow:
-            connection = uow.connection
-            totals = counts.totals(connection)
-            paused = connection.execute(
-                sa.select(sa.func.count()).where(jobs_t.c.next_run_time.is_(None))
-            ).scalar_one()
-            pending, oldest = uow.outbox.backlog(connection, datetime.now(UTC))
-            return StoredState(
-                jobs={"user": totals[counts.USER_JOBS], "default": totals[counts.DEFAULT_JOBS]},
-                paused_jobs=int(paused),
-                failures=totals[counts.FAILURES],
-                outbox_pending=pending,
-                outbox_oldest_age_s=oldest,
-                runs_in_progress=self.ledger.running(connection),
-                replicas=len(self.replicas.all(connection)),
-                scheduler_paused=self.state.is_paused(connection),
-            )
-
-    def _in_process(self) -> dict[str, tuple[str, float]]:
+    def _gauges(self) -> dict[str, tuple[str, float]]:
         gauges: dict[str, tuple[str, float]] = {
             "f8a_jobs_threads": ("Runs this replica may run at once.", self.settings.threads),
         }
@@ -220,188 +293,152 @@ class Worker:
         return gauges
 
     def _counters(self) -> dict[str, tuple[str, float]]:
-        found: dict[str, tuple[str, float]] = {}
-        if self.flow_relay is not None:
-            found["f8a_jobs_flow_runs_relayed"] = (
+        if self.flow_relay is None:
+            return {}
+        return {
+            "f8a_jobs_flow_runs_relayed": (
                 "Flow runs this replica's relay handed to the Celery broker (confirmed).",
                 self.flow_relay.relayed,
-            )
-            found["f8a_jobs_flow_runs_dead_lettered"] = (
+            ),
+            "f8a_jobs_flow_runs_dead_lettered": (
                 "Flow runs this replica's relay could not send (dead-lettered).",
                 self.flow_relay.dead_lettered,
-            )
-        return found
-
-    def liveness(self) -> Probe:
-        checks = {
-            "scheduler": thread_check(lambda: self.runtime.alive, "scheduler"),
-            "heartbeat": thread_check(lambda: self.membership.alive, "replica heartbeat"),
-            "backfill": thread_check(lambda: self.backfill.alive, "backfill"),
-            "outbox_relay": thread_check(lambda: self.relay.alive, "outbox relay"),
+            ),
         }
-        if self.consumer is not None:
-            consumer = self.consumer
-            checks["consumer"] = thread_check(lambda: consumer.alive, "command consumer")
-        if self.flow_relay is not None:
-            flow_relay = self.flow_relay
-            checks["flow_relay"] = thread_check(lambda: flow_relay.alive, "flow relay")
-        return Probe(checks)
 
-    def readiness(self) -> Probe:
-        seen: list[schema.SchemaState] = []
+    # -- the lifecycle ----------------------------------------------------------------------------------------
 
-        def store() -> str | None:
-            found = schema.state(self.engine)  # a round trip: the store answers
-            seen[:] = [found]
-            if found.at_head:
-                return None
-            return (
-                f"the store is at schema revision {found.current}, this release needs {found.head}"
-            )
-
-        checks = {"store": store}
-        facts = {
-            "schema": lambda: {
-                "store": seen[0].current if seen else None,
-                "release": schema.head(),
-            }
-        }
-        if self.consumer is not None:
-            consumer = self.consumer
-            checks["broker"] = lambda: (
-                None if consumer.connected else "not connected to the broker (retrying)"
-            )
-        return Probe(checks, facts)
-
-    def _filter_runner(self) -> FilterRunner:
-        """``$filter`` queries run on the analytics database: its own engine, or the job store's."""
-        url = self.settings.effective_analytics_database_url
-        self.analytics_engine = (
-            self.engine if url == self.settings.database_url else create_engine(url, pool_size=2)
+    def _parts(self) -> list[Part]:
+        """Every part, in the order it starts; it stops in the reverse one."""
+        single, listener, flow_relay, consumer = (
+            self.single,
+            self.listener,
+            self.flow_relay,
+            self.consumer,
         )
-        tables = [t.strip() for t in self.settings.filter_tables.split(",") if t.strip()] or None
-        return FilterRunner(
-            self.analytics_engine, FilterCompiler(tables), self.settings.filter_timeout
-        )
+        parts: list[Part | None] = [
+            ("single-worker lock", single.acquire, single.release) if single else None,
+            ("engines", _nothing, self._dispose),
+            ("schema", self._ensure_schema, None),
+            ("publishers", _nothing, self._close_publishers),
+            ("replica", self._join, self.membership.leave),
+            ("outbox relay", self.relay.start, self.relay.stop),
+            ("executor", _nothing, self._stop_executor),
+            ("scheduler", lambda: self.scheduler.start(paused=True), self.scheduler.stop),
+            ("repaired jobs", self._recover, None),
+            ("default jobs", self._apply_default_jobs, None),
+            ("firing", self._fire_unless_paused, None),
+            ("heartbeat", self.membership.start, self.membership.stop),
+            ("housekeeping", self.housekeeping.start, self.housekeeping.stop),
+            ("backfills", self.backfill.start, self.backfill.stop),
+            ("notifications", listener.start, listener.stop) if listener else None,
+            ("flow relay", flow_relay.start, flow_relay.stop) if flow_relay else None,
+            ("commands", consumer.start, consumer.stop) if consumer else None,
+            ("operations", self._serve_operations, self._stop_operations),
+        ]
+        return [part for part in parts if part is not None]
 
     def start(self) -> None:
-        """Start firing jobs. Raises Unavailable when the job store does not answer."""
+        """Start every part. Raises Unavailable when the job store does not answer (what was started is
+        stopped again)."""
         log.info("f8a-jobs-worker %s starting: %s", __version__, self.settings.describe())
         log.info("handlers: %s", ", ".join(self.registry))
-        if self.single is not None:
-            self.single.acquire()
-        self.schema = schema.ensure(self.engine, self.settings.schema_upgrade == "auto")
-        with self.transactions.begin() as uow:
-            self.state.ensure(uow.connection)
-            paused = self.state.is_paused(uow.connection)
-        self.runtime.start(paused=True)
-        self.membership.join(everyone_else_gone=self.single is not None)
-        log.info("this replica is %s", self.replicas.replica_id)
-        self.relay.start()
-        self._recover()
-        if self.load_default_jobs:
-            self.default_jobs = apply_default_jobs(self.service, self.settings.default_jobs_dir)
-        self.runtime.scheduler.add_job(
-            self.prune_history,
-            "interval",
-            seconds=HOUSEKEEPING_INTERVAL.total_seconds(),
-            id="housekeeping",
-            jobstore=INTERNAL,
-            executor=INTERNAL,
-            misfire_grace_time=None,
-        )
-        if paused:
-            log.warning(
-                "scheduler stays paused, as an operator left it; send scheduler.resume to fire jobs"
-            )
-        else:
-            self.runtime.scheduler.resume()
-        self.membership.following = True
-        self.membership.start()
-        self.backfill.start()
-        if self.listener is not None:
-            self.listener.start()
-        if self.flow_relay is not None:
-            self.flow_relay.start()
-        if self.consumer is not None:
-            self.consumer.start()
-        if self.settings.metrics_port is not None:
-            self.operations = OperationsServer(
-                self.settings.metrics_host,
-                self.settings.metrics_port,
-                self.metrics,
-                self.liveness(),
-                self.readiness(),
-            )
-            self.operations.start()
+        try:
+            for name, start, stop in self._parts():
+                self._lifecycle.start(name, start, stop)
+        except BaseException:
+            self._wait = False
+            self._lifecycle.close()
+            raise
         log.info("worker ready")
-
-    def _recover(self) -> None:
-        """Broken jobs that a deploy made restorable again are scheduled again. (Runs that a gone replica
-        left unfinished were taken over when this one joined.)"""
-        with self.service.unit_of_work() as uow:
-            for job_id in self.runtime.store.restore_repaired(uow.connection):
-                log.warning(
-                    "job %s can be restored again and is scheduled again",
-                    job_id,
-                    extra=job_fields(job_id),
-                )
-
-    def _notified(self, topic: str) -> None:
-        """A notification from any replica (this one's own included)."""
-        if topic == STATE:
-            self.membership.wake()
-        else:
-            self.runtime.scheduler.wakeup()
-
-    def _caught_up(self) -> None:
-        """The listener (re)connected: whatever was notified meanwhile is looked at now."""
-        self.runtime.scheduler.wakeup()
-        self.membership.wake()
 
     def stop(self, wait: bool = True) -> None:
         """Stop firing; with ``wait``, let running handlers finish. Due runs stay stored for the next start."""
         log.info(
             "stopping: %s", "waiting for running jobs" if wait else "not waiting for running jobs"
         )
-        if self.consumer is not None:
-            self.consumer.stop()  # first: no new command once stopping began
-        if self.listener is not None:
-            self.listener.stop()
-        self.membership.stop()
-        self.backfill.stop()
-        self.runtime.shutdown(wait=wait)
-        self.relay.stop()  # after the runs: their events are sent before the broker connection closes
-        if self.flow_relay is not None:
-            self.flow_relay.stop()  # what it has not acknowledged goes back to its queue
-        self.membership.leave()  # what is left (unsent rows, unfinished runs) the others take at once
+        self._wait = wait
+        self._lifecycle.close()
+        log.info("stopped")
+
+    @property
+    def started(self) -> list[str]:
+        """The parts started, in order (empty once stopped)."""
+        return list(self._lifecycle.started)
+
+    def _ensure_schema(self) -> None:
+        self.schema = schema.ensure(self.engine, self.settings.schema_upgrade == "auto")
+        with self.transactions.begin() as uow:
+            self.state.ensure(uow)
+
+    def _join(self) -> None:
+        self.membership.join(everyone_else_gone=self.single is not None)
+        log.info("this replica is %s", self.replicas.replica_id)
+
+    def _recover(self) -> None:
+        """Broken jobs that a deploy made restorable again are scheduled again. (Runs that a gone replica
+        left unfinished were taken over when this one joined.)"""
+        with self.service.unit_of_work() as uow:
+            for job_id in self.jobs.restore_repaired(uow):
+                log.warning(
+                    "job %s can be restored again and is scheduled again",
+                    job_id,
+                    extra=job_fields(job_id),
+                )
+
+    def _apply_default_jobs(self) -> None:
+        if self.load_default_jobs:
+            self.default_jobs = apply_default_jobs(self.service, self.settings.default_jobs_dir)
+
+    def _fire_unless_paused(self) -> None:
+        with self.transactions.begin(writes=False) as uow:
+            paused = self.state.is_paused(uow)
+        if paused:
+            log.warning(
+                "scheduler stays paused, as an operator left it; send scheduler.resume to fire jobs"
+            )
+        else:
+            self.scheduler.resume()
+
+    def _stop_executor(self) -> None:
+        self.outcomes.stopping.set()  # outcomes that cannot be recorded now are left to the ledger
+        self.executor.stop(wait=self._wait)
+
+    def _serve_operations(self) -> None:
+        if self.settings.metrics_port is not None:
+            self.operations = OperationsServer(
+                self.settings.metrics_host,
+                self.settings.metrics_port,
+                self.metrics,
+                self.watch.liveness(),
+                self.watch.readiness(),
+            )
+            self.operations.start()
+
+    def _stop_operations(self) -> None:
+        if self.operations is not None:
+            self.operations.stop()
+
+    def _close_publishers(self) -> None:
         for publisher in (self.publisher, self.relay.publisher):
             if publisher is not None:
                 publisher.close()
-        self.engine.dispose()
-        if self.single is not None:
-            self.single.release()
-        self.analytics_engine.dispose()
-        if self.operations is not None:
-            self.operations.stop()
-        log.info("stopped")
 
-    def prune_history(self) -> None:
-        now = datetime.now(UTC)
-        with self.transactions.begin() as uow:
-            removed = self.runs.prune(
-                uow.connection,
-                timedelta(days=self.settings.history_max_age_days),
-                self.settings.history_per_job,
-                now,
-            )
-            expired = uow.outbox.prune(
-                uow.connection, timedelta(days=self.settings.reply_max_age_days), now
-            )
-        if removed:
-            log.info("history retention removed %d old runs", removed)
-        if expired:
-            log.info("outbox retention removed %d sent events and old replies", expired)
+    def _dispose(self) -> None:
+        self.engine.dispose()
+        self.analytics_engine.dispose()
+
+    def _notified(self, topic: str) -> None:
+        """A notification from any replica (this one's own included)."""
+        if topic == STATE:
+            self.membership.wake()
+        else:
+            self.scheduler.wake()
+
+    def _caught_up(self) -> None:
+        """The listener (re)connected: whatever was notified meanwhile is looked at now."""
+        self.scheduler.wake()
+        self.membership.wake()
 
     def __enter__(self) -> Worker:
         self.start()
@@ -414,3 +451,7 @@ class Worker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _nothing() -> None:
+    """A part with nothing to do at start (its stop matters)."""

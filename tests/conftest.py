@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from apscheduler.schedulers.base import STATE_STOPPED
 
 from tests import services
 
@@ -74,7 +73,7 @@ def tables_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa
 def stop_all(workers: list[Worker]) -> None:
     """Stop the workers a test left running."""
     for worker in workers:
-        if worker.runtime.scheduler.state != STATE_STOPPED:
+        if worker.started:
             worker.stop()
 
 

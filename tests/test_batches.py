@@ -22,16 +22,35 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from f8a_jobs_worker.client import Client
 from f8a_jobs_worker.commands.dispatch import CommandApplier
 from f8a_jobs_worker.commands.envelope import Envelope
+from f8a_jobs_worker.job import EXECUTOR, RUNNER_REF, JobOptions
+from f8a_jobs_worker.job import Job as StoredJob
 from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.tables import job_runs
-from f8a_jobs_worker.scheduling.jobs import RUNNER_REF, job_view
-from f8a_jobs_worker.scheduling.runtime import JOBS
-from f8a_jobs_worker.scheduling.spec import JobOptions
+from f8a_jobs_worker.scheduling import runner
+from f8a_jobs_worker.scheduling.view import job_view
 from tests.messaging import ReplyCollector, read_queue
 
 LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
 
 rabbitmq_only = pytest.mark.parametrize("broker_url", ["rabbitmq"], indirect=True)
+
+
+def stock_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What 0.1.0 had where the rows' ``func`` points: APScheduler imports it when it restores a row."""
+    monkeypatch.setattr(runner, "run_job", lambda *_: None, raising=False)
+
+
+def stock_store(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> SQLAlchemyJobStore:
+    """APScheduler's own store on the worker's table, as a replica of 0.1.0 reads it."""
+    stock_runner(monkeypatch)
+    stock = SQLAlchemyJobStore(engine=engine, tablename="f8a_jobs")
+    stock.start(BackgroundScheduler(timezone=UTC), "default")
+    return stock
+
+
+def restored(job: Job) -> StoredJob:
+    """The worker's job from the state APScheduler restored."""
+    return StoredJob.from_state(job.__getstate__())
 
 
 def send_all(
@@ -173,7 +192,7 @@ def test_a_command_that_fails_unexpectedly_rolls_back_alone(
 def test_a_catch_up_larger_than_a_pass_fires_every_job_once(make_worker, database_url) -> None:
     """250 due jobs: three scheduler passes (100 per pass, one commit each), each job run exactly once."""
     worker = make_worker(start=False)
-    worker.runtime.store.due_per_pass = 100
+    worker.jobs.due_per_pass = 100
     past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
     worker.start()
     worker.service.pause_scheduler()
@@ -240,7 +259,7 @@ def test_a_batch_that_fails_as_a_whole_is_applied_again_one_by_one(
 
 @rabbitmq_only
 def test_creates_in_a_row_are_one_insert_with_each_outcome_in_order(
-    messaging_worker, client: Client, broker_url: str, database_url: str, names
+    messaging_worker, client: Client, broker_url: str, database_url: str, names, monkeypatch
 ) -> None:
     """A run of ``job.create``s: each gets the reply it would have got alone (a bad one its
     validation_error, an existing id and an id repeated in the run job_exists, a command_id repeated the
@@ -292,15 +311,13 @@ def test_creates_in_a_row_are_one_insert_with_each_outcome_in_order(
                 sa.text("SELECT DISTINCT xmin::text FROM f8a_jobs WHERE id IN ('a', 'b', 'd')")
             ).all()
         assert len(writers) == 1
-        stock = SQLAlchemyJobStore(engine=engine, tablename="f8a_jobs")
-        stock.start(BackgroundScheduler(timezone=UTC), "default")
-        read = {job.id: job for job in stock.get_all_jobs()}
+        read = {job.id: job for job in stock_store(engine, monkeypatch).get_all_jobs()}
     finally:
         engine.dispose()
     assert set(read) == {"a", "b", "d", "old"}
     for job_id, view in created.items():
         job = read[job_id]
-        assert job_view(job) == view  # the stock store restores exactly what was answered
+        assert job_view(restored(job)) == view  # the stock store restores exactly what was answered
         ours = worker.service.get_job(job_id)["job"]
         assert ours == view
     assert read["d"].trigger.interval == timedelta(hours=2)
@@ -310,7 +327,7 @@ def test_creates_in_a_row_are_one_insert_with_each_outcome_in_order(
 
 @rabbitmq_only
 def test_pauses_resumes_and_deletes_in_a_row_each_get_their_own_outcome(
-    messaging_worker, client: Client, broker_url: str, database_url: str, watcher
+    messaging_worker, client: Client, broker_url: str, database_url: str, watcher, monkeypatch
 ) -> None:
     """Runs of job.pause, job.resume and job.delete are applied with set-based statements; each command
     still gets the reply and the event it would have got alone, in order (a job named twice in a run is
@@ -355,9 +372,8 @@ def test_pauses_resumes_and_deletes_in_a_row_each_get_their_own_outcome(
     assert sorted(e["job_id"] for e in watcher.wait_for("job.resumed", count=2)) == ["p1", "p2"]
     assert sorted(e["job_id"] for e in watcher.wait_for("job.deleted", count=2)) == ["p2", "p3"]
     with engine.connect() as connection:  # the stock store reads what the updates wrote
-        stock = SQLAlchemyJobStore(engine=engine, tablename="f8a_jobs")
-        stock.start(BackgroundScheduler(timezone=UTC), "default")
-        assert job_view(stock.lookup_job("p1")) == resumed
+        stock = stock_store(engine, monkeypatch)
+        assert job_view(restored(stock.lookup_job("p1"))) == resumed
         assert connection.execute(sa.text("SELECT count(*) FROM f8a_jobs")).scalar_one() == 1
     engine.dispose()
 
@@ -372,35 +388,32 @@ def test_pauses_resumes_and_deletes_in_a_row_each_get_their_own_outcome(
         {"periodically": "10 minutes", "jitter": 5, "misfire_grace_time": 30},
     ],
 )
-def test_a_job_built_for_a_batch_is_the_job_apschedulers_constructor_builds(
-    make_worker, fields: dict[str, Any]
+def test_a_jobs_row_is_the_state_apschedulers_job_has(
+    make_worker, monkeypatch, fields: dict[str, Any]
 ) -> None:
-    """Jobs of a batch of creates are built from their state (``Job.__setstate__``), without the checks
-    of ``Job()``: the job must be the one ``Job()`` builds with ``add_job``'s arguments and defaults."""
+    """A job's row keeps the state APScheduler 3's ``Job()`` has for ``add_job``'s arguments and the
+    worker's defaults (0.1.0 stored jobs with ``add_job``, and its replicas restore rows as APScheduler
+    does): built here from the same request, the two states are equal."""
+    stock_runner(monkeypatch)
     worker = make_worker(start=False)
-    spec, meta = worker.service._parse("noop", None, {"job_id": "built", **fields})
-    now = datetime.now(UTC)
-    built = worker.runtime.new_job(spec, meta, now)
-    first = (
-        built.next_run_time
-    )  # Job() normalises it: the comparison sees one not given as it expects
+    writes = worker.service.writes
+    spec, meta = writes.parse("noop", None, {"job_id": "built", **fields})
+    built = writes.new_job(spec, meta, datetime.now(UTC))
     constructed = Job(
-        worker.service.scheduler,
+        BackgroundScheduler(timezone=UTC),
         id=spec.job_id,
         func=RUNNER_REF,
         trigger=spec.schedule.trigger,
-        executor=JOBS,
+        executor=EXECUTOR,
         args=(spec.handler, meta),
         kwargs=spec.kwargs,
         name=spec.handler,
         misfire_grace_time=spec.misfire_grace_time,
         max_instances=JobOptions.of(meta).max_instances,
-        next_run_time=first,
-        coalesce=worker.service.scheduler._job_defaults["coalesce"],
+        next_run_time=built.next_run_time,
+        coalesce=True,
     )
-    assert built.__getstate__() == constructed.__getstate__()
-    assert built.func is constructed.func and built.func_ref == constructed.func_ref
-    assert built._scheduler is worker.service.scheduler and built._jobstore_alias == JOBS
+    assert built.to_state() == constructed.__getstate__()
 
 
 def test_a_batch_of_reads_is_one_statement(make_worker) -> None:

@@ -73,9 +73,9 @@ def test_broken_rows_neither_spin_the_scheduler_nor_hide_healthy_jobs(
     assert sorted(e.job_id for e in reported) == broken  # each once
     assert "ModuleNotFoundError" in reported[0].fields["error"]
 
-    passes = worker.runtime.scheduler.passes
+    passes = worker.scheduler.passes
     time.sleep(1.0)
-    assert worker.runtime.scheduler.passes - passes < 10  # idle between the one-second ticks
+    assert worker.scheduler.passes - passes < 10  # idle between the one-second ticks
     assert [e.job_id for e in events.events if e.name == "job.broken"] == [
         e.job_id for e in reported
     ]
@@ -107,7 +107,7 @@ def test_a_repaired_job_is_scheduled_again_at_the_next_start(
     worker = make_worker()
     worker.service.create_job("noop", job_id="template", periodically="1 day", when="2099-01-01")
     ids = break_jobs(database_url, "template", 2, datetime.now(UTC) - timedelta(seconds=1))
-    worker.runtime.scheduler.wakeup()  # (rows written behind its back)
+    worker.scheduler.wake()  # (rows written behind its back)
     sink_of(worker).wait_for("job.broken", count=2)
     worker.stop()
 
@@ -121,6 +121,6 @@ def test_a_repaired_job_is_scheduled_again_at_the_next_start(
         "2099-01-01T00:00:00+00:00",
     )
     assert again.service.get_job(ids[1])["job"]["state"] == "broken"
-    eventually(lambda: again.runtime.scheduler.passes > 0)
+    eventually(lambda: again.scheduler.passes > 0)
     time.sleep(0.5)
     assert "job.broken" not in events.names()  # already reported by the first worker

@@ -8,12 +8,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from f8a_jobs_worker.clock import SYSTEM
 from f8a_jobs_worker.scheduling.alarm import AlarmClock
 from tests.helpers import eventually, records, sink_of
 
 
 def test_the_alarm_clock_calls_back_at_each_moment_in_order_never_early() -> None:
-    clock = AlarmClock()
+    clock = AlarmClock(SYSTEM)
     called: list[tuple[int, datetime]] = []
     start = datetime.now(UTC)
     moments = [start + timedelta(milliseconds=ms) for ms in (80, 20, 50, 50, 10)]
@@ -32,7 +33,7 @@ def test_the_alarm_clock_calls_back_at_each_moment_in_order_never_early() -> Non
 
 
 def test_a_moment_passed_is_called_at_once_in_the_callers_thread() -> None:
-    clock = AlarmClock()
+    clock = AlarmClock(SYSTEM)
     threads: list[str] = []
     clock.at(datetime.now(UTC) - timedelta(seconds=1), lambda: threads.append("now"))
     assert threads == ["now"]
@@ -40,7 +41,7 @@ def test_a_moment_passed_is_called_at_once_in_the_callers_thread() -> None:
 
 
 def test_a_failing_callback_does_not_stop_the_clock() -> None:
-    clock = AlarmClock()
+    clock = AlarmClock(SYSTEM)
     called: list[str] = []
     soon = datetime.now(UTC) + timedelta(milliseconds=20)
 
@@ -54,7 +55,7 @@ def test_a_failing_callback_does_not_stop_the_clock() -> None:
 
 
 def test_stop_runs_what_waits_at_its_moment_then_ends_the_thread() -> None:
-    clock = AlarmClock("alarm-of-the-stop-test")
+    clock = AlarmClock(SYSTEM, "alarm-of-the-stop-test")
     called: list[datetime] = []
     moment = datetime.now(UTC) + timedelta(milliseconds=300)
     clock.at(moment, lambda: called.append(datetime.now(UTC)))
@@ -73,7 +74,7 @@ def test_a_stream_of_runs_is_claimed_ahead_and_each_starts_at_its_time_once(
 ) -> None:
     out = tmp_path / "runs.jsonl"
     worker = make_worker()
-    alarm = worker.runtime.executor.alarm
+    alarm = worker.executor.alarm
     claimed_ahead: list[float] = []
     at = alarm.at
 
@@ -95,16 +96,16 @@ def test_a_stream_of_runs_is_claimed_ahead_and_each_starts_at_its_time_once(
         assert run["at"] >= datetime.fromisoformat(run["scheduled_at"]).timestamp()  # never early
     assert len(claimed_ahead) == 40
     assert any(seconds > 0 for seconds in claimed_ahead)  # claimed by a pass before they were due
-    assert max(claimed_ahead) <= worker.runtime.scheduler.fire_ahead + 0.01
+    assert max(claimed_ahead) <= worker.scheduler.fire_ahead + 0.01
 
 
 def test_a_run_claimed_ahead_still_runs_when_the_worker_stops(make_worker, tmp_path: Path) -> None:
     out = tmp_path / "runs.jsonl"
     worker = make_worker()
-    worker.runtime.scheduler.fire_ahead = 2.0  # a window wide enough to stop inside it
+    worker.scheduler.firing.fire_ahead = 2.0  # a window wide enough to stop inside it
     due = datetime.now(UTC) + timedelta(seconds=1.5)
     worker.service.create_job("record", {"path": str(out)}, job_id="ahead", when=due.isoformat())
-    eventually(lambda: worker.runtime.executor.alarm.waiting == 1, timeout=10)
+    eventually(lambda: worker.executor.alarm.waiting == 1, timeout=10)
     assert records(out) == []
     worker.stop()
     runs = records(out)
@@ -119,12 +120,12 @@ def test_a_pause_is_answered_once_the_runs_claimed_before_it_are_due(
     """No run due after ``job.pause`` was answered fires, even one a pass claimed before the pause."""
     out = tmp_path / "runs.jsonl"
     worker = make_worker()
-    worker.runtime.scheduler.fire_ahead = 1.0
+    worker.scheduler.firing.fire_ahead = 1.0
     due = datetime.now(UTC) + timedelta(seconds=1.5)
     worker.service.create_job(
         "record", {"path": str(out)}, job_id="tick", when=due.isoformat(), periodically="1 second"
     )
-    eventually(lambda: worker.runtime.executor.alarm.waiting == 1, timeout=10)  # claimed ahead
+    eventually(lambda: worker.executor.alarm.waiting == 1, timeout=10)  # claimed ahead
     worker.service.pause_job("tick")
     answered = datetime.now(UTC)
     assert answered >= due  # the reply waited for the run claimed before the pause to be due

@@ -30,7 +30,7 @@ def test_replicas_see_each_other_and_reap_a_lapsed_one(make_worker) -> None:
     ids = {r["id"] for r in a.service.scheduler_state()["replicas"]}
     assert ids == {a.replicas.replica_id, b.replicas.replica_id}
     b.membership.stop()  # b stops beating (its process is "frozen")
-    b.runtime.scheduler.pause()  # and firing (its passes would renew the heartbeat)
+    b.scheduler.pause()  # and firing (its passes would renew the heartbeat)
     _age_heartbeat(b, 10)
     a.membership.beat()
     assert [r["id"] for r in a.service.scheduler_state()["replicas"]] == [a.replicas.replica_id]
@@ -45,7 +45,7 @@ def test_a_lapsed_replicas_runs_are_reported_by_a_survivor(make_worker, tmp_path
     out = tmp_path / "runs.jsonl"
     a = make_worker()
     b = make_worker()
-    a.runtime.scheduler.pause()  # only b fires
+    a.scheduler.pause()  # only b fires
     a.membership.following = False
     b.service.create_job(
         "sleep", {"seconds": 2.0, "path": str(out)}, job_id="long", on_interrupt="retry"
@@ -66,9 +66,9 @@ def test_a_stale_replica_declines_to_start_runs_and_reports_them(make_worker) ->
     worker.service.create_job("noop", job_id="j", when="2999-01-01T00:00:00+00:00")
     worker.membership.stop()  # nothing renews the heartbeat behind the test's back
     worker.membership.following = False
-    worker.runtime.scheduler.pause()
+    worker.scheduler.pause()
     # after any pass in progress has renewed the heartbeat
-    with worker.runtime.scheduler._jobstores_lock:
+    with worker.turns:
         worker.replicas._renewed = float("-inf")  # as if the store had been unreachable for seconds
     worker.service.run_job_now("j")
     worker.membership.beat()  # the store answers again
@@ -83,7 +83,7 @@ def test_max_instances_holds_across_replicas(make_worker, tmp_path: Path) -> Non
     (recorded as missed)."""
     a = make_worker()
     b = make_worker()
-    a.runtime.scheduler.pause()
+    a.scheduler.pause()
     a.membership.following = False
     b.service.create_job("sleep", {"seconds": 3.0}, job_id="slow", periodically="1")
     eventually(lambda: _ledger_workers(a) == [b.replicas.replica_id])
@@ -92,9 +92,9 @@ def test_max_instances_holds_across_replicas(make_worker, tmp_path: Path) -> Non
         raise AssertionError("job_busy expected")
     except JobBusy:
         pass
-    b.runtime.scheduler.pause()  # from now on only a fires
+    b.scheduler.pause()  # from now on only a fires
     b.membership.following = False
-    a.runtime.scheduler.resume()
+    a.scheduler.resume()
     missed = sink_of(a).wait_for("job.missed", "slow")
     assert "still in progress" in missed[0].fields["reason"]
 

@@ -73,7 +73,7 @@ def _job(body: str) -> str:
 
 def test_an_event_row_is_what_the_relay_reads_back(engine: sa.Engine) -> None:
     transactions = Transactions(engine, Outbox(None))
-    event = Event("job.paused", "x", {"reason": "asked"})
+    event = Event("job.paused", "x", {"reason": "asked"}, datetime.now(UTC))
     with transactions.begin() as uow:
         uow.emit(event)
     with transactions.begin() as uow:

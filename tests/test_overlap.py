@@ -55,7 +55,7 @@ def run_for(make_worker, seconds: float, sleep: float, **options: Any) -> list[d
 
 def in_progress(worker) -> int:
     with worker.transactions.begin() as uow:
-        return int(worker.ledger.running(uow.connection))
+        return int(worker.ledger.running(uow))
 
 
 def test_skip_never_overlaps_and_records_the_skipped_runs(make_worker) -> None:

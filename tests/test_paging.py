@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from bench.jobfill import fill_worker_store
 from f8a_jobs_worker.errors import ValidationFailed
+from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.tables import job_failures, job_runs
 from f8a_jobs_worker.scheduling.default_jobs import apply_default_jobs
 from f8a_jobs_worker.validation import file_validator
@@ -178,7 +179,8 @@ def test_counts_stay_exact_without_a_scan(worker: Any, tmp_path: Path) -> None:
 
 
 def test_counters_start_from_the_rows_of_an_older_table(worker: Any) -> None:
-    """A store made by a release without counters: installing them counts what is there."""
+    """A store made by a release without counters (nor schema versions): its upgrade installs them and
+    counts what is there."""
     fill_worker_store(worker.engine, [LATER] * 300, "old")
     with worker.engine.begin() as connection:
         connection.execute(
@@ -187,7 +189,8 @@ def test_counters_start_from_the_rows_of_an_older_table(worker: Any) -> None:
             else sa.text("DROP TRIGGER f8a_jobs_count_insert")
         )
         connection.execute(sa.text("DELETE FROM f8a_counts"))
-    fill_worker_store(worker.engine, [LATER] * 200, "older")  # reinstalls the trigger, then inserts
+        connection.execute(sa.text(f"DROP TABLE {schema.VERSION_TABLE}"))
+    fill_worker_store(worker.engine, [LATER] * 200, "older")  # upgrades (the trigger), then inserts
     assert worker.service.list_jobs(limit=0)["jobs_count"] == 500
 
 

@@ -3,14 +3,13 @@ the series it was checked against: an upgrade fails here first, not in productio
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import inspect
 from importlib.metadata import version
 
 import pytest
 
-from f8a_jobs_worker.compat import CHECKED, PRIVATE, REPEATED, PrivateUse
+from f8a_jobs_worker.compat import CHECKED, PRIVATE, PrivateUse
 
 
 @pytest.mark.parametrize("package", sorted(CHECKED))
@@ -38,17 +37,3 @@ def test_private_attribute_still_exists(use: PrivateUse) -> None:
 
 def test_every_private_use_names_a_checked_package() -> None:
     assert {use.package for use in PRIVATE} == set(CHECKED)
-
-
-@pytest.mark.parametrize("target", sorted(REPEATED))
-def test_the_logic_repeated_here_is_unchanged_upstream(target: str) -> None:
-    """A method whose logic the worker repeats (with a change of its own) is the one that was read."""
-    module_name, _, path = target.partition(":")
-    owner: object = importlib.import_module(module_name)
-    for part in path.split("."):
-        owner = getattr(owner, part)
-    digest = hashlib.sha256(inspect.getsource(owner).encode()).hexdigest()  # type: ignore[arg-type]
-    assert digest == REPEATED[target], (
-        f"{target} changed upstream: compare it with what repeats it (f8a_jobs_worker/compat.py says "
-        "where), carry the change over, then record the new digest"
-    )

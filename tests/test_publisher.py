@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from kombu import Connection, Exchange, Queue
@@ -81,7 +82,7 @@ def test_events_handed_over_together_arrive_in_order(
     exchange, queue = bound
     publisher = Publisher(broker.connection(rabbitmq_url, heartbeat=0))
     BrokerEventSink(publisher, exchange).emit_many(
-        [Event("job.created", f"j{n}", {"n": n}) for n in range(30)]
+        [Event("job.created", f"j{n}", {"n": n}, datetime.now(UTC)) for n in range(30)]
     )
     publisher.close()
     bodies = [json.loads(m.body) for m in read_queue(rabbitmq_url, queue, 30)]

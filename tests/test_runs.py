@@ -10,9 +10,24 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from f8a_jobs_worker.events import Event
-from f8a_jobs_worker.persistence.runs import RunRecord
+from f8a_jobs_worker.operations.metrics import Metrics
+from f8a_jobs_worker.persistence.job_repository import JobRepository
+from f8a_jobs_worker.persistence.ledger import LedgerEntry, RunLedger
+from f8a_jobs_worker.persistence.runs import RunRecord, RunStore
 from f8a_jobs_worker.persistence.tables import job_runs
+from f8a_jobs_worker.persistence.unit_of_work import Transactions
+from f8a_jobs_worker.scheduling.outcomes import Outcome, Outcomes
 from tests.helpers import eventually, records, sink_of
+
+
+def entry_of(run: RunRecord) -> LedgerEntry:
+    """The ledger entry a run would have had (outcomes end it; none is stored here)."""
+    assert run.scheduled_at is not None
+    return LedgerEntry.new(run.job_id, run.handler, {}, run.scheduled_at, "report")
+
+
+def outcomes_on(engine: sa.Engine) -> Outcomes:
+    return Outcomes(Transactions(engine), RunStore(), JobRepository(), RunLedger("r"), Metrics())
 
 
 def test_failed_run_is_recorded_with_traceback_and_event(make_worker) -> None:
@@ -96,16 +111,17 @@ def test_history_retention_by_count_and_age(make_worker) -> None:
     now = datetime.now(UTC)
 
     def record(run: RunRecord) -> None:
-        done: list[object] = []
-        worker.runs.finish_nowait(run, lambda _: Event("job.executed", run.job_id), done.append)
-        eventually(lambda: done)
+        done: list[bool] = []
+        event = Event("job.executed", run.job_id)
+        worker.outcomes.finish_nowait(Outcome(entry_of(run), run, lambda _: event), done.append)
+        eventually(lambda: done == [True])
 
     for n in range(8):
         record(RunRecord("many", "noop", "executed", now, now, now - timedelta(minutes=7 - n)))
     record(RunRecord("old", "noop", "executed", now, now, now - timedelta(days=40)))
     record(RunRecord("fresh", "noop", "missed", now, finished_at=now))
     with worker.transactions.begin() as uow:
-        removed = worker.runs.prune(uow.connection, timedelta(days=30), per_job=5)
+        removed = worker.runs.prune(uow, timedelta(days=30), per_job=5)
     assert removed == 4
     with worker.engine.connect() as connection:
         counts = dict(
@@ -125,22 +141,20 @@ def test_outcomes_handed_over_are_written_in_batches_larger_than_the_threads(
 ) -> None:
     """finish_nowait: four threads hand over 400 outcomes without waiting for them; every one is recorded
     with its event and its callback called once, in far fewer commits than records; then one that cannot
-    be stored fails alone (its callback gets None), the others handed over with it are recorded."""
+    be stored fails alone (its callback gets False), the others handed over with it are recorded."""
     from collections import Counter
 
     from f8a_jobs_worker.persistence import schema
     from f8a_jobs_worker.persistence.database import create_engine
-    from f8a_jobs_worker.persistence.runs import Recorded, RunStore
     from f8a_jobs_worker.persistence.tables import outbox
-    from f8a_jobs_worker.persistence.unit_of_work import Transactions
 
     engine = create_engine(database_url)
     schema.upgrade(engine)
-    store = RunStore(Transactions(engine))
+    store = outcomes_on(engine)
     now = datetime.now(UTC)
     commits = Counter[int]()
     sa.event.listen(engine, "commit", lambda conn: commits.update([1]))
-    called: dict[str, Recorded | None] = {}
+    called: dict[str, bool] = {}
     lock = threading.Lock()
 
     def hand_over(thread: int) -> None:
@@ -149,12 +163,13 @@ def test_outcomes_handed_over_are_written_in_batches_larger_than_the_threads(
             summary = {"bad": object()} if job_id == "t9-50" else {"n": n}
             run = RunRecord(job_id, "noop", "executed", now, now, now, summary=summary)
 
-            def recorded(done: Recorded | None, job_id: str = job_id) -> None:
+            def recorded(done: bool, job_id: str = job_id) -> None:
                 with lock:
                     assert job_id not in called
                     called[job_id] = done
 
-            store.finish_nowait(run, lambda _, j=job_id: Event("job.executed", j), recorded)
+            event = Event("job.executed", job_id)
+            store.finish_nowait(Outcome(entry_of(run), run, lambda _, e=event: e), recorded)
 
     def run_threads(numbers: range, expected: int) -> None:
         threads = [threading.Thread(target=hand_over, args=(t,)) for t in numbers]
@@ -167,7 +182,7 @@ def test_outcomes_handed_over_are_written_in_batches_larger_than_the_threads(
             time.sleep(0.05)
 
     run_threads(range(4), 400)
-    assert len(called) == 400 and all(isinstance(d, Recorded) for d in called.values())
+    assert len(called) == 400 and all(called.values())
     assert commits[1] < 200  # shared commits; a thread never waited for its own
     run_threads(range(9, 10), 500)  # t9-50 cannot be stored
     with engine.connect() as connection:
@@ -175,8 +190,8 @@ def test_outcomes_handed_over_are_written_in_batches_larger_than_the_threads(
         events = connection.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
     engine.dispose()
     assert len(called) == 500
-    assert called.pop("t9-50") is None
-    assert all(isinstance(done, Recorded) for done in called.values())
+    assert called.pop("t9-50") is False
+    assert all(called.values())
     assert sorted(runs) == sorted(called)
     assert events == 499
 
@@ -187,24 +202,21 @@ def test_outcomes_handed_over_while_the_store_is_down_are_written_when_it_return
     """The thread that writes waits for the store (the others queue); nothing is lost."""
     from f8a_jobs_worker.persistence import schema
     from f8a_jobs_worker.persistence.database import create_engine
-    from f8a_jobs_worker.persistence.runs import Recorded, RunStore
-    from f8a_jobs_worker.persistence.unit_of_work import Transactions
 
     url, role, sql = own_role
     engine = create_engine(url)
     schema.upgrade(engine)
-    store = RunStore(Transactions(engine))
+    store = outcomes_on(engine)
     now = datetime.now(UTC)
-    called: list[Recorded | None] = []
+    called: list[bool] = []
     sql(f'ALTER ROLE "{role}" NOLOGIN')
     sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
     try:
         for n in range(3):
             run = RunRecord(f"down-{n}", "noop", "executed", now, now, now)
-            threading.Thread(
-                target=store.finish_nowait,
-                args=(run, lambda _, j=run.job_id: Event("job.executed", j), called.append),
-            ).start()
+            event = Event("job.executed", run.job_id)
+            outcome = Outcome(entry_of(run), run, lambda _, e=event: e)
+            threading.Thread(target=store.finish_nowait, args=(outcome, called.append)).start()
         time.sleep(2)
         assert called == []  # held, not dropped
     finally:
@@ -217,4 +229,4 @@ def test_outcomes_handed_over_while_the_store_is_down_are_written_when_it_return
     store.stopping.set()
     engine.dispose()
     assert sorted(runs) == ["down-0", "down-1", "down-2"]
-    assert all(isinstance(done, Recorded) for done in called)
+    assert called == [True, True, True]

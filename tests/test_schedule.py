@@ -11,7 +11,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from f8a_jobs_worker.errors import InvalidSchedule
 from f8a_jobs_worker.scheduling.schedule import (
-    DEFAULT,
+    NOT_GIVEN,
     build_schedule,
     parse_duration,
     parse_grace_time,
@@ -98,7 +98,7 @@ def test_bad_when(value: object) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (DEFAULT, 3600),
+        (NOT_GIVEN, 3600),
         (None, None),
         (30, 30),
         ("365 days", 365 * 86400),

@@ -247,7 +247,7 @@ def test_the_scheduler_is_woken_only_for_a_job_due_before_its_planned_pass(make_
     """With the poll interval at a minute, a paused job and a job due next week start no pass; a job due in
     a second is fired on time (its command woke the scheduler after the commit)."""
     worker = make_worker(poll_interval=60.0)
-    scheduler = worker.runtime.scheduler
+    scheduler = worker.scheduler
     eventually(lambda: scheduler.planned is not None)  # the first pass planned the next
     before = scheduler.passes
     worker.service.create_job("noop", job_id="paused", periodically="1 hour", state="paused")

@@ -413,8 +413,9 @@ class CommandConsumer:
         try:
             self.applier.announce(event)
         except Unavailable:
+            stamped = event.stamped(self.applier.clock.now())
             self.publisher.to_topic(
-                self.names.events, event.name, event.to_dict(), message_id=event.event_id
+                self.names.events, event.name, stamped.to_dict(), message_id=event.event_id
             )
 
     def dead_letter(self, message: Message, error: JobsError) -> None:

@@ -16,7 +16,7 @@ from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.messaging.publisher import encode_reply
 from f8a_jobs_worker.persistence.database import ping
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
-from f8a_jobs_worker.scheduling.service import JobService
+from f8a_jobs_worker.scheduling.facade import JobService
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,7 @@ class CommandApplier:
 
     def __init__(self, service: JobService) -> None:
         self.service = service
+        self.clock = service.transactions.clock
         #: savepoints, hence batches of several commands, where the driver handles them (not pysqlite)
         self.batches = service.transactions.engine.dialect.name != "sqlite"
 

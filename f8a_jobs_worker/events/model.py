@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from f8a_jobs_worker.ids import random_id
@@ -30,11 +30,18 @@ class Event:
     name: str
     job_id: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: when it happened; None until the unit of work that writes it stamps it with its clock
+    at: datetime | None = None
     #: the same for every copy of the event a monitor may receive (the outbox may send one twice)
     event_id: str = field(default_factory=random_id)
 
+    def stamped(self, now: datetime) -> Event:
+        """The event with ``at`` set (``now`` unless it has a time already)."""
+        return self if self.at is not None else replace(self, at=now)
+
     def to_dict(self) -> dict[str, Any]:
+        if self.at is None:
+            raise ValueError(f"event {self.name} has no time: stamp it first")
         body: dict[str, Any] = {
             "event": self.name,
             "event_id": self.event_id,

@@ -20,10 +20,11 @@ from datetime import datetime
 from f8a_jobs_worker import retry
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.events.sink import EventSink
+from f8a_jobs_worker.lifecycle import Daemon, Doorbell
 from f8a_jobs_worker.messaging.publisher import Publisher
-from f8a_jobs_worker.persistence.outbox import Outgoing, utcnow
+from f8a_jobs_worker.persistence.database import as_utc
+from f8a_jobs_worker.persistence.outbox import Outgoing
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
-from f8a_jobs_worker.threads import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,11 @@ class Relay(Daemon):
         publisher: Publisher | None,
         events_exchange: str,
         observers: EventSink | None,
+        bell: Doorbell,
     ) -> None:
+        """``bell`` rings after every commit that wrote outbox rows."""
         # stop sends what is waiting (briefly); what is left is sent by the next start
-        super().__init__("f8a-outbox")
+        super().__init__("f8a-outbox", bell)
         self.transactions = transactions
         self.publisher = publisher
         self.events_exchange = events_exchange
@@ -55,8 +58,7 @@ class Relay(Daemon):
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(POLL_INTERVAL)
-            self._wake.clear()
+            self.bell.wait(POLL_INTERVAL)
             retry.until_available(self.drain, Exception, self._outage, self._stopping)
         try:  # one last attempt for what the last moments wrote
             self.drain()
@@ -72,7 +74,9 @@ class Relay(Daemon):
         rolls the marks back with it, and each batch costs one transaction, not two."""
         while True:
             with self.transactions.begin() as uow:
-                rows = uow.outbox.take(uow.connection, BATCH, utcnow())  # marked, until rolled back
+                rows = uow.outbox.take(
+                    uow.connection, BATCH, uow.now()
+                )  # marked, until rolled back
                 if not rows:
                     return
                 try:
@@ -82,7 +86,7 @@ class Relay(Daemon):
                         self.publisher.reset()  # a new connection for the next attempt
                     raise
             self.sent += len(rows)
-            self._report_backlog(rows[-1].created_at)
+            self._report_backlog(rows[-1].created_at, self.transactions.clock.now())
             if len(rows) < BATCH:
                 return
 
@@ -108,12 +112,12 @@ class Relay(Daemon):
         if observers is not None and events:
             observers.emit_many(events)
 
-    def _report_backlog(self, newest_sent: datetime) -> None:
+    def _report_backlog(self, newest_sent: datetime, now: datetime) -> None:
         """Log while the relay is far behind (a long outage, a flood of events)."""
-        behind = (utcnow() - newest_sent).total_seconds()
-        now = time.monotonic()
-        if behind >= BACKLOG_WARNING_S and now - self._warned >= retry.REMIND_EVERY:
-            self._warned = now
+        behind = (now - (as_utc(newest_sent) or now)).total_seconds()
+        ticks = time.monotonic()
+        if behind >= BACKLOG_WARNING_S and ticks - self._warned >= retry.REMIND_EVERY:
+            self._warned = ticks
             log.warning("outbox relay is %.0fs behind; sending the backlog", behind)
 
 

@@ -18,7 +18,8 @@ from sqlalchemy.sql import Select
 
 from f8a_jobs_worker.errors import FilterError
 from f8a_jobs_worker.filters.compiler import FilterCompiler
-from f8a_jobs_worker.persistence.database import is_unavailable, short_reason, store_errors
+from f8a_jobs_worker.persistence.database import is_unavailable, store_errors
+from f8a_jobs_worker.retry import reason
 
 DEFAULT_EXPAND_LIMIT = 1000
 MAX_EXPAND_LIMIT = 10_000
@@ -86,7 +87,7 @@ class FilterRunner:
                     raise FilterError(f"the query ran longer than {self.timeout_s}s") from None
                 if is_unavailable(exc):
                     raise
-                raise FilterError(f"the query failed: {short_reason(exc)}") from None
+                raise FilterError(f"the query failed: {reason(exc)}") from None
 
     @contextmanager
     def read_only(self) -> Iterator[sa.Connection]:

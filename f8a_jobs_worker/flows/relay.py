@@ -22,12 +22,12 @@ from f8a_jobs_worker import retry
 from f8a_jobs_worker.config import redact_url
 from f8a_jobs_worker.errors import Undeliverable
 from f8a_jobs_worker.flows.backend import FlowBackend, FlowRun
+from f8a_jobs_worker.lifecycle import Daemon
 from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
 from f8a_jobs_worker.messaging.inbound import as_bytes, safe_headers, safe_text
 from f8a_jobs_worker.messaging.publisher import NO_RETRY, Publisher
 from f8a_jobs_worker.messaging.topology import Names
-from f8a_jobs_worker.threads import Daemon
 
 log = logging.getLogger(__name__)
 

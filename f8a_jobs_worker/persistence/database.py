@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from f8a_jobs_worker.errors import Unavailable
+from f8a_jobs_worker.retry import reason
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         finally:
             cursor.close()
     except Exception as exc:
-        raise DisconnectionError(short_reason(exc)) from exc
+        raise DisconnectionError(reason(exc)) from exc
 
 
 def _session_timeouts(idle_in_transaction_ms: int, dbapi_connection: Any, _record: Any) -> None:
@@ -168,13 +169,7 @@ def store_errors(what: str) -> Iterator[None]:
     except Exception as exc:
         if not is_unavailable(exc):
             raise
-        raise Unavailable(f"{what} unavailable: {short_reason(exc)}") from exc
-
-
-def short_reason(exc: BaseException) -> str:
-    """The driver's first line of an error: no SQL statement, no parameters, no URL."""
-    lines = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+        raise Unavailable(f"{what} unavailable: {reason(exc)}") from exc
 
 
 def as_utc(moment: datetime | None) -> datetime | None:

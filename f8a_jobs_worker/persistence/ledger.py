@@ -1,8 +1,8 @@
 """The run ledger: a run is entered before its handler starts and leaves when its outcome is recorded.
 
 The entry is written in the transaction that decided the run (the scheduler's pass, or ``job.run_now``), and
-removed in the one that records its outcome (:meth:`RunStore.finish_nowait`). ``worker`` is the replica that
-runs it.
+removed in the one that records its outcome (``scheduling/outcomes.py``). ``worker`` is the replica that runs
+it.
 An entry whose replica is no longer registered (killed, or cut off for longer than the lapse) belongs to a run
 that never finished: a surviving replica, or the next start, reports it as interrupted and runs it again if its
 job asked for that (``on_interrupt: retry``). The ledger is also how ``max_instances`` holds across replicas:
@@ -12,7 +12,7 @@ the runs of a job in progress anywhere are its entries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,8 +21,6 @@ from f8a_jobs_worker.ids import random_id
 from f8a_jobs_worker.persistence.database import as_utc
 from f8a_jobs_worker.persistence.tables import replicas, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
-
-ON_INTERRUPT = ("report", "retry")
 
 
 @dataclass(frozen=True)
@@ -68,13 +66,18 @@ _ELSEWHERE = (
 )
 
 
+_END_RUNS = run_ledger.delete().where(
+    run_ledger.c.run_id.in_(sa.bindparam("ended", expanding=True))
+)
+
+
 class RunLedger:
     def __init__(self, worker: str) -> None:
         self.worker = worker
 
     def start(self, uow: UnitOfWork, entries: list[LedgerEntry]) -> None:
         """Enter runs about to start, with ``uow`` (the rows of a whole pass go in one statement)."""
-        now = datetime.now(UTC)
+        now = uow.now()
         for e in entries:
             uow.insert_later(
                 run_ledger,
@@ -91,7 +94,7 @@ class RunLedger:
             )
 
     def take_interrupted(
-        self, connection: sa.Connection, run_ids: list[str] | None = None
+        self, uow: UnitOfWork, run_ids: list[str] | None = None
     ) -> list[LedgerEntry]:
         """Remove and return, oldest first, the entries of replicas that are gone (or, with ``run_ids``,
         those runs of this replica that it will not start after all). Removing is the claim: of two
@@ -101,7 +104,8 @@ class RunLedger:
             if run_ids is not None
             else run_ledger.c.worker.not_in(sa.select(replicas.c.replica_id))
         )
-        rows = connection.execute(run_ledger.delete().where(condition).returning(*run_ledger.c))
+        deleted = run_ledger.delete().where(condition).returning(*run_ledger.c)
+        rows = uow.connection.execute(deleted)
         return sorted(
             (
                 LedgerEntry(
@@ -109,7 +113,7 @@ class RunLedger:
                     row.job_id,
                     row.handler,
                     dict(row.kwargs or {}),
-                    as_utc(row.scheduled_at) or datetime.now(UTC),
+                    as_utc(row.scheduled_at) or uow.now(),
                     row.on_interrupt,
                 )
                 for row in rows
@@ -117,15 +121,20 @@ class RunLedger:
             key=lambda entry: entry.scheduled_at,
         )
 
-    def running_elsewhere(self, connection: sa.Connection, job_ids: list[str]) -> dict[str, int]:
-        """Runs of ``job_ids`` in progress on other replicas (one query for a pass)."""
+    def running_elsewhere(self, uow: UnitOfWork, job_ids: list[str]) -> dict[str, int]:
+        """Runs of ``job_ids`` in progress on other replicas."""
         if not job_ids:
             return {}
-        found = connection.execute(_ELSEWHERE, {"ids": job_ids, "worker": self.worker})
+        found = uow.connection.execute(_ELSEWHERE, {"ids": job_ids, "worker": self.worker})
         return {job_id: int(count) for job_id, count in found}
 
-    def running(self, connection: sa.Connection) -> int:
+    def running(self, uow: UnitOfWork) -> int:
         """Runs entered and not finished."""
-        return int(
-            connection.execute(sa.select(sa.func.count()).select_from(run_ledger)).scalar_one()
-        )
+        query = sa.select(sa.func.count()).select_from(run_ledger)
+        return int(uow.connection.execute(query).scalar_one())
+
+    @staticmethod
+    def end(uow: UnitOfWork, run_ids: list[str]) -> None:
+        """Runs whose outcomes this unit of work records leave the ledger."""
+        if run_ids:
+            uow.connection.execute(_END_RUNS, {"ended": run_ids})

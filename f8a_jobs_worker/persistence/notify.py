@@ -17,8 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from f8a_jobs_worker import retry
-from f8a_jobs_worker.persistence.database import short_reason
-from f8a_jobs_worker.threads import Daemon
+from f8a_jobs_worker.lifecycle import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ class Listener(Daemon):
             try:
                 self._listen()
             except Exception as exc:
-                self._outage.failed(short_reason(exc))
+                self._outage.failed(retry.reason(exc))
                 self._stopping.wait(retry.MAX_DELAY)
 
     def _listen(self) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -82,6 +82,8 @@ class Outgoing:
 
 
 def event_row(event: Event, now: datetime) -> dict[str, Any]:
+    """An event's row (stamped ``now`` unless it has a time)."""
+    event = event.stamped(now)
     return {
         "kind": "event",
         "name": event.name,
@@ -191,7 +193,3 @@ def _not_worth_an_fsync(connection: sa.Connection) -> None:
     """This transaction's commit need not wait for the disk (PostgreSQL)."""
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql
 from f8a_jobs_worker import __version__
 from f8a_jobs_worker.persistence.database import as_utc
 from f8a_jobs_worker.persistence.tables import outbox, replicas, run_ledger
+from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 
 #: how much earlier than the others may a replica consider itself gone (seconds): slack for a slow statement
 FENCE_MARGIN = 1.5
@@ -72,8 +73,9 @@ class Replicas:
 
     # -- this replica ------------------------------------------------------------------------------------
 
-    def register(self, connection: sa.Connection) -> None:
-        now = self._now(connection)
+    def register(self, uow: UnitOfWork) -> None:
+        connection = uow.connection
+        now = self._now(uow)
         connection.execute(replicas.delete().where(replicas.c.replica_id == self.replica_id))
         connection.execute(
             replicas.insert().values(
@@ -81,19 +83,19 @@ class Replicas:
                 host=socket.gethostname()[:255],
                 pid=os.getpid(),
                 version=__version__,
-                started_at=datetime.now(UTC),
+                started_at=uow.now(),
                 heartbeat_at=now,
             )
         )
 
-    def renew(self, connection: sa.Connection) -> bool:
+    def renew(self, uow: UnitOfWork) -> bool:
         """Renew the heartbeat in ``connection``'s transaction; False if this replica was taken for gone (its
         row deleted by another). Call :meth:`renewed` with the time taken before the transaction began once
         it has committed."""
-        updated = connection.execute(
+        updated = uow.connection.execute(
             replicas.update()
             .where(replicas.c.replica_id == self.replica_id)
-            .values(heartbeat_at=self._now(connection))
+            .values(heartbeat_at=self._now(uow))
         )
         return bool(updated.rowcount)
 
@@ -111,26 +113,26 @@ class Replicas:
         """Whether no other replica can have taken this one for gone: runs may start."""
         return time.monotonic() - self._renewed < self.lapse - FENCE_MARGIN
 
-    def leave(self, connection: sa.Connection) -> None:
-        connection.execute(replicas.delete().where(replicas.c.replica_id == self.replica_id))
+    def leave(self, uow: UnitOfWork) -> None:
+        uow.connection.execute(replicas.delete().where(replicas.c.replica_id == self.replica_id))
 
     # -- the others --------------------------------------------------------------------------------------
 
-    def reap(self, connection: sa.Connection, everyone_else: bool = False) -> list[str]:
+    def reap(self, uow: UnitOfWork, everyone_else: bool = False) -> list[str]:
         """Delete the replicas whose heartbeat lapsed (``everyone_else``: all others, known to be gone);
         their ids."""
         conditions = [replicas.c.replica_id != self.replica_id]
         if not everyone_else:
-            conditions.append(replicas.c.heartbeat_at < self._now(connection, -self.lapse))
-        lapsed = connection.execute(
+            conditions.append(replicas.c.heartbeat_at < self._now(uow, -self.lapse))
+        lapsed = uow.connection.execute(
             replicas.delete().where(*conditions).returning(replicas.c.replica_id)
         )
         return [row.replica_id for row in lapsed]
 
-    def adopt_outbox(self, connection: sa.Connection) -> int:
+    def adopt_outbox(self, uow: UnitOfWork) -> int:
         """Take over the unsent outbox rows of replicas that are gone (or of none): this replica's relay
         sends them."""
-        adopted = connection.execute(
+        adopted = uow.connection.execute(
             outbox.update()
             .where(
                 outbox.c.published_at.is_(None),
@@ -143,7 +145,7 @@ class Replicas:
         )
         return int(adopted.rowcount or 0)
 
-    def all(self, connection: sa.Connection) -> list[tuple[ReplicaView, int]]:
+    def all(self, uow: UnitOfWork) -> list[tuple[ReplicaView, int]]:
         """Every registered replica with the runs it has in progress, oldest first."""
         runs = (
             sa.select(run_ledger.c.worker, sa.func.count().label("runs"))
@@ -162,30 +164,27 @@ class Replicas:
                     row.host,
                     row.pid,
                     row.version,
-                    as_utc(row.started_at) or datetime.now(UTC),
-                    as_utc(row.heartbeat_at) or datetime.now(UTC),
+                    as_utc(row.started_at) or uow.now(),
+                    as_utc(row.heartbeat_at) or uow.now(),
                 ),
                 int(row[-1]),
             )
-            for row in connection.execute(query)
+            for row in uow.connection.execute(query)
         ]
 
-    def now(self, connection: sa.Connection) -> datetime:
+    def now(self, uow: UnitOfWork) -> datetime:
         """The time by which heartbeats are judged."""
-        if connection.dialect.name == "postgresql":
-            return as_utc(connection.execute(sa.select(sa.func.now())).scalar_one()) or _utcnow()
-        return _utcnow()
+        if uow.connection.dialect.name == "postgresql":
+            found = uow.connection.execute(sa.select(sa.func.now())).scalar_one()
+            return as_utc(found) or uow.now()
+        return uow.now()
 
-    def _now(self, connection: sa.Connection, offset: float = 0.0) -> Any:
-        """The database's clock on PostgreSQL (the transaction's start), this process's elsewhere (SQLite
+    def _now(self, uow: UnitOfWork, offset: float = 0.0) -> Any:
+        """The database's clock on PostgreSQL (the transaction's start), the worker's elsewhere (SQLite
         serves one replica)."""
-        if connection.dialect.name == "postgresql":
+        if uow.connection.dialect.name == "postgresql":
             clock: Any = sa.func.now()
             if offset:
                 clock = clock + sa.cast(sa.literal(f"{offset} seconds"), postgresql.INTERVAL)
             return clock
-        return _utcnow() + timedelta(seconds=offset)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+        return uow.now() + timedelta(seconds=offset)

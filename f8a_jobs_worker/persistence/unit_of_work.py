@@ -13,14 +13,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.clock import SYSTEM, Clock
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.persistence.bulk import insert_rows
 from f8a_jobs_worker.persistence.database import store_errors
-from f8a_jobs_worker.persistence.outbox import Outbox, event_row, reply_row, utcnow
+from f8a_jobs_worker.persistence.outbox import Outbox, event_row, reply_row
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +30,14 @@ Callback = Callable[[], Any]
 
 
 class UnitOfWork:
-    """A transaction's connection, the outbox rows it will write, and its after-commit work."""
+    """A transaction's connection, its clock, the outbox rows it will write, and its after-commit work."""
 
-    def __init__(self, connection: sa.Connection, outbox: Outbox, writes: bool = True) -> None:
+    def __init__(
+        self, connection: sa.Connection, outbox: Outbox, clock: Clock = SYSTEM, writes: bool = True
+    ) -> None:
         self.connection = connection
         self.outbox = outbox
+        self.clock = clock
         #: False for read-only work: nothing may be queued for sending
         self.writes = writes
         self._rows: list[dict[str, Any]] = []
@@ -41,10 +46,14 @@ class UnitOfWork:
         self._after_rollback: list[Callback] = []
         self._done_once: list[str] = []
 
+    def now(self) -> datetime:
+        """The time by the worker's clock (UTC)."""
+        return self.clock.now()
+
     def emit(self, event: Event) -> None:
         """Queue an event: written to the outbox with this transaction."""
         self._require_writes()
-        self._rows.append(event_row(event, utcnow()))
+        self._rows.append(event_row(event, self.now()))
 
     def store_reply(
         self,
@@ -56,7 +65,9 @@ class UnitOfWork:
     ) -> None:
         """Store a command's reply (its idempotency record) and queue it for ``reply_to``."""
         self._require_writes()
-        self._rows.append(reply_row(command_id, command, body, reply_to, correlation_id, utcnow()))
+        self._rows.append(
+            reply_row(command_id, command, body, reply_to, correlation_id, self.now())
+        )
 
     def insert_later(self, table: sa.Table, row: dict[str, Any]) -> None:
         """Insert ``row`` with the other rows for the same ``table`` (one statement for all) just before
@@ -126,11 +137,18 @@ class UnitOfWork:
 class Transactions:
     """Where units of work come from: ``with transactions.begin() as uow: ...``."""
 
-    def __init__(self, engine: sa.Engine, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        outbox: Outbox | None = None,
+        clock: Clock = SYSTEM,
+        wrote_outbox: Callback = lambda: None,
+    ) -> None:
+        """``wrote_outbox`` is called after each commit that wrote outbox rows (the relay's doorbell)."""
         self.engine = engine
         self.outbox = outbox or Outbox()
-        #: called after a commit that wrote outbox rows (the relay's wake-up)
-        self.notify: Callback = lambda: None
+        self.clock = clock
+        self.wrote_outbox = wrote_outbox
 
     @contextmanager
     def begin(self, writes: bool = True) -> Iterator[UnitOfWork]:
@@ -140,7 +158,7 @@ class Transactions:
         uow: UnitOfWork | None = None
         try:
             with store_errors("job store"), self.engine.begin() as connection:
-                uow = UnitOfWork(connection, self.outbox, writes)
+                uow = UnitOfWork(connection, self.outbox, self.clock, writes)
                 yield uow
                 wrote = uow.flush()
         except BaseException:
@@ -148,7 +166,7 @@ class Transactions:
                 _run_all(uow._after_rollback, "after-rollback")
             raise
         if wrote:
-            self.notify()
+            self.wrote_outbox()
         _run_all(uow._after_commit, "after-commit")
 
 

@@ -11,10 +11,11 @@ import heapq
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from f8a_jobs_worker.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -22,23 +23,23 @@ Callback = Callable[[], Any]
 
 
 class AlarmClock:
-    def __init__(self, name: str = "f8a-alarm") -> None:
+    def __init__(self, clock: Clock, name: str = "f8a-alarm") -> None:
+        self.clock = clock
         self.name = name
-        self._heap: list[tuple[float, int, Callback]] = []
+        self._heap: list[tuple[datetime, int, Callback]] = []
         self._order = itertools.count()  # callbacks due at the same moment run in the order given
         self._changed = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
 
     def at(self, moment: datetime, callback: Callback) -> None:
-        """Run ``callback`` at ``moment``, in the clock's thread (in the caller's, at once, if it has
-        passed)."""
-        when = moment.timestamp()  # the wall clock's, as the moments of run times are
-        if when <= time.time():
+        """Run ``callback`` at ``moment`` by the worker's clock, in the alarm's thread (in the caller's, at
+        once, if it has passed)."""
+        if moment <= self.clock.now():
             _call(callback)
             return
         with self._changed:
-            heapq.heappush(self._heap, (when, next(self._order), callback))
+            heapq.heappush(self._heap, (moment, next(self._order), callback))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
                 self._thread.start()
@@ -58,7 +59,7 @@ class AlarmClock:
                             return
                         self._changed.wait()
                         continue
-                    left = self._heap[0][0] - time.time()
+                    left = (self._heap[0][0] - self.clock.now()).total_seconds()
                     if left <= 0:
                         _, _, callback = heapq.heappop(self._heap)
                         break

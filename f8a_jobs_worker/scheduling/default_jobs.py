@@ -9,7 +9,7 @@ resume survives restarts. A bad file is reported by name and the other files sti
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,13 @@ from f8a_jobs_worker.errors import JobsError
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.handlers import HandlerRegistry
+from f8a_jobs_worker.job import BrokenJob, Job
 from f8a_jobs_worker.persistence.database import advisory_xact_lock
-from f8a_jobs_worker.persistence.jobstore import BrokenJob
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
-from f8a_jobs_worker.scheduling.jobs import job_view, meta_of
-from f8a_jobs_worker.scheduling.runtime import JOBS
-from f8a_jobs_worker.scheduling.service import JobService
-from f8a_jobs_worker.scheduling.spec import OPTION_FIELDS, JobOptions, JobSpec
+from f8a_jobs_worker.scheduling.facade import JobService
+from f8a_jobs_worker.scheduling.job_writes import JobWrites
+from f8a_jobs_worker.scheduling.spec import OPTION_FIELDS, JobSpec, parse_options
+from f8a_jobs_worker.scheduling.view import job_view
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def read_definition(
     declared.setdefault("kwargs", {})
     if not isinstance(declared["kwargs"], dict):
         raise ValueError("kwargs must be a mapping")
-    JobOptions.parse(declared)
+    parse_options(declared)
     fields = {k: v for k, v in declared.items() if k not in OPTION_FIELDS}
     spec = JobSpec.parse(registry, default_grace_time, **fields)
     return Definition(path, spec, declared)
@@ -141,13 +141,14 @@ DEFAULT_JOBS_LOCK = 0x0F8A_0DF
 
 def apply_default_jobs(service: JobService, directory: Path) -> Report:
     """Load the directory and bring the job store in line with it; log what happened."""
-    report = load_definitions(directory, service.registry, service.default_grace_time)
+    writes = service.writes
+    report = load_definitions(directory, writes.registry, writes.default_grace_time)
     for definition in report.definitions:
         try:
             with service.unit_of_work() as uow:  # one per file: a bad one does not undo the others
                 # replicas starting together apply the same files: one at a time, each sees the others' work
                 advisory_xact_lock(uow.connection, DEFAULT_JOBS_LOCK)
-                _apply(service, uow, definition, report)
+                _apply(writes, uow, definition, report)
         except (ValueError, JobsError) as exc:
             report.errors[definition.path.name] = str(exc)
     for name, error in sorted(report.errors.items()):
@@ -156,20 +157,19 @@ def apply_default_jobs(service: JobService, directory: Path) -> Report:
     return report
 
 
-def _apply(service: JobService, uow: UnitOfWork, definition: Definition, report: Report) -> None:
+def _apply(writes: JobWrites, uow: UnitOfWork, definition: Definition, report: Report) -> None:
     spec, declared = definition.spec, definition.declared
-    options = JobOptions.parse(declared)
     meta = {
         "default": True,
         "cron": spec.schedule.cron,
         "declared": declared,
-        **options.meta(),
+        **parse_options(declared).meta(),
     }
-    job = service.runtime.store.find(uow.connection, spec.job_id)
+    job = writes.jobs.find(uow, spec.job_id)
+    if job is not None and not job.default:
+        raise ValueError(f"job {spec.job_id!r} exists as a user job; it is not overwritten")
     if isinstance(job, BrokenJob):
-        if not job.default:
-            raise ValueError(f"job {spec.job_id!r} exists as a user job; it is not overwritten")
-        replaced = service.add(uow, spec, meta, replace=True)
+        replaced = writes.store(uow, writes.new_job(spec, meta, uow.now()), replace=True)
         log.warning(
             "default job %s could not be restored (%s); replaced from %s",
             spec.job_id,
@@ -180,42 +180,17 @@ def _apply(service: JobService, uow: UnitOfWork, definition: Definition, report:
         report.updated.append(spec.job_id)
         return
     if job is None:
-        added = service.add(uow, spec, meta)
+        added = writes.store(uow, writes.new_job(spec, meta, uow.now()))
         uow.emit(Event(events.JOB_CREATED, spec.job_id, {"job": job_view(added)}))
         report.added.append(spec.job_id)
         return
-    previous = meta_of(job)
-    if not previous.get("default"):
-        raise ValueError(f"job {spec.job_id!r} exists as a user job; it is not overwritten")
-    before = previous.get("declared", {})
+    before = job.meta.get("declared", {})
     if before == declared:
         report.unchanged.append(spec.job_id)
         return
-    changes: dict[str, Any] = {
-        "args": (spec.handler, meta),
-        "kwargs": spec.kwargs,
-        "name": spec.handler,
-        "misfire_grace_time": spec.misfire_grace_time,
-        "max_instances": options.max_instances,
-    }
-    trigger_changed = any(before.get(f) != declared.get(f) for f in TRIGGER_FIELDS)
-    state_changed = before.get("state", "running") != declared.get("state", "running")
-    paused = spec.paused if state_changed else job.next_run_time is None
-    if trigger_changed:
-        changes["trigger"] = spec.schedule.trigger
-    if trigger_changed or state_changed:
-        now = datetime.now(UTC)
-        changes["next_run_time"] = (
-            None
-            if paused
-            else (
-                job.next_run_time
-                if not trigger_changed and job.next_run_time
-                else spec.schedule.trigger.get_next_fire_time(None, now)
-            )
-        )
-    updated = service.scheduler.modify_job(spec.job_id, jobstore=JOBS, **changes)
-    service.wake_after(uow, updated.next_run_time)
+    updated = _updated(job, spec, meta, before, declared, uow.now())
+    writes.jobs.save(uow, [updated])
+    writes.wake_after(uow, updated.next_run_time)
     uow.emit(Event(events.JOB_UPDATED, spec.job_id, {"job": job_view(updated)}))
     log.info(
         "default job %s updated from %s (%s)",
@@ -224,3 +199,34 @@ def _apply(service: JobService, uow: UnitOfWork, definition: Definition, report:
         ", ".join(k for k in declared if before.get(k) != declared.get(k)) or "fields removed",
     )
     report.updated.append(spec.job_id)
+
+
+def _updated(
+    job: Job,
+    spec: JobSpec,
+    meta: dict[str, Any],
+    before: dict[str, Any],
+    declared: dict[str, Any],
+    now: datetime,
+) -> Job:
+    """The stored job changed as its file now says. Its next run time is computed again only if its
+    schedule changed; it is paused or resumed only if the file's ``state`` changed (an operator's pause
+    survives restarts)."""
+    trigger_changed = any(before.get(f) != declared.get(f) for f in TRIGGER_FIELDS)
+    state_changed = before.get("state", "running") != declared.get("state", "running")
+    updated = replace(
+        job,
+        handler=spec.handler,
+        kwargs=spec.kwargs,
+        meta=meta,
+        misfire_grace_time=spec.misfire_grace_time,
+        trigger=spec.schedule.trigger if trigger_changed else job.trigger,
+    )
+    if not (trigger_changed or state_changed):
+        return updated
+    paused = spec.paused if state_changed else job.next_run_time is None
+    if paused:
+        return updated.moved(None)
+    if not trigger_changed and job.next_run_time:
+        return updated
+    return updated.moved(updated.following(None, now))

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from functools import partial
 
 from f8a_jobs_worker import retry
-from f8a_jobs_worker.persistence.database import short_reason
+from f8a_jobs_worker.lifecycle import Doorbell, Rounds
 from f8a_jobs_worker.persistence.ledger import LedgerEntry, RunLedger
 from f8a_jobs_worker.persistence.replicas import Replicas
-from f8a_jobs_worker.persistence.state import SchedulerStateStore
+from f8a_jobs_worker.persistence.scheduler_state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
-from f8a_jobs_worker.scheduling.runtime import SchedulerRuntime
-from f8a_jobs_worker.threads import Rounds
+from f8a_jobs_worker.scheduling.executor import RunExecutor
+from f8a_jobs_worker.scheduling.outcomes import Outcomes
+from f8a_jobs_worker.scheduling.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +34,25 @@ class Membership(Rounds):
         replicas: Replicas,
         ledger: RunLedger,
         state: SchedulerStateStore,
-        runtime: SchedulerRuntime,
+        outcomes: Outcomes,
+        executor: RunExecutor,
+        scheduler: Scheduler,
+        bell: Doorbell,
     ) -> None:
-        super().__init__(
-            "f8a-heartbeat", replicas.heartbeat_interval, retry.Outage("job store (heartbeat)", log)
-        )
+        """``bell`` rings when the stored pause may have changed (a notification from any replica)."""
+        outage = retry.Outage("job store (heartbeat)", log)
+        super().__init__("f8a-heartbeat", replicas.heartbeat_interval, outage, bell)
         self.transactions = transactions
         self.replicas = replicas
         self.ledger = ledger
         self.state = state
-        self.runtime = runtime
+        self.outcomes = outcomes
+        self.executor = executor
+        self.scheduler = scheduler
         #: the shared pause is applied to this replica's scheduler only once the worker has started
-        self.following = False
+        #: whether the stored pause is applied to this replica's scheduler (tests turn it off to pause one
+        #: replica alone)
+        self.following = True
         self.joined = False
 
     def join(self, everyone_else_gone: bool) -> None:
@@ -53,9 +60,9 @@ class Membership(Rounds):
         replica can be running (SQLite, under its file lock), so none is waited for to lapse."""
         began = time.monotonic()
         with self.transactions.begin() as uow:
-            self.replicas.register(uow.connection)
+            self.replicas.register(uow)
             uow.after_commit(partial(self.replicas.renewed, began))
-            self._take_over(uow, self.replicas.reap(uow.connection, everyone_else_gone))
+            self._take_over(uow, self.replicas.reap(uow, everyone_else_gone))
         self.joined = True
 
     def leave(self) -> None:
@@ -64,9 +71,9 @@ class Membership(Rounds):
             return
         try:
             with self.transactions.begin() as uow:
-                self.replicas.leave(uow.connection)
+                self.replicas.leave(uow)
         except Exception as exc:  # the others take over once the heartbeat lapses
-            log.warning("could not unregister this replica (%s)", short_reason(exc))
+            log.warning("could not unregister this replica (%s)", retry.reason(exc))
 
     def round(self) -> None:
         self.beat()
@@ -75,30 +82,29 @@ class Membership(Rounds):
         """One round: renew, take over from lapsed replicas, follow the shared pause."""
         began = time.monotonic()
         with self.transactions.begin() as uow:
-            if not self.replicas.renew(uow.connection):
+            if not self.replicas.renew(uow):
                 log.warning(
                     "this replica (%s) was taken for gone by the others (no heartbeat for %.0fs or "
                     "more); its runs in progress were reported interrupted; registering again",
                     self.replicas.replica_id,
                     self.replicas.lapse,
                 )
-                self.replicas.register(uow.connection)
+                self.replicas.register(uow)
             uow.after_commit(partial(self.replicas.renewed, began))
-            self._take_over(uow, self.replicas.reap(uow.connection))
-            paused = self.state.is_paused(uow.connection)
+            self._take_over(uow, self.replicas.reap(uow))
+            paused = self.state.is_paused(uow)
         if self.following:
-            self.runtime.scheduler.follow(paused)
+            self.scheduler.follow(paused)
 
     def _take_over(self, uow: UnitOfWork, gone: list[str]) -> None:
         """Within ``uow``: the runs of replicas that are gone and the runs this replica declined to start,
         reported interrupted (and run again on request); unsent outbox rows of gone replicas adopted."""
-        connection = uow.connection
-        interrupted = self.ledger.take_interrupted(connection)
-        declined = self.runtime.executor.take_declined()
+        interrupted = self.ledger.take_interrupted(uow)
+        declined = self.executor.take_declined()
         if declined:
-            uow.after_rollback(partial(self.runtime.executor.decline, declined))
-            interrupted += self.ledger.take_interrupted(connection, [e.run_id for e in declined])
-        adopted = self.replicas.adopt_outbox(connection)
+            uow.after_rollback(partial(self.executor.decline, declined))
+            interrupted += self.ledger.take_interrupted(uow, [e.run_id for e in declined])
+        adopted = self.replicas.adopt_outbox(uow)
         if gone:
             uow.after_commit(
                 partial(
@@ -111,17 +117,16 @@ class Membership(Rounds):
                     adopted,
                 )
             )
-            uow.after_commit(self.runtime.scheduler.wakeup)  # their due jobs are ours to see now
+            uow.after_commit(self.scheduler.wake)  # their due jobs are ours to see now
         self._report(uow, interrupted)
 
     def _report(self, uow: UnitOfWork, interrupted: list[LedgerEntry]) -> None:
         if not interrupted:
             return
-        self.runtime.runner.interrupted(uow, interrupted, datetime.now(UTC))
-        executor = self.runtime.executor
+        self.outcomes.interrupted(uow, interrupted)
         for entry in interrupted:
-            if entry.on_interrupt == "retry" and executor.reserve(entry.job_id, 1):
+            if entry.on_interrupt == "retry" and self.executor.reserve(entry.job_id, 1):
                 again = LedgerEntry.new(
                     entry.job_id, entry.handler, entry.kwargs, entry.scheduled_at, "retry"
                 )
-                executor.start_entries_after_commit(uow, entry.job_id, [again], None)
+                self.executor.start_entries_after_commit(uow, entry.job_id, [again], None)

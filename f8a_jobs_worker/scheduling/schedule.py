@@ -24,13 +24,13 @@ from pytimeparse.timeparse import timeparse as parse_timespan
 from f8a_jobs_worker.errors import InvalidSchedule
 
 
-class _Default(Enum):
+class _NotGiven(Enum):
     """Marks a field that was not given at all, as opposed to given as null."""
 
-    DEFAULT = "default"
+    NOT_GIVEN = "not given"
 
 
-DEFAULT = _Default.DEFAULT
+NOT_GIVEN = _NotGiven.NOT_GIVEN
 
 _CALENDAR_UNITS = re.compile(r"\b(mo|mon|month|months|y|yr|yrs|year|years)\b", re.IGNORECASE)
 _PAST_TOLERANCE = timedelta(seconds=60)
@@ -148,7 +148,7 @@ def _next_occurrence(moment: datetime, now: datetime) -> datetime:
 
 def parse_grace_time(value: Any, default: int | None) -> int | None:
     """``misfire_grace_time`` in whole seconds; None (null) means run however late."""
-    if value is DEFAULT:
+    if value is NOT_GIVEN:
         return default
     if value is None:
         return None

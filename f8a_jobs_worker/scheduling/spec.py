@@ -1,4 +1,4 @@
-"""A job as asked for: the ``job.create`` arguments, checked and turned into what APScheduler stores."""
+"""A job as asked for: the ``job.create`` arguments (and a default job file's fields), checked."""
 
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ from typing import Any
 
 from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.handlers import HandlerRegistry
-from f8a_jobs_worker.persistence.ledger import ON_INTERRUPT
-from f8a_jobs_worker.scheduling.schedule import DEFAULT, Schedule, build_schedule, parse_grace_time
+from f8a_jobs_worker.job import DEFAULT_OVERLAP_LIMIT, ON_INTERRUPT, OVERLAP, JobOptions
+from f8a_jobs_worker.scheduling.schedule import (
+    NOT_GIVEN,
+    Schedule,
+    build_schedule,
+    parse_grace_time,
+)
 
 STATES = ("running", "paused")
 MAX_JOB_ID = 191
 MAX_PAUSE_AFTER_FAILURES = 1000
 
 
-OVERLAP = ("skip", "buffer_one", "allow")
-DEFAULT_OVERLAP_LIMIT = 10
 MAX_OVERLAP_LIMIT = 100
 #: the job.create arguments (and default job fields) that are options of the job, not of its schedule
 OPTION_FIELDS = ("on_interrupt", "pause_after_failures", "overlap", "overlap_limit")
@@ -37,65 +40,27 @@ def _bounded(value: Any, low: int, high: int) -> bool:
     return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
 
 
-@dataclass(frozen=True)
-class JobOptions:
-    """How a job's runs behave beyond its schedule; kept in the job's meta, shown in the job view.
-
-    ``overlap`` (as Temporal's overlap policies): a run due while the previous one still runs is ``skip``ped
-    (recorded missed), kept as the one ``buffer_one`` run that starts when the running one ends, or started
-    beside it (``allow``, at most ``overlap_limit`` at once).
-    """
-
-    on_interrupt: str = "report"
-    pause_after_failures: int | None = None
-    overlap: str = "skip"
-    overlap_limit: int | None = None
-
-    @property
-    def max_instances(self) -> int:
-        return self.overlap_limit or DEFAULT_OVERLAP_LIMIT if self.overlap == "allow" else 1
-
-    @classmethod
-    def parse(cls, fields: Mapping[str, Any]) -> JobOptions:
-        """The options among ``fields``; validation_error naming the field for a bad one."""
-        on_interrupt = fields.get("on_interrupt") or "report"
-        if on_interrupt not in ON_INTERRUPT:
-            raise _refuse("on_interrupt", f"must be one of {', '.join(ON_INTERRUPT)}")
-        pause = _whole(fields.get("pause_after_failures"))
-        if pause is not None and not _bounded(pause, 1, MAX_PAUSE_AFTER_FAILURES):
-            raise _refuse(
-                "pause_after_failures", f"must be null or 1 to {MAX_PAUSE_AFTER_FAILURES}"
-            )
-        overlap = fields.get("overlap") or "skip"
-        if overlap not in OVERLAP:
-            raise _refuse("overlap", f"must be one of {', '.join(OVERLAP)}")
-        limit = _whole(fields.get("overlap_limit"))
-        if limit is not None:
-            if overlap != "allow":
-                raise _refuse("overlap_limit", "is for overlap: allow only")
-            if not _bounded(limit, 2, MAX_OVERLAP_LIMIT):
-                raise _refuse("overlap_limit", f"must be 2 to {MAX_OVERLAP_LIMIT}")
-        elif overlap == "allow":
-            limit = DEFAULT_OVERLAP_LIMIT
-        return cls(on_interrupt, pause, overlap, limit)
-
-    @classmethod
-    def of(cls, meta: Mapping[str, Any]) -> JobOptions:
-        """The options stored in a job's meta (jobs stored before an option existed get its default)."""
-        return cls(
-            meta.get("on_interrupt", "report"),
-            meta.get("pause_after_failures"),
-            meta.get("overlap", "skip"),
-            meta.get("overlap_limit"),
-        )
-
-    def meta(self) -> dict[str, Any]:
-        return {
-            "on_interrupt": self.on_interrupt,
-            "pause_after_failures": self.pause_after_failures,
-            "overlap": self.overlap,
-            "overlap_limit": self.overlap_limit,
-        }
+def parse_options(fields: Mapping[str, Any]) -> JobOptions:
+    """The job options among ``fields`` (``job.create`` arguments, a default job file); validation_error
+    naming the field for a bad one."""
+    on_interrupt = fields.get("on_interrupt") or "report"
+    if on_interrupt not in ON_INTERRUPT:
+        raise _refuse("on_interrupt", f"must be one of {', '.join(ON_INTERRUPT)}")
+    pause = _whole(fields.get("pause_after_failures"))
+    if pause is not None and not _bounded(pause, 1, MAX_PAUSE_AFTER_FAILURES):
+        raise _refuse("pause_after_failures", f"must be null or 1 to {MAX_PAUSE_AFTER_FAILURES}")
+    overlap = fields.get("overlap") or "skip"
+    if overlap not in OVERLAP:
+        raise _refuse("overlap", f"must be one of {', '.join(OVERLAP)}")
+    limit = _whole(fields.get("overlap_limit"))
+    if limit is not None:
+        if overlap != "allow":
+            raise _refuse("overlap_limit", "is for overlap: allow only")
+        if not _bounded(limit, 2, MAX_OVERLAP_LIMIT):
+            raise _refuse("overlap_limit", f"must be 2 to {MAX_OVERLAP_LIMIT}")
+    elif overlap == "allow":
+        limit = DEFAULT_OVERLAP_LIMIT
+    return JobOptions(on_interrupt, pause, overlap, limit)
 
 
 @dataclass(frozen=True)
@@ -122,7 +87,7 @@ class JobSpec:
         cron: Any = None,
         jitter: Any = None,
         when: Any = None,
-        misfire_grace_time: Any = DEFAULT,
+        misfire_grace_time: Any = NOT_GIVEN,
         state: str | None = None,
         now: datetime | None = None,
     ) -> JobSpec:

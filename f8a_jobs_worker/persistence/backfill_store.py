@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.persistence.database import as_utc
 from f8a_jobs_worker.persistence.tables import backfill_runs, backfills, run_ledger
+from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -26,14 +28,9 @@ class Due:
     scheduled_at: datetime
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 class BackfillStore:
-    def create(
-        self, connection: sa.Connection, job_id: str, times: list[datetime], concurrency: int
-    ) -> str:
+    def create(self, uow: UnitOfWork, job_id: str, times: list[datetime], concurrency: int) -> str:
+        connection = uow.connection
         backfill_id = str(uuid.uuid4())
         connection.execute(
             backfills.insert(),
@@ -41,7 +38,7 @@ class BackfillStore:
                 "backfill_id": backfill_id,
                 "job_id": job_id,
                 "concurrency": concurrency,
-                "created_at": datetime.now(UTC),
+                "created_at": uow.now(),
             },
         )
         connection.execute(
@@ -53,8 +50,9 @@ class BackfillStore:
         )
         return backfill_id
 
-    def due(self, connection: sa.Connection, limit: int = 100) -> list[Due]:
+    def due(self, uow: UnitOfWork, limit: int = 100) -> list[Due]:
         """The runs to start now, in order, their backfills' rows locked (others' skipped) until commit."""
+        connection = uow.connection
         found: list[Due] = []
         claimed = connection.execute(
             sa.select(backfills.c.backfill_id, backfills.c.job_id, backfills.c.concurrency)
@@ -79,18 +77,19 @@ class BackfillStore:
                 .order_by(backfill_runs.c.seq)
                 .limit(room)
             ).all()
-            found.extend(Due(backfill_id, job_id, seq, _utc(at)) for seq, at in rows)
+            found.extend(Due(backfill_id, job_id, seq, as_utc(at) or at) for seq, at in rows)
         return found
 
-    def started(self, connection: sa.Connection, due: Due, run_id: str) -> None:
-        connection.execute(
+    def started(self, uow: UnitOfWork, due: Due, run_id: str) -> None:
+        uow.connection.execute(
             backfill_runs.update()
             .where(backfill_runs.c.backfill_id == due.backfill_id, backfill_runs.c.seq == due.seq)
             .values(run_id=run_id)
         )
 
-    def finish_done(self, connection: sa.Connection) -> list[tuple[str, str]]:
+    def finish_done(self, uow: UnitOfWork) -> list[tuple[str, str]]:
         """Remove the backfills whose runs have all started and ended; ``(backfill_id, job_id)`` of each."""
+        connection = uow.connection
         unfinished = (
             sa.select(backfill_runs.c.backfill_id)
             .outerjoin(run_ledger, backfill_runs.c.run_id == run_ledger.c.run_id)
@@ -107,14 +106,11 @@ class BackfillStore:
             connection.execute(backfills.delete().where(backfills.c.backfill_id.in_(ids)))
         return [(str(b), str(j)) for b, j in done]
 
-    def forget_job(self, connection: sa.Connection, job_id: str) -> None:
-        """A deleted job's backfills go with it."""
-        self.forget_jobs(connection, [job_id])
-
-    def forget_jobs(self, connection: sa.Connection, job_ids: list[str]) -> None:
+    def forget_jobs(self, uow: UnitOfWork, job_ids: list[str]) -> None:
         """Deleted jobs' backfills go with them (one statement per table for all of them)."""
         if not job_ids:
             return
+        connection = uow.connection
         of_jobs = backfills.c.job_id.in_(job_ids)
         ids = sa.select(backfills.c.backfill_id).where(of_jobs)
         connection.execute(backfill_runs.delete().where(backfill_runs.c.backfill_id.in_(ids)))

@@ -1,5 +1,5 @@
-"""Starting backfill runs: a thread of each replica that looks when woken (a backfill was created, one of its
-runs ended) and at least every second, and starts the runs that are due, in order, with their ledger entries.
+"""Backfills: the run times a schedule had in a past window (:func:`run_times`), and the thread of each replica
+that starts them (:class:`BackfillDriver`), in order, with their ledger entries, as many at a time as asked.
 
 Backfill runs are entered in the ledger like any run (a crash reports them interrupted), are not missed for
 being late (they are late by design), and do not count against the job's ``overlap``: regular runs go on.
@@ -14,20 +14,20 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from apscheduler.job import Job
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from f8a_jobs_worker import retry
 from f8a_jobs_worker.errors import ValidationFailed
-from f8a_jobs_worker.persistence.backfills import BackfillStore
+from f8a_jobs_worker.job import Job
+from f8a_jobs_worker.lifecycle import Doorbell, Rounds
+from f8a_jobs_worker.persistence.backfill_store import BackfillStore
 from f8a_jobs_worker.persistence.database import store_errors
+from f8a_jobs_worker.persistence.job_repository import JobRepository
 from f8a_jobs_worker.persistence.ledger import LedgerEntry
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
-from f8a_jobs_worker.scheduling.jobs import handler_of, meta_of
-from f8a_jobs_worker.scheduling.runtime import SchedulerRuntime
-from f8a_jobs_worker.scheduling.spec import JobOptions
-from f8a_jobs_worker.threads import Rounds
+from f8a_jobs_worker.scheduling.executor import RunExecutor
+from f8a_jobs_worker.scheduling.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -76,46 +76,55 @@ def run_times(job: Job, start: datetime, end: datetime, now: datetime) -> list[d
 
 
 class BackfillDriver(Rounds):
-    def __init__(
-        self, transactions: Transactions, runtime: SchedulerRuntime, store: BackfillStore
-    ) -> None:
-        super().__init__("f8a-backfill", LOOK_EVERY, retry.Outage("job store (backfills)", log))
-        self.transactions = transactions
-        self.runtime = runtime
-        self.store = store
+    """The thread that starts backfill runs: when its doorbell rings (a backfill was stored, one of its
+    runs ended) and at least every second, not while the scheduler is paused."""
 
-    def start(self) -> None:
-        self.runtime.executor.on_uncounted_run_done = self.wake
-        super().start()
+    def __init__(
+        self,
+        transactions: Transactions,
+        jobs: JobRepository,
+        backfills: BackfillStore,
+        executor: RunExecutor,
+        scheduler: Scheduler,
+        bell: Doorbell,
+    ) -> None:
+        super().__init__(
+            "f8a-backfill", LOOK_EVERY, retry.Outage("job store (backfills)", log), bell
+        )
+        self.transactions = transactions
+        self.jobs = jobs
+        self.backfills = backfills
+        self.executor = executor
+        self.scheduler = scheduler
 
     def round(self) -> None:
-        if self.runtime.running:  # not while the scheduler is paused
+        if self.scheduler.running:
             with store_errors("job store"):
                 self.step()
 
     def step(self) -> int:
         """Start the due backfill runs; return how many."""
         started = 0
-        executor = self.runtime.executor
         with self.transactions.begin() as uow:
-            connection = uow.connection
-            for due in self.store.due(connection):
-                job = self.runtime.store.find(connection, due.job_id)
+            for due in self.backfills.due(uow):
+                job = self.jobs.find(uow, due.job_id)
                 if not isinstance(job, Job):
                     continue  # broken: its backfill waits for a fix (deleting the job removes it)
-                options = JobOptions.of(meta_of(job))
+                options = job.options
                 entry = LedgerEntry.new(
-                    job.id,
-                    handler_of(job),
+                    job.job_id,
+                    job.handler,
                     dict(job.kwargs),
                     due.scheduled_at,
                     options.on_interrupt,
                     options.pause_after_failures,
                 )
-                self.store.started(connection, due, entry.run_id)
-                executor.start_entries_after_commit(uow, job.id, [entry], None, counted=False)
+                self.backfills.started(uow, due, entry.run_id)
+                self.executor.start_entries_after_commit(
+                    uow, job.job_id, [entry], None, on_end=self.bell.ring, counted=False
+                )
                 started += 1
-            for backfill_id, job_id in self.store.finish_done(connection):
+            for backfill_id, job_id in self.backfills.finish_done(uow):
                 uow.after_commit(
                     partial(log.info, "backfill %s of job %s done", backfill_id, job_id)
                 )

@@ -5,11 +5,10 @@ pause has committed, no replica's pass fires anything.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 
 from f8a_jobs_worker.persistence.tables import scheduler_state
+from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 
 _PAUSED = "paused"
 # built once: every scheduler pass reads the pause
@@ -18,28 +17,29 @@ _PAUSED_LOCKED = _PAUSED_READ.with_for_update(read=True)
 
 
 class SchedulerStateStore:
-    def ensure(self, connection: sa.Connection) -> None:
+    def ensure(self, uow: UnitOfWork) -> None:
         """The row a pass locks must exist before any pass or pause (replicas starting together may race)."""
+        connection = uow.connection
         exists = sa.select(scheduler_state.c.key).where(scheduler_state.c.key == _PAUSED)
         if connection.execute(exists).first() is None:
             try:
                 with connection.begin_nested():
                     connection.execute(
                         scheduler_state.insert().values(
-                            key=_PAUSED, value="false", updated_at=datetime.now(UTC)
+                            key=_PAUSED, value="false", updated_at=uow.now()
                         )
                     )
             except sa.exc.IntegrityError:
                 pass  # another replica made it
 
-    def is_paused(self, connection: sa.Connection, lock: bool = False) -> bool:
+    def is_paused(self, uow: UnitOfWork, lock: bool = False) -> bool:
         """``lock``: hold a share lock on the row until the transaction ends (a pause waits for it)."""
-        return connection.execute(_PAUSED_LOCKED if lock else _PAUSED_READ).scalar() == "true"
+        return uow.connection.execute(_PAUSED_LOCKED if lock else _PAUSED_READ).scalar() == "true"
 
-    def set_paused(self, connection: sa.Connection, paused: bool) -> None:
-        values = {"value": "true" if paused else "false", "updated_at": datetime.now(UTC)}
-        updated = connection.execute(
+    def set_paused(self, uow: UnitOfWork, paused: bool) -> None:
+        values = {"value": "true" if paused else "false", "updated_at": uow.now()}
+        updated = uow.connection.execute(
             scheduler_state.update().where(scheduler_state.c.key == _PAUSED).values(**values)
         )
         if not updated.rowcount:
-            connection.execute(scheduler_state.insert().values(key=_PAUSED, **values))
+            uow.connection.execute(scheduler_state.insert().values(key=_PAUSED, **values))
