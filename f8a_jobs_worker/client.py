@@ -5,29 +5,30 @@
         client.send("job.run_now", {"job_id": "nightly"})      # fire and forget
 
 It needs nothing but the wire contract: it publishes envelopes to ``f8a_jobs_commands`` and reads replies from a
-queue of its own (exclusive and auto-deleted on RabbitMQ; created and deleted by the client elsewhere).
+queue of its own (exclusive and auto-deleted on RabbitMQ; created and deleted by the client elsewhere), through
+the same transport port as the worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
 from types import TracebackType
 from typing import Any
 
-from kombu import Consumer, Queue
-
 from f8a_jobs_worker.errors import (
     ERRORS_BY_CODE,
+    BrokerUnavailable,
     InternalError,
-    JobsError,
     ReplyTimeout,
     Unavailable,
 )
-from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.publisher import Publisher
-from f8a_jobs_worker.messaging.topology import Names
+from f8a_jobs_worker.messaging.codec import dumps
+from f8a_jobs_worker.messaging.connect import transport_for
+from f8a_jobs_worker.messaging.names import Names
+from f8a_jobs_worker.messaging.port import Outgoing
 
 
 def raise_for(reply: dict[str, Any]) -> dict[str, Any]:
@@ -37,9 +38,7 @@ def raise_for(reply: dict[str, Any]) -> dict[str, Any]:
         return result
     error = reply.get("error") or {}
     cls = ERRORS_BY_CODE.get(error.get("code", ""), InternalError)
-    exc = JobsError.__new__(cls)
-    JobsError.__init__(exc, error.get("message", ""), error.get("details") or [])
-    raise exc
+    raise cls(error.get("message", ""), error.get("details") or [])
 
 
 class Client:
@@ -48,10 +47,10 @@ class Client:
     ) -> None:
         self.names = names or Names()
         self.timeout = timeout
-        self.conn = broker.connection(broker_url)
-        self.publisher = Publisher(self.conn)
-        self._reply_queue: Queue | None = None
-        self._consumer: Consumer | None = None
+        self.transport = transport_for(broker_url)
+        self.transport.connect()
+        self._declared = False
+        self._reply_queue: str | None = None
         self._replies: dict[str, dict[str, Any]] = {}
 
     # -- sending -------------------------------------------------------------------------------------
@@ -69,12 +68,19 @@ class Client:
         envelope: dict[str, Any] = {"command": command, "command_id": command_id}
         if args:
             envelope["args"] = args
-        properties: dict[str, Any] = {"message_id": command_id, "correlation_id": command_id}
-        if reply_to:
-            properties["reply_to"] = reply_to
-            if not self.publisher.topology.exchanges:  # readable without the broker's envelope
-                envelope["reply_to"], envelope["correlation_id"] = reply_to, command_id
-        self.publisher.to_queue(self.names.commands, envelope, **properties)
+        if reply_to:  # in the body too: readable on a broker that has no message properties
+            envelope["reply_to"], envelope["correlation_id"] = reply_to, command_id
+        if not self._declared:
+            self.transport.declare_queue(self.names.commands)
+            self._declared = True
+        message = Outgoing(
+            dumps(envelope),
+            queue=self.names.commands,
+            message_id=command_id,
+            correlation_id=command_id,
+            reply_to=reply_to,
+        )
+        self.transport.send([message])
         return command_id
 
     def call(
@@ -104,8 +110,7 @@ class Client:
         command_id: str | None = None,
     ) -> dict[str, Any]:
         """Send a command and return its whole reply (``ok``, ``result`` or ``error``)."""
-        queue = self._ensure_reply_queue()
-        command_id = self.send(command, args, command_id=command_id, reply_to=queue.name)
+        command_id = self.send(command, args, command_id=command_id, reply_to=self.reply_queue())
         return self.wait_reply(command_id, timeout)
 
     def wait_reply(self, correlation_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -114,6 +119,7 @@ class Client:
         An ``unavailable`` reply means the worker will retry the command: keep waiting for the final
         reply, and raise Unavailable only if none comes in time.
         """
+        self.reply_queue()
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         interim: dict[str, Any] | None = None
         while True:
@@ -128,44 +134,36 @@ class Client:
                 if interim is not None:
                     raise_for(interim)
                 raise ReplyTimeout(f"no reply to {correlation_id} within the timeout")
-            try:
-                self.conn.drain_events(timeout=min(remaining, 1.0))
-            except TimeoutError:
-                continue
+            self._read_replies(min(remaining, 1.0))
 
     # -- replies -------------------------------------------------------------------------------------
 
-    def _ensure_reply_queue(self) -> Queue:
-        if self._reply_queue is not None:
-            return self._reply_queue
-        queue = self.publisher.topology.private_queue(f"f8a_jobs_reply_{uuid.uuid4().hex}")
-        channel = self.conn.default_channel
-        queue = queue(channel)
-        queue.declare()
-        self._consumer = Consumer(channel, queues=[queue], on_message=self._on_reply, accept=None)
-        self._consumer.consume()
-        self._reply_queue = queue
-        return queue
+    def reply_queue(self) -> str:
+        """The queue of this client's own that replies come to (made on first use)."""
+        if self._reply_queue is None:
+            name = self.transport.private_queue(f"f8a_jobs_reply_{uuid.uuid4().hex}")
+            self.transport.consume(name, 100)
+            self._reply_queue = name
+        return self._reply_queue
 
-    def _on_reply(self, message: Any) -> None:
-        body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
-        message.ack()
-        try:
-            reply = json.loads(body)
-        except ValueError:
-            return
-        correlation = (message.properties or {}).get("correlation_id") or reply.get("command_id")
-        self._replies[str(correlation)] = reply
+    def _read_replies(self, timeout: float) -> None:
+        deliveries = self.transport.receive(timeout, 100)
+        self.transport.ack(deliveries)
+        for delivery in deliveries:
+            try:
+                reply = json.loads(delivery.body)
+            except ValueError:
+                continue
+            if not isinstance(reply, dict):
+                continue
+            correlation = delivery.text("correlation_id") or reply.get("command_id")
+            self._replies[str(correlation)] = reply
 
     def close(self) -> None:
-        if self._consumer is not None:
-            try:
-                self._consumer.cancel()
-                if self._reply_queue is not None:
-                    self.publisher.topology.release(self._reply_queue)
-            except Exception:  # noqa: S110 - best effort: an unreachable broker drops the queue itself
-                pass
-        self.conn.release()
+        if self._reply_queue is not None:
+            with contextlib.suppress(BrokerUnavailable):
+                self.transport.release(self._reply_queue)
+        self.transport.close()
 
     def __enter__(self) -> Client:
         return self

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from f8a_jobs_worker import resources
 from f8a_jobs_worker.errors import ConfigError
+from f8a_jobs_worker.messaging.names import Names
 
 PREFIX = "F8A_JOBS_"
 DEFAULT_DATABASE_URL = "sqlite:///f8a-jobs.sqlite"
@@ -102,6 +103,12 @@ class Settings:
         """Where the flow relay sends Celery task messages: the Celery broker, else the worker's own."""
         return self.celery_broker_url or self.broker_url
 
+    def names(self) -> Names:
+        """The contract's queue and exchange names, as configured."""
+        return Names(
+            self.commands_queue, self.dead_letter_queue, self.events_exchange, self.flows_exchange
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
         """Build settings from ``environ``, then apply ``overrides`` whose value is not None."""
@@ -176,7 +183,7 @@ class Settings:
             raise ConfigError(f"{PREFIX}CELERY_TASK_NAMES: {exc}") from None
 
     def _check_names(self) -> None:
-        from f8a_jobs_worker.messaging.topology import valid_name
+        from f8a_jobs_worker.messaging.names import valid_name
 
         for setting in ("commands_queue", "dead_letter_queue", "events_exchange", "flows_exchange"):
             value = getattr(self, setting)
@@ -188,7 +195,7 @@ class Settings:
     def _check_urls(self) -> None:
         """A URL that can never work stops the start here, with one line; an unreachable server does not
         (that is retried)."""
-        from f8a_jobs_worker.messaging.broker import check_broker_url
+        from f8a_jobs_worker.messaging.connect import check_broker_url
         from f8a_jobs_worker.persistence.database import database_url
 
         databases = {"DATABASE_URL": self.database_url}

@@ -13,35 +13,34 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from f8a_jobs_worker import __version__
 from f8a_jobs_worker.clock import SYSTEM, Clock
+from f8a_jobs_worker.commands.applier import COMMANDS, CommandApplier
 from f8a_jobs_worker.commands.consumer import CommandConsumer
-from f8a_jobs_worker.commands.dispatch import COMMANDS, CommandApplier
 from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.events import EventSink, LoggingEventSink, SafeEventSink
-from f8a_jobs_worker.events.relay import Relay
 from f8a_jobs_worker.filters.compiler import FilterCompiler
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.flows.backend import FlowBackend, load_backend
-from f8a_jobs_worker.flows.dispatch import FlowDispatcher
-from f8a_jobs_worker.flows.relay import FlowRelay
+from f8a_jobs_worker.flows.fanout import FlowDispatcher
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.lifecycle import Doorbell, Lifecycle
 from f8a_jobs_worker.logs import job_fields
-from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.publisher import NO_RETRY, Publisher
-from f8a_jobs_worker.messaging.topology import Names
+from f8a_jobs_worker.messaging.celery_target import CeleryTarget
+from f8a_jobs_worker.messaging.connect import transport_for
+from f8a_jobs_worker.messaging.port import Transport
 from f8a_jobs_worker.operations.metrics import Metrics
 from f8a_jobs_worker.operations.server import OperationsServer
 from f8a_jobs_worker.operations.watch import Watch
 from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.backfill_store import BackfillStore
 from f8a_jobs_worker.persistence.database import create_engine, ping
-from f8a_jobs_worker.persistence.embedded import SingleWorkerLock
+from f8a_jobs_worker.persistence.single_worker import SingleWorkerLock
 from f8a_jobs_worker.persistence.job_repository import JobRepository
 from f8a_jobs_worker.persistence.ledger import RunLedger
 from f8a_jobs_worker.persistence.notify import STATE, Listener, listens
@@ -50,6 +49,8 @@ from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.scheduler_state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
+from f8a_jobs_worker.relays.flow_relay import FlowRelay
+from f8a_jobs_worker.relays.outbox_relay import OutboxRelay
 from f8a_jobs_worker.scheduling.backfill_runs import BackfillDriver
 from f8a_jobs_worker.scheduling.default_jobs import Report, apply_default_jobs
 from f8a_jobs_worker.scheduling.executor import RunExecutor
@@ -66,6 +67,8 @@ from f8a_jobs_worker.scheduling.scheduler import Scheduler
 log = logging.getLogger(__name__)
 
 Part = tuple[str, Callable[[], Any], Callable[[], Any] | None]
+#: makes a connection to the broker (not connected yet), given its heartbeat in seconds (0: none)
+Transports = Callable[[int], Transport]
 
 
 def flow_backend(settings: Settings) -> FlowBackend | None:
@@ -79,12 +82,17 @@ def flow_backend(settings: Settings) -> FlowBackend | None:
     )
 
 
-def names_of(settings: Settings) -> Names:
-    return Names(
-        settings.commands_queue,
-        settings.dead_letter_queue,
-        settings.events_exchange,
-        settings.flows_exchange,
+def flow_relay(
+    settings: Settings, backend: FlowBackend, source: Transport | None = None
+) -> FlowRelay:
+    """The flow relay of the settings' brokers (``source``: a connection to the worker's broker)."""
+    return FlowRelay(
+        source or transport_for(settings.broker_url),
+        CeleryTarget(settings.effective_celery_broker_url or ""),
+        settings.names(),
+        backend,
+        SYSTEM.now,
+        settings.flow_relay_prefetch,
     )
 
 
@@ -100,11 +108,15 @@ class Worker:
         load_default_jobs: bool = True,
         messaging: bool = False,
         clock: Clock = SYSTEM,
+        transports: Transports | None = None,
     ) -> None:
+        """``transports`` makes connections to the broker, each given its heartbeat (default: the
+        settings' broker URL's adapter); ``clock`` is where the worker reads the time."""
         self.settings = settings
         self.registry = registry or HandlerRegistry.discover()
         self.load_default_jobs = load_default_jobs
-        self.names = names_of(settings)
+        self.names = settings.names()
+        self.transports = transports or partial(transport_for, settings.broker_url)
         self.metrics = Metrics(frozenset(COMMANDS))
         self._store(clock)
         self._messaging(messaging, sink)
@@ -139,43 +151,28 @@ class Worker:
         self.backfills = BackfillStore()
 
     def _messaging(self, messaging: bool, sink: EventSink | None) -> None:
-        settings = self.settings
-        self.publisher: Publisher | None = None
-        relay_publisher: Publisher | None = None
-        if messaging:
-            self.publisher = Publisher(broker.connection(settings.broker_url, heartbeat=0))
-            # the relay retries with the worker's policy itself: a failed send fails at once
-            relay_publisher = Publisher(
-                broker.connection(settings.broker_url, heartbeat=0), retry_policy=NO_RETRY
-            )
+        settings, transports = self.settings, self.transports
         observers = [sink] if sink is not None else [] if messaging else [LoggingEventSink()]
         self.sink = SafeEventSink(*observers)
-        self.relay = Relay(
+        self.relay = OutboxRelay(
             self.transactions,
-            relay_publisher,
+            transports(0) if messaging else None,
             self.names.events,
             self.sink if observers else None,
             self.relay_bell,
         )
         #: who executes flow runs besides the flows exchange (Selinon, Celery); job kwargs checked against it
         self.flow_backend = flow_backend(settings)
-        self.registry.flows = self.flow_backend
         relayed = messaging and self.flow_backend is not None
         subscribers = (self.names.flows_relay,) if relayed else ()
         self.flows = (
-            FlowDispatcher(settings.broker_url, self.names.flows, subscribers=subscribers)
+            FlowDispatcher(partial(transports, 0), self.names.flows, subscribers=subscribers)
             if messaging
             else None
         )
         self.flow_relay: FlowRelay | None = None
         if relayed and self.flow_backend is not None:
-            self.flow_relay = FlowRelay(
-                settings.broker_url,
-                settings.effective_celery_broker_url or "",
-                self.names,
-                self.flow_backend,
-                settings.flow_relay_prefetch,
-            )
+            self.flow_relay = flow_relay(settings, self.flow_backend, transports(30))
 
     def _scheduling(self) -> None:
         settings, transactions = self.settings, self.transactions
@@ -229,6 +226,7 @@ class Worker:
             self.scheduler,
             backfill_bell,
             settings.misfire_grace_time,
+            self.flow_backend,
         )
         reads = JobReads(self.jobs, self.runs, self.ledger, self.replicas, self.state, filters)
         self.service = JobService(
@@ -247,14 +245,14 @@ class Worker:
 
     def _commands(self, messaging: bool) -> None:
         self.consumer: CommandConsumer | None = None
-        if messaging and self.publisher is not None:
+        if messaging:
             self.consumer = CommandConsumer(
-                broker.connection(self.settings.broker_url),
+                self.transports(30),
                 CommandApplier(self.service),
-                self.publisher,
                 self.names,
                 self.settings.prefetch,
                 self.metrics,
+                self.transactions.clock,
             )
 
     def _watch(self) -> Watch:
@@ -320,7 +318,6 @@ class Worker:
             ("single-worker lock", single.acquire, single.release) if single else None,
             ("engines", _nothing, self._dispose),
             ("schema", self._ensure_schema, None),
-            ("publishers", _nothing, self._close_publishers),
             ("replica", self._join, self.membership.leave),
             ("outbox relay", self.relay.start, self.relay.stop),
             ("executor", _nothing, self._stop_executor),
@@ -418,11 +415,6 @@ class Worker:
     def _stop_operations(self) -> None:
         if self.operations is not None:
             self.operations.stop()
-
-    def _close_publishers(self) -> None:
-        for publisher in (self.publisher, self.relay.publisher):
-            if publisher is not None:
-                publisher.close()
 
     def _dispose(self) -> None:
         self.engine.dispose()

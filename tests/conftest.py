@@ -20,13 +20,12 @@ sys.path.insert(0, str(PLUGINS))
 from f8a_jobs_worker.client import Client  # noqa: E402
 from f8a_jobs_worker.config import Settings  # noqa: E402
 from f8a_jobs_worker.events import MemoryEventSink  # noqa: E402
-from f8a_jobs_worker.messaging import broker  # noqa: E402
-from f8a_jobs_worker.messaging.topology import Names  # noqa: E402
+from f8a_jobs_worker.messaging.names import Names  # noqa: E402
 from f8a_jobs_worker.persistence import counts  # noqa: E402
 from f8a_jobs_worker.persistence.database import create_engine  # noqa: E402
 from f8a_jobs_worker.persistence.tables import metadata  # noqa: E402
 from f8a_jobs_worker.worker import Worker  # noqa: E402
-from tests.messaging import EventWatcher  # noqa: E402
+from tests.messaging import EventWatcher, kombu_connection  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -153,7 +152,7 @@ def names(request: pytest.FixtureRequest) -> Iterator[Names]:
 
 
 def delete_amqp_entities(url: str, names: Names) -> None:
-    with broker.connection(url) as conn:
+    with kombu_connection(url) as conn:
         channel = conn.channel()
         for queue in (names.commands, names.dead):
             channel.queue_delete(queue)

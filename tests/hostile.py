@@ -336,8 +336,9 @@ def _command_id_in(raw: bytes) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def frame_properties() -> dict[str, bytes]:
-    """AMQP content-header properties that RabbitMQ passes on but py-amqp cannot decode."""
+def frame_properties(reply_to: str) -> dict[str, bytes]:
+    """AMQP content-header properties that RabbitMQ passes on but py-amqp's own decoding refuses; the last
+    two carry the reply address (``reply_to``) as a property, where it must be read from."""
 
     def shortstr(value: bytes) -> bytes:
         return bytes([len(value)]) + value
@@ -357,4 +358,12 @@ def frame_properties() -> dict[str, bytes]:
         ),
         "header_nested_3000_deep": table(shortstr(b"deep") + nested),
         "header_bytes": table(shortstr(b"blob") + b"x" + struct.pack(">I", 3) + b"\x00\x01\xff"),
+        # reply_to (0x0200) and a timestamp (0x0040) of the year 584 billion: an integer, answered
+        "property_timestamp_beyond_9999": struct.pack(">H", 0x0200 | 0x0040)
+        + shortstr(reply_to.encode())
+        + struct.pack(">Q", 2**64 - 1),
+        # correlation_id (0x0400) that is not UTF-8 beside a good reply_to: refused, and answered
+        "property_correlation_id_not_utf8": struct.pack(">H", 0x0400 | 0x0200)
+        + shortstr(b"frame-\xff\xfe")
+        + shortstr(reply_to.encode()),
     }

@@ -20,7 +20,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from f8a_jobs_worker.client import Client
-from f8a_jobs_worker.commands.dispatch import CommandApplier
+from f8a_jobs_worker.commands.applier import CommandApplier
 from f8a_jobs_worker.commands.envelope import Envelope
 from f8a_jobs_worker.job import EXECUTOR, RUNNER_REF, JobOptions
 from f8a_jobs_worker.job import Job as StoredJob

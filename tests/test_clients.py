@@ -15,7 +15,7 @@ import boto3
 import pytest
 import sqlalchemy as sa
 
-from f8a_jobs_worker.commands.dispatch import COMMANDS
+from f8a_jobs_worker.commands.applier import COMMANDS
 from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.validation import file_validator
 

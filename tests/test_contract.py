@@ -15,10 +15,9 @@ from kombu import Queue
 
 from f8a_jobs_worker.client import Client
 from f8a_jobs_worker.errors import JobNotFound
-from f8a_jobs_worker.messaging import broker
 from f8a_jobs_worker.validation import file_validator, violations
 from tests.helpers import records
-from tests.messaging import EventWatcher, body_of, publish_raw, read_queue
+from tests.messaging import EventWatcher, body_of, kombu_connection, publish_raw, read_queue
 
 LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
 
@@ -205,7 +204,7 @@ def test_bad_input_gets_reply_event_and_dead_letter(
         body = json.dumps({"command": "job.get", "args": {"job_id": "x" * 200_000}}).encode()
         code = "validation_error"  # SQS itself refuses bodies over 256 KiB; over the schema's 191 chars
     messaging_worker()
-    reply_queue = client._ensure_reply_queue().name
+    reply_queue = client.reply_queue()
     correlation = str(uuid.uuid4())
     publish_raw(
         broker_url,
@@ -234,7 +233,7 @@ def test_worker_answers_a_client_that_has_only_the_contract(
 ) -> None:
     """No f8a_jobs_worker code on the publishing side: raw kombu, raw JSON."""
     messaging_worker()
-    with broker.connection(broker_url) as conn:
+    with kombu_connection(broker_url) as conn:
         reply_queue = f"raw_reply_{uuid.uuid4().hex[:8]}"
         envelope = {
             "command": "job.list",

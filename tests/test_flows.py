@@ -4,6 +4,7 @@ per run, observed by an independent consumer; $filter arguments re-query at ever
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from f8a_jobs_worker.filters import tables
 from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.validation import file_validator, violations
-from tests.messaging import EventWatcher
+from tests.messaging import EventWatcher, kombu_connection
 
 UNFINISHED = {
     "table": "analyses",
@@ -182,13 +183,13 @@ def test_a_broker_failure_mid_fan_out_says_how_many_were_dispatched(
     rabbitmq_url: str, names
 ) -> None:
     from f8a_jobs_worker.errors import DispatchFailed
-    from f8a_jobs_worker.flows.dispatch import FlowDispatcher
-    from f8a_jobs_worker.messaging import broker
+    from f8a_jobs_worker.flows.fanout import FlowDispatcher
+    from f8a_jobs_worker.messaging.connect import transport_for
 
     def runs():
         for n in range(2000):
             if n == 1200:  # the exchange disappears under the running fan-out
-                with broker.connection(rabbitmq_url) as other:
+                with kombu_connection(rabbitmq_url) as other:
                     other.channel().exchange_delete(names.flows)
             yield (
                 "bayesianFlow",
@@ -201,6 +202,7 @@ def test_a_broker_failure_mid_fan_out_says_how_many_were_dispatched(
             )
 
     with pytest.raises(DispatchFailed) as caught:
-        FlowDispatcher(rabbitmq_url, names.flows, batch=500).dispatch(runs())
+        transports = partial(transport_for, rabbitmq_url, 0)
+        FlowDispatcher(transports, names.flows, window=500).dispatch(runs())
     assert 1000 <= caught.value.dispatched < 2000
     assert f"{caught.value.dispatched} flow runs were dispatched and confirmed" in str(caught.value)

@@ -14,16 +14,15 @@ import os
 import random
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import amqp
 import boto3
 import pytest
 
-from f8a_jobs_worker.commands.consumer import DEAD_LETTER_CODES
-from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.topology import durable_queue
+from f8a_jobs_worker.commands.answers import DEAD_LETTER_CODES
 from tests.hostile import Hostile, corpus, frame_properties
-from tests.messaging import ReplyCollector, body_of, read_queue
+from tests.messaging import ReplyCollector, body_of, durable_queue, kombu_connection, read_queue
 from tests.process import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.slow
@@ -36,7 +35,7 @@ PROBE_EVERY = 20
 
 def publish(url: str, queue: str, messages: list[Hostile], reply_to: str) -> None:
     """Through kombu, each body as it is, with the message's own metadata."""
-    with broker.connection(url) as conn:
+    with kombu_connection(url) as conn:
         producer = conn.Producer()
         for message in messages:
             meta = message.meta
@@ -65,23 +64,43 @@ class RawPropertiesMessage(amqp.Message):  # type: ignore[misc]
         return self.raw
 
 
+#: how the reply to each message of frame_properties() is found, and what it says
+UNDECODABLE = {
+    "header_bytes": "ok",  # (bytes are decodable)
+    "property_timestamp_beyond_9999": "ok",  # (a timestamp is an integer)
+}
+#: the correlation id a reply carries for one that was not UTF-8: its bytes, escaped (docs/messages.md)
+ESCAPED_CORRELATION = "frame-\\xff\\xfe"
+
+
 def publish_undecodable(url: str, queue: str, reply_to: str) -> list[Hostile]:
-    """On RabbitMQ: properties RabbitMQ passes on but py-amqp cannot decode; ``reply_to`` in the body."""
+    """On RabbitMQ: properties RabbitMQ passes on but py-amqp cannot decode; ``reply_to`` in the body, or
+    (the ``property_*`` ones) in the properties only."""
     sent = []
-    parts = broker.connection(url)
+    parts = urlsplit(url)
     conn = amqp.Connection(
-        f"{parts.hostname}:{parts.port or 5672}", userid=parts.userid, password=parts.password
+        f"{parts.hostname}:{parts.port or 5672}", userid=parts.username, password=parts.password
     )
     conn.connect()
     try:
         channel = conn.channel()
-        for name, raw in frame_properties().items():
-            correlation = f"frame-{name}"
-            body = json.dumps(
-                {"command": "scheduler.state", "reply_to": reply_to, "correlation_id": correlation}
-            ).encode()
+        for name, raw in frame_properties(reply_to).items():
+            if name == "property_correlation_id_not_utf8":
+                correlation = ESCAPED_CORRELATION
+                document = {"command": "scheduler.state", "command_id": "frame-raw-correlation"}
+            elif name.startswith("property_"):
+                correlation = f"frame-{name}"
+                document = {"command": "scheduler.state", "command_id": correlation}
+            else:
+                correlation = f"frame-{name}"
+                document = {
+                    "command": "scheduler.state",
+                    "reply_to": reply_to,
+                    "correlation_id": correlation,
+                }
+            body = json.dumps(document).encode()
             channel.basic_publish(RawPropertiesMessage(body, raw), exchange="", routing_key=queue)
-            expect = "ok" if name == "header_bytes" else "validation_error"  # (bytes are decodable)
+            expect = UNDECODABLE.get(name, "validation_error")
             sent.append(Hostile(body, correlation, {"name": name, "expect": expect}))
     finally:
         conn.close()
@@ -90,12 +109,12 @@ def publish_undecodable(url: str, queue: str, reply_to: str) -> list[Hostile]:
 
 def publish_raw_sqs(url: str, queue: str, reply_to: str) -> list[Hostile]:
     """On SQS: bodies sent with boto3 as they are (not kombu's envelope), some shaped like it but wrong."""
-    parts = broker.connection(url)
+    parts = urlsplit(url)
     client = boto3.client(
         "sqs",
         endpoint_url=f"http://{parts.hostname}:{parts.port}",
         region_name="us-east-1",
-        aws_access_key_id=parts.userid,
+        aws_access_key_id=parts.username,
         aws_secret_access_key=parts.password,
     )
     queue_url = client.get_queue_url(QueueName=queue)["QueueUrl"]

@@ -16,11 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from f8a_jobs_worker.commands.dispatch import COMMANDS
-from f8a_jobs_worker.commands.envelope import MAX_DEPTH, Rejected, decode, problems
+from f8a_jobs_worker.commands.applier import COMMANDS
+from f8a_jobs_worker.commands.envelope import MAX_DEPTH, decode, problems
 from f8a_jobs_worker.errors import JobsError
 from f8a_jobs_worker.handlers import HandlerRegistry
-from f8a_jobs_worker.messaging.publisher import encode_reply
+from f8a_jobs_worker.messaging.codec import encode_reply
+from f8a_jobs_worker.messaging.port import Delivery
 from f8a_jobs_worker.scheduling.schedule import parse_when
 from f8a_jobs_worker.scheduling.spec import JobSpec
 from f8a_jobs_worker.validation import file_validator, violations
@@ -37,13 +38,10 @@ REGISTRY = HandlerRegistry.discover()
 @FAST
 @given(st.one_of(body(), st.binary(max_size=300)))
 def test_any_bytes_decode_to_a_command_or_a_client_error(raw: bytes) -> None:
-    try:
-        envelope = decode(raw, {}, COMMANDS)
-    except Rejected as rejected:
-        assert rejected.error.code in {"invalid_json", "validation_error", "unknown_command"}
-        encode_reply(
-            {"command_id": rejected.envelope.command_id, "error": rejected.error.to_dict()}
-        )
+    envelope = decode(Delivery(raw), COMMANDS)
+    if envelope.refusal is not None:
+        assert envelope.refusal.code in {"invalid_json", "validation_error", "unknown_command"}
+        encode_reply({"command_id": envelope.command_id, "error": envelope.refusal.to_dict()})
     else:
         assert envelope.command in COMMANDS
 
@@ -115,17 +113,18 @@ def test_problems_name_every_value_no_part_of_the_worker_can_take(document: obje
     ],
 )
 def test_known_poison_bodies(raw: bytes, code: str, fragment: str) -> None:
-    with pytest.raises(Rejected) as caught:
-        decode(raw, {"reply_to": "r", "correlation_id": "c"}, COMMANDS)
-    assert caught.value.error.code == code
-    assert fragment in caught.value.error.message + json.dumps(caught.value.error.details)
-    assert caught.value.envelope.reply_to == "r"  # still answered
+    envelope = decode(Delivery(raw, {"reply_to": "r", "correlation_id": "c"}), COMMANDS)
+    assert envelope.refusal is not None and envelope.refusal.code == code
+    assert fragment in envelope.refusal.message + json.dumps(envelope.refusal.details)
+    assert envelope.reply_to == "r"  # still answered
 
 
 def test_properties_that_cannot_be_ids_or_addresses_are_not_used() -> None:
     envelope = decode(
-        b'{"command": "scheduler.state"}',
-        {"message_id": "\ud800", "correlation_id": b"raw", "reply_to": "x" * 300},
+        Delivery(
+            b'{"command": "scheduler.state"}',
+            {"message_id": "\ud800", "correlation_id": b"raw", "reply_to": "x" * 300},
+        ),
         COMMANDS,
     )
     assert envelope.reply_to is None

@@ -37,3 +37,22 @@ def test_private_attribute_still_exists(use: PrivateUse) -> None:
 
 def test_every_private_use_names_a_checked_package() -> None:
     assert {use.package for use in PRIVATE} == set(CHECKED)
+
+
+#: the most private uses the register may hold (each one a release of a library that can break the worker)
+MOST = 10
+
+
+def test_the_register_stays_short() -> None:
+    assert len(PRIVATE) <= MOST, [use.target for use in PRIVATE]
+
+
+def test_basic_publish_is_still_sent_with_the_signature_the_adapter_uses() -> None:
+    """messaging/rabbitmq.py sends Basic.Publish itself (AbstractChannel.send_method) with py-amqp's own
+    argument signature for it: the one py-amqp's basic_publish passes."""
+    from amqp.channel import Channel
+
+    from f8a_jobs_worker.messaging.rabbitmq import PUBLISH_ARGUMENTS
+
+    signature = inspect.signature(Channel._basic_publish)
+    assert signature.parameters["argsig"].default == PUBLISH_ARGUMENTS

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from f8a_jobs_worker.cli.main import cli
-from f8a_jobs_worker.commands.dispatch import CommandApplier
+from f8a_jobs_worker.commands.applier import CommandApplier
 from f8a_jobs_worker.commands.envelope import Envelope
 from f8a_jobs_worker.errors import SchemaMismatch
 from f8a_jobs_worker.events import MemoryEventSink

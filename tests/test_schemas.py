@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft7Validator, Draft202012Validator
 
-from f8a_jobs_worker.commands.dispatch import COMMANDS
+from f8a_jobs_worker.commands.applier import COMMANDS
 from f8a_jobs_worker.commands.envelope import problems
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.handlers.builtin import BUILTIN_HANDLERS

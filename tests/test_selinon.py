@@ -23,12 +23,10 @@ from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.flows.backend import FlowRun
 from f8a_jobs_worker.flows.selinon_backend import SelinonBackend
-from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.confirms import ConfirmedChannel
-from f8a_jobs_worker.messaging.topology import Names
+from f8a_jobs_worker.messaging.names import Names
 from tests.faults import FaultProxy
 from tests.helpers import eventually
-from tests.messaging import read_queue
+from tests.messaging import kombu_connection, read_queue
 from tests.process import WorkerProcess, clean_env, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +155,7 @@ def celery_app(
     app = CeleryApp(rabbitmq_url, database_url, queue, tmp_path / "celery.log")
     yield app
     app.close()
-    with broker.connection(rabbitmq_url) as conn:
+    with kombu_connection(rabbitmq_url) as conn:
         channel = conn.channel()
         for kind in ("dispatcher", "tasks", "plain"):
             channel.queue_delete(f"{queue}_{kind}")
@@ -167,7 +165,7 @@ def celery_app(
 @pytest.fixture
 def flow_names(names: Names, rabbitmq_url: str) -> Iterator[Names]:
     yield names
-    with broker.connection(rabbitmq_url) as conn:
+    with kombu_connection(rabbitmq_url) as conn:
         channel = conn.channel()
         for queue in (names.flows_relay, names.flows_dead):
             channel.queue_delete(queue)
@@ -591,7 +589,7 @@ def test_the_documented_example_runs_from_a_default_job_to_selinon_tasks(
             worker.kill()
         celery.kill()
         celery.wait(20)
-        with broker.connection(rabbitmq_url) as conn:
+        with kombu_connection(rabbitmq_url) as conn:
             conn.channel().queue_delete("celery")
 
 
@@ -664,8 +662,8 @@ def test_a_relay_process_of_its_own_relays_and_stops_on_sigterm(
     dispatcher = f"{queue}_dispatcher"
     try:
         relay.wait_for("relaying flow runs from")
-        with broker.connection(rabbitmq_url) as conn:
-            publisher = ConfirmedChannel(conn)
+        with kombu_connection(rabbitmq_url) as conn:
+            producer = conn.Producer()
             for index in range(20):
                 run = {
                     "flow_name": "oneTaskFlow",
@@ -674,8 +672,13 @@ def test_a_relay_process_of_its_own_relays_and_stops_on_sigterm(
                     "dispatch_id": "disp",
                     "run_index": index,
                 }
-                publisher.publish(json.dumps(run).encode(), flow_names.flows, "oneTaskFlow")
-            publisher.wait()
+                producer.publish(
+                    json.dumps(run).encode(),
+                    exchange=flow_names.flows,
+                    routing_key="oneTaskFlow",
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                )
         messages = read_queue(rabbitmq_url, dispatcher, 20)
         assert sorted(m.headers["id"] for m in messages) == sorted(f"disp.{i}" for i in range(20))
         assert relay.terminate() == 0
@@ -683,7 +686,7 @@ def test_a_relay_process_of_its_own_relays_and_stops_on_sigterm(
     finally:
         if relay.proc.poll() is None:
             relay.kill()
-        with broker.connection(rabbitmq_url) as conn:
+        with kombu_connection(rabbitmq_url) as conn:
             conn.channel().queue_delete(dispatcher)
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import click
 
 from f8a_jobs_worker import logs
-from f8a_jobs_worker.cli.publish import names_of
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.cli.signals import install_signal_handlers
 from f8a_jobs_worker.config import PREFIX, Settings
 from f8a_jobs_worker.errors import ConfigError
 from f8a_jobs_worker.flows.backend import FlowBackend
-from f8a_jobs_worker.flows.relay import FlowRelay
-from f8a_jobs_worker.worker import flow_backend
+from f8a_jobs_worker.worker import flow_backend, flow_relay
 
 
 @click.group()
@@ -54,20 +52,14 @@ def relay(ctx: click.Context, prefetch: int | None) -> None:
     logs.configure(settings.log_level, settings.log_format)
     backend = _backend(settings)
     stop = install_signal_handlers()
-    flow_relay = FlowRelay(
-        settings.broker_url,
-        settings.effective_celery_broker_url or "",
-        names_of(settings),
-        backend,
-        settings.flow_relay_prefetch,
-    )
-    flow_relay.start()
+    relay = flow_relay(settings, backend)
+    relay.start()
     try:
         while not stop.wait(1.0):
             pass
     finally:
-        flow_relay.stop()
-    click.echo(f"relayed {flow_relay.relayed}, dead-lettered {flow_relay.dead_lettered}")
+        relay.stop()
+    click.echo(f"relayed {relay.relayed}, dead-lettered {relay.dead_lettered}")
 
 
 @flows.command("check")

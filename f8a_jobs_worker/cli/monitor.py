@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import signal
 import time
+import uuid
 from typing import Any
 
 import click
-from kombu import Consumer
 
-from f8a_jobs_worker.cli.output import table
-from f8a_jobs_worker.cli.publish import names_of
+from f8a_jobs_worker.cli.output import EX_UNAVAILABLE, table
 from f8a_jobs_worker.cli.settings import settings_from
-from f8a_jobs_worker.messaging import broker
-from f8a_jobs_worker.messaging.publisher import Publisher
-from f8a_jobs_worker.messaging.topology import durable_queue
+from f8a_jobs_worker.errors import BrokerUnavailable
+from f8a_jobs_worker.messaging.connect import transport_for
+from f8a_jobs_worker.messaging.port import Delivery, Outgoing, Transport
+
+#: how long a dead-letter queue is given to yield its first message (SQS cannot say at once it is empty)
+WAIT_FOR_FIRST = 3.0
 
 broker_option = click.option(
     "--broker-url", metavar="URL", help="Broker [env F8A_JOBS_BROKER_URL]."
@@ -31,10 +32,6 @@ def topic_matches(pattern: str, key: str) -> bool:
         parts.append(r"[^.]+" if word == "*" else r".*" if word == "#" else re.escape(word))
     regex = r"\.".join(parts).replace(r".*\.", r"(?:.*\.)?").replace(r"\..*", r"(?:\..*)?")
     return re.fullmatch(regex, key) is not None
-
-
-def _body(message: Any) -> bytes:
-    return message.body if isinstance(message.body, bytes) else str(message.body).encode()
 
 
 @click.group()
@@ -63,7 +60,7 @@ def watch(
     events sit in one queue, so watching takes them off it: run one watcher per events queue there.
     """
     settings = settings_from(ctx, broker_url=broker_url)
-    names = names_of(settings)
+    names = settings.names()
     seen = 0
     stop = False
 
@@ -73,10 +70,9 @@ def watch(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    def on_message(message: Any) -> None:
+    def on_message(body: bytes) -> None:
         nonlocal seen
-        message.ack()
-        event = json.loads(_body(message))
+        event = json.loads(body)
         if not topic_matches(pattern, str(event.get("event", ""))):
             return
         seen += 1
@@ -93,18 +89,32 @@ def watch(
                 f"{event.get('job_id', '-')}  {fields}".rstrip()
             )
 
-    with broker.connection(settings.broker_url) as conn:
-        channel = conn.default_channel
-        queue = broker.topology(conn).events_queue(names.events, pattern)
-        try:
-            with Consumer(channel, queues=[queue], on_message=on_message, accept=None):
-                click.echo(f"watching {names.events} for {pattern} (Ctrl-C to stop)", err=True)
-                while not stop and (count is None or seen < count):
-                    with contextlib.suppress(TimeoutError):
-                        conn.drain_events(timeout=0.5)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    transport = _connected(settings.broker_url)
+    try:
+        queue = transport.private_queue(
+            f"{names.events}_watch_{uuid.uuid4().hex[:8]}", names.events, pattern
+        )
+        transport.consume(queue, 100)
+        click.echo(f"watching {names.events} for {pattern} (Ctrl-C to stop)", err=True)
+        while not stop and (count is None or seen < count):
+            deliveries = transport.receive(0.5, 100)
+            transport.ack(deliveries)
+            for delivery in deliveries:
+                on_message(delivery.body)
+    finally:
+        transport.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _connected(url: str | None) -> Transport:
+    transport = transport_for(url)
+    try:
+        transport.connect()
+    except BrokerUnavailable as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(EX_UNAVAILABLE) from None
+    return transport
 
 
 @click.group()
@@ -112,19 +122,16 @@ def dlq() -> None:
     """Dead-lettered commands: list them, replay them."""
 
 
-def _take(conn: Any, queue_name: str, limit: int) -> list[Any]:
-    queue = durable_queue(queue_name)(conn.default_channel)
-    queue.declare()
-    taken: list[Any] = []
-    deadline = time.monotonic() + 3.0
-    while len(taken) < limit and time.monotonic() < deadline:
-        message = queue.get(no_ack=False)
-        if message is None:
-            if taken or broker.topology(conn).empty_get_is_final:
-                break
-            time.sleep(0.2)
-            continue
-        taken.append(message)
+def _take(transport: Transport, queue: str, limit: int) -> list[Delivery]:
+    """Up to ``limit`` messages of ``queue`` (to be acknowledged or given back); a broker that cannot tell
+    at once that a queue is empty is given a moment for each."""
+    transport.declare_queue(queue)
+    taken: list[Delivery] = []
+    while len(taken) < limit:
+        delivery = transport.get(queue, wait=0.0 if taken else WAIT_FOR_FIRST)
+        if delivery is None:
+            break
+        taken.append(delivery)
     return taken
 
 
@@ -147,22 +154,14 @@ def dlq_list(
 ) -> None:
     """Show dead letters without removing them."""
     settings = settings_from(ctx, broker_url=broker_url)
-    names = names_of(settings)
-    with broker.connection(settings.broker_url) as conn:
-        messages = _take(conn, names.flows_dead if flow_runs else names.dead, limit)
-        rows = [
-            {
-                "reason": (m.headers or {}).get("x-f8a-reason"),
-                "error": (m.headers or {}).get("x-f8a-error"),
-                "dead_at": time.strftime(
-                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime((m.headers or {}).get("x-f8a-dead-at", 0))
-                ),
-                "body": _body(m).decode("utf-8", errors="replace")[:200],
-            }
-            for m in messages
-        ]
-        for message in messages:
-            message.requeue()
+    names = settings.names()
+    transport = _connected(settings.broker_url)
+    try:
+        messages = _take(transport, names.flows_dead if flow_runs else names.dead, limit)
+        rows = [_row(m) for m in messages]
+        transport.requeue(messages)
+    finally:
+        transport.close()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -186,32 +185,51 @@ def replay(ctx: click.Context, limit: int, flow_runs: bool, broker_url: str | No
     """Send dead letters back as they were (after fixing what made them fail): commands to the commands
     queue; with --flows, flow runs to the flow relay's queue (not the exchange: other readers had them)."""
     settings = settings_from(ctx, broker_url=broker_url)
-    names = names_of(settings)
-    with broker.connection(settings.broker_url) as conn:
-        publisher = Publisher(conn)
-        replayed = 0
+    names = settings.names()
+    transport = _connected(settings.broker_url)
+    try:
         source, target = names.dead, names.commands
         if flow_runs:
             source = names.flows_dead
-            target = broker.topology(conn).subscription(names.flows, names.flows_relay).name
-        for message in _take(conn, source, limit):
-            headers = dict(message.headers or {})
-            original = headers.pop("x-f8a-original-properties", {}) or {}
-            for key in ("x-f8a-reason", "x-f8a-error", "x-f8a-dead-at"):
-                headers.pop(key, None)
-            properties = {
-                k: v
-                for k, v in original.items()
-                if k in {"reply_to", "correlation_id", "message_id"}
-            }
-            publisher.to_queue(
-                target,
-                _body(message),
-                headers=headers,
-                content_type=message.content_type or "application/json",
-                content_encoding=message.content_encoding or "utf-8",
-                **properties,
-            )
-            message.ack()
+            target = transport.subscribe(names.flows, names.flows_relay)
+        transport.declare_queue(target)
+        replayed = 0
+        for message in _take(transport, source, limit):
+            transport.send([_replayed(message, target)])
+            transport.ack([message])
             replayed += 1
+    finally:
+        transport.close()
     click.echo(f"replayed {replayed} dead letter(s) to {target}")
+
+
+def _row(message: Delivery) -> dict[str, Any]:
+    headers = message.headers
+    dead_at = headers.get("x-f8a-dead-at", 0)
+    return {
+        "reason": headers.get("x-f8a-reason"),
+        "error": headers.get("x-f8a-error"),
+        "dead_at": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(dead_at if isinstance(dead_at, int | float) else 0)
+        ),
+        "body": message.body.decode("utf-8", errors="replace")[:200],
+    }
+
+
+def _replayed(message: Delivery, queue: str) -> Outgoing:
+    """A dead letter as it was sent: the body, its headers without the worker's, its properties."""
+    headers = dict(message.headers)
+    original = headers.pop("x-f8a-original-properties", {}) or {}
+    for key in ("x-f8a-reason", "x-f8a-error", "x-f8a-dead-at", "x-f8a-raw-properties"):
+        headers.pop(key, None)
+    text = {k: v for k, v in original.items() if isinstance(v, str) and v}
+    return Outgoing(
+        message.body,
+        queue=queue,
+        headers=headers,
+        reply_to=text.get("reply_to"),
+        correlation_id=text.get("correlation_id"),
+        message_id=text.get("message_id"),
+        content_type=message.properties.get("content_type") or "application/json",
+        content_encoding=message.properties.get("content_encoding") or "utf-8",
+    )

@@ -12,18 +12,7 @@ import click
 from f8a_jobs_worker.cli.output import EX_UNAVAILABLE, EXIT_CODES, fail, show
 from f8a_jobs_worker.cli.settings import settings_from
 from f8a_jobs_worker.client import Client, raise_for
-from f8a_jobs_worker.config import Settings
-from f8a_jobs_worker.errors import JobsError, ReplyTimeout
-from f8a_jobs_worker.messaging.topology import Names
-
-
-def names_of(settings: Settings) -> Names:
-    return Names(
-        settings.commands_queue,
-        settings.dead_letter_queue,
-        settings.events_exchange,
-        settings.flows_exchange,
-    )
+from f8a_jobs_worker.errors import BrokerUnavailable, JobsError, ReplyTimeout
 
 
 def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,9 +38,9 @@ def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def connected(ctx: click.Context, broker_url: str | None, timeout: float) -> Iterator[Client]:
     settings = settings_from(ctx, broker_url=broker_url)
     try:
-        with Client(settings.broker_url, names=names_of(settings), timeout=timeout) as client:
+        with Client(settings.broker_url, names=settings.names(), timeout=timeout) as client:
             yield client
-    except (ReplyTimeout, OSError) as exc:
+    except (ReplyTimeout, BrokerUnavailable) as exc:
         click.echo(
             f"error: no reply from the worker ({exc}); is it running on this broker?", err=True
         )

@@ -1,4 +1,4 @@
-"""Decoding a command message: bytes and properties in, a validated :class:`Envelope` out.
+"""Decoding a command message: a delivery in, a validated :class:`Envelope` (or why it is refused) out.
 
 Whatever can be learnt about the message (its ``command_id``, ``reply_to``, ``correlation_id``) is learnt
 before anything can fail, so that even an undecodable command gets its error reply.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from f8a_jobs_worker.errors import InvalidJson, JobsError, UnknownCommand, ValidationFailed
+from f8a_jobs_worker.messaging.port import Delivery
 from f8a_jobs_worker.validation import check, file_validator
 
 MAX_BODY = 1024 * 1024
@@ -29,92 +30,103 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 
 @dataclass
 class Envelope:
-    """A command as far as it could be decoded; ``command`` and ``args`` are set once it is valid."""
+    """A command as far as it could be decoded: ``command`` and ``args`` once it is valid, else the error
+    that refuses it (``refusal``), with what was learnt of the envelope before (its reply address)."""
 
     command_id: str
     reply_to: str | None
     correlation_id: str
     command: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
-
-
-class Rejected(Exception):
-    """A command that will never apply: the error to answer with and what was learnt of the envelope."""
-
-    def __init__(self, envelope: Envelope, error: JobsError) -> None:
-        super().__init__(error.message)
-        self.envelope = envelope
-        self.error = error
+    refusal: JobsError | None = None
 
 
 def decode(
-    body: bytes,
-    properties: Mapping[str, Any],
+    delivery: Delivery,
     known: Mapping[str, Any],
-    problem: str | None = None,
     reply_to_problem: Callable[[str], str | None] = lambda _: None,
 ) -> Envelope:
-    """Parse and validate a command; raise :class:`Rejected` for invalid_json, validation_error and
-    unknown_command. ``known`` maps command names to anything (only membership is used). ``problem`` is what
-    the transport could not decode of the message (its properties); ``reply_to_problem`` says why a reply
-    address cannot be used on this transport, or None."""
-    envelope = Envelope(
-        command_id=_text(properties, "message_id", 128)
-        or _text(properties, "correlation_id", 128)
-        or str(uuid.uuid4()),
-        reply_to=_text(properties, "reply_to"),
-        correlation_id="",
-    )
-    envelope.correlation_id = _text(properties, "correlation_id") or envelope.command_id
-    if len(body) > MAX_BODY:
-        raise Rejected(
-            envelope,
-            ValidationFailed(
-                f"command body of {len(body)} bytes is over the limit of {MAX_BODY} bytes",
-                [{"path": "$", "message": f"body larger than {MAX_BODY} bytes"}],
-            ),
-        )
+    """Parse and validate a command: an :class:`Envelope` whose ``refusal`` is invalid_json,
+    validation_error or unknown_command if it never applies. ``known`` maps command names to anything (only
+    membership is used); ``reply_to_problem`` says why a reply address cannot be used on this broker."""
+    envelope = _addressed(delivery)
     try:
-        document = _parse(body, envelope)
-    except Rejected:
-        if not problem:
-            raise
-        document = None  # what the transport could not decode is the first thing to tell
-    if isinstance(document, dict):
-        _adopt(envelope, document, properties)
-    _check_reply_to(envelope, reply_to_problem)
-    if problem:
-        raise Rejected(envelope, ValidationFailed(problem, [{"path": "$", "message": problem}]))
-    found = problems(document)
-    if found:
-        raise Rejected(envelope, ValidationFailed(f"invalid command: {_summary(found)}", found))
-    try:
-        check(file_validator("envelope.json"), document, "command envelope")
-    except ValidationFailed as exc:
-        raise Rejected(envelope, exc) from None
-    envelope.command = document["command"]
-    if envelope.command not in known:
-        raise Rejected(
-            envelope,
-            UnknownCommand(
-                f"unknown command {envelope.command!r}; known: {', '.join(sorted(known))}",
-                [{"path": "$.command", "message": f"{envelope.command!r} is not a command"}],
-            ),
-        )
-    envelope.args = document.get("args") or {}
-    try:
-        check(
-            file_validator(f"commands/{envelope.command}.json"),
-            envelope.args,
-            f"arguments of {envelope.command}",
-            root="$.args",
-        )
-    except ValidationFailed as exc:
-        raise Rejected(envelope, exc) from None
+        document = _checked(delivery, envelope, reply_to_problem)
+        _validate(envelope, document, known)
+    except JobsError as refusal:
+        envelope.refusal = refusal
     return envelope
 
 
-def _parse(body: bytes, envelope: Envelope) -> Any:
+def _addressed(delivery: Delivery) -> Envelope:
+    """What the properties say of the command's id and reply address, learnt before anything can fail."""
+    properties = delivery.properties
+    command_id = (
+        _text(properties, "message_id", 128)
+        or _text(properties, "correlation_id", 128)
+        or str(uuid.uuid4())
+    )
+    return Envelope(
+        command_id=command_id,
+        reply_to=_text(properties, "reply_to"),
+        correlation_id=_text(properties, "correlation_id") or _escaped(delivery) or command_id,
+    )
+
+
+def _escaped(delivery: Delivery) -> str | None:
+    """A correlation id that is not UTF-8, as text: each byte that is not written ``\\xNN``. Its reply
+    carries that (bytes that are not UTF-8 would fail the reader of many a client library)."""
+    raw = delivery.raw_correlation_id
+    return None if raw is None else raw.decode("utf-8", "backslashreplace")[:255]
+
+
+def _checked(
+    delivery: Delivery, envelope: Envelope, reply_to_problem: Callable[[str], str | None]
+) -> Any:
+    """The body's JSON document, what it says of the envelope adopted; what the broker could not decode
+    and what no schema can say (depth, strings, numbers) refused first."""
+    body, problem = delivery.body, delivery.problem
+    if len(body) > MAX_BODY:
+        raise ValidationFailed(
+            f"command body of {len(body)} bytes is over the limit of {MAX_BODY} bytes",
+            [{"path": "$", "message": f"body larger than {MAX_BODY} bytes"}],
+        )
+    try:
+        document = _parse(body)
+    except InvalidJson:
+        if not problem:
+            raise
+        document = None  # what the broker could not decode is the first thing to tell
+    if isinstance(document, dict):
+        _adopt(envelope, document, delivery)
+    _check_reply_to(envelope, reply_to_problem)
+    if problem:
+        raise ValidationFailed(problem, [{"path": "$", "message": problem}])
+    found = problems(document)
+    if found:
+        raise ValidationFailed(f"invalid command: {_summary(found)}", found)
+    return document
+
+
+def _validate(envelope: Envelope, document: Any, known: Mapping[str, Any]) -> None:
+    """The envelope and the command's arguments against their schemas."""
+    check(file_validator("envelope.json"), document, "command envelope")
+    envelope.command = document["command"]
+    if envelope.command not in known:
+        raise UnknownCommand(
+            f"unknown command {envelope.command!r}; known: {', '.join(sorted(known))}",
+            [{"path": "$.command", "message": f"{envelope.command!r} is not a command"}],
+        )
+    envelope.args = document.get("args") or {}
+    check(
+        file_validator(f"commands/{envelope.command}.json"),
+        envelope.args,
+        f"arguments of {envelope.command}",
+        root="$.args",
+    )
+
+
+def _parse(body: bytes) -> Any:
     """JSON as RFC 8259 has it: UTF-8, no NaN or Infinity; any failure is invalid_json."""
     try:
         return json.loads(body.decode("utf-8"), parse_constant=_not_json)
@@ -125,7 +137,7 @@ def _parse(body: bytes, envelope: Envelope) -> Any:
         ValueError,
     ) as exc:  # JSONDecodeError, NaN, integers of 4300+ digits
         reason = str(exc)[:300]
-    raise Rejected(envelope, InvalidJson(f"command body is not UTF-8 JSON: {reason}"))
+    raise InvalidJson(f"command body is not UTF-8 JSON: {reason}")
 
 
 def _not_json(name: str) -> Any:
@@ -201,13 +213,14 @@ def _text(source: Mapping[str, Any], key: str, limit: int = 255) -> str | None:
     return value
 
 
-def _adopt(envelope: Envelope, document: dict[str, Any], properties: Mapping[str, Any]) -> None:
+def _adopt(envelope: Envelope, document: dict[str, Any], delivery: Delivery) -> None:
     """Take command_id, reply_to and correlation_id from the body where the properties lack them."""
     envelope.command_id = _text(document, "command_id", 128) or envelope.command_id
     if not envelope.reply_to:
         envelope.reply_to = _text(document, "reply_to")
     envelope.correlation_id = (
-        _text(properties, "correlation_id")
+        _text(delivery.properties, "correlation_id")
+        or _escaped(delivery)
         or _text(document, "correlation_id")
         or envelope.command_id
     )
@@ -222,7 +235,4 @@ def _check_reply_to(envelope: Envelope, reply_to_problem: Callable[[str], str | 
     reason = reply_to_problem(envelope.reply_to)
     if reason:
         envelope.reply_to = None
-        raise Rejected(
-            envelope,
-            ValidationFailed(f"reply_to: {reason}", [{"path": "$.reply_to", "message": reason}]),
-        )
+        raise ValidationFailed(f"reply_to: {reason}", [{"path": "$.reply_to", "message": reason}])

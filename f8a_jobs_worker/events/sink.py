@@ -1,8 +1,5 @@
-"""Where events go. The core only knows :class:`EventSink`; the broker publisher is one adapter.
-
-Seam for the outbox: today an event is handed to the sink right after the change it reports is committed;
-with an outbox it will be inserted in that same transaction and a relay will send it (docs/architecture.md).
-"""
+"""Who else sees the events the outbox relay has sent: :class:`EventSink`, the observers' port (the log
+without a broker, an in-memory list in tests)."""
 
 from __future__ import annotations
 

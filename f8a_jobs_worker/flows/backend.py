@@ -2,7 +2,7 @@
 
 The worker always publishes neutral flow-run messages (docs/messages.md, "Flow dispatch") to ``f8a_jobs_flows``.
 With the default backend, ``exchange``, that is the end of it: a flow engine of the pipeline's own consumes
-them. With ``selinon`` or ``celery``, the flow relay (:mod:`f8a_jobs_worker.flows.relay`) reads them from a
+them. With ``selinon`` or ``celery``, the flow relay (:mod:`f8a_jobs_worker.relays.flow_relay`) reads them from a
 durable queue and turns each into a Celery task message on the pipeline's Celery broker, so Selinon or Celery
 workers execute them unchanged. A backend also checks a job's flow and task names when the job is created.
 """
@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from f8a_jobs_worker.errors import ConfigError, Undeliverable
-
-if TYPE_CHECKING:
-    from kombu import Producer
 
 
 @dataclass(frozen=True)
@@ -77,9 +74,10 @@ class FlowBackend(Protocol):
         """``(kwargs key, message)`` for each name the flow engine does not know; empty when it can run."""
         ...
 
-    def send(self, run: FlowRun, producer: Producer) -> None:
-        """Publish ``run`` as the engine's task message through ``producer`` without waiting for the broker;
-        :class:`Undeliverable` for a run that can never be sent."""
+    def send(self, run: FlowRun, producer: Any) -> None:
+        """Publish ``run`` as the engine's task message through ``producer`` (a kombu producer, which
+        Celery's publishing takes) without waiting for the broker; :class:`Undeliverable` for a run that can
+        never be sent."""
         ...
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kombu import Producer
 
 from f8a_jobs_worker.errors import Undeliverable
 from f8a_jobs_worker.flows.backend import FlowRun
@@ -131,7 +130,7 @@ class SelinonBackend:
             return [("task_names", exc.message)]
         return []
 
-    def send(self, run: FlowRun, producer: Producer) -> None:
+    def send(self, run: FlowRun, producer: Any) -> None:
         if run.flow_name not in self.config.dispatcher_queues:
             raise Undeliverable(
                 f"the Selinon configuration has no flow {run.flow_name!r}", "unknown_flow"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from f8a_jobs_worker.filters.query import FilterRunner
     from f8a_jobs_worker.flows.backend import FlowBackend
-    from f8a_jobs_worker.flows.dispatch import FlowDispatcher
+    from f8a_jobs_worker.flows.fanout import FlowDispatcher
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,6 @@ class HandlerRegistry:
         self._handlers: dict[str, type[BaseHandler]] = {}
         self._schemas: dict[str, dict[str, Any]] = {}
         self._validators: dict[str, Schema] = {}
-        #: the flow backend whose flow and task names job kwargs are checked against (None: not checked)
-        self.flows: FlowBackend | None = None
         for name, cls in (handlers or {}).items():
             self.register(name, cls)
 
@@ -76,11 +74,12 @@ class HandlerRegistry:
             known = ", ".join(sorted(self._handlers)) or "none"
             raise UnknownHandler(f"unknown handler {name!r} (registered: {known})") from None
 
-    def validate_kwargs(self, name: str, kwargs: Any) -> None:
-        """Raise UnknownHandler or ValidationFailed (paths under ``$.kwargs``)."""
+    def validate_kwargs(self, name: str, kwargs: Any, flows: FlowBackend | None = None) -> None:
+        """Raise UnknownHandler or ValidationFailed (paths under ``$.kwargs``); ``flows``: the flow
+        backend whose flow and task names the kwargs must name (None: not checked)."""
         handler = self.get(name)
         check(self._validators[name], kwargs, f"kwargs for handler {name!r}", root="$.kwargs")
-        problems = handler.problems(kwargs, self.flows)
+        problems = handler.problems(kwargs, flows)
         if problems:
             raise ValidationFailed(
                 f"kwargs for handler {name!r}: {problems[0][1]}",

@@ -1,9 +1,5 @@
-"""What arrived: a message's body as bytes and its metadata as far as it could be decoded, on every transport.
-
-The consumer must answer or dead-letter any message, whatever a publisher put in it. The transports' message
-classes (:mod:`.amqp`, :mod:`.sqs`, :mod:`.embedded`) hand it the body exactly as it arrived and, in
-``problem``, why its properties or envelope could not be decoded. This module has the parts they share and
-the one way metadata is made safe to publish again (dead letters keep the original headers).
+"""What arrived, made safe to send on: a body as bytes, text and headers any broker can publish again (a dead
+letter keeps the original headers), and the queue names a reply may go to where names are file or SQS names.
 """
 
 from __future__ import annotations
@@ -14,62 +10,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from kombu.message import Message as BaseMessage
-from kombu.transport import virtual
-
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,80}$")
 
-#: property key under which a transport's decoder reports what it could not decode
-UNDECODABLE = "x-f8a-undecodable"
 #: header table depth kept when headers are published again (deeper parts become their repr)
 MAX_HEADER_DEPTH = 8
 MAX_HEADER_STRING = 4096
-
-
-class VirtualMessage(virtual.Message):  # type: ignore[misc]
-    """kombu's message of the virtual transports (SQS, embedded), built without ever raising.
-
-    kombu's own raises on a payload of the wrong shape (headers that are not a table, a body it cannot
-    decode) from inside the consumer's poll, where the message would come back forever; here such a
-    payload becomes a message with ``problem`` set, and the body is kept as it arrived (no decompression).
-    """
-
-    def __init__(self, payload: Any, channel: Any = None, **kwargs: Any) -> None:
-        self._raw = payload
-        problems: list[str] = []
-        payload = payload if isinstance(payload, dict) else {}
-        properties = payload.get("properties")
-        if not isinstance(properties, dict):
-            problems.append("the message properties are not an object")
-            properties = {}
-        headers = payload.get("headers")
-        if headers is not None and not isinstance(headers, dict):
-            problems.append("the message headers are not an object")
-            headers = None
-        body = payload.get("body")
-        try:
-            if body:
-                body = channel.decode_body(body, properties.get("body_encoding"))
-        except Exception as exc:
-            problems.append(f"the body cannot be decoded ({type(exc).__name__})")
-        if problem := payload.get(UNDECODABLE):
-            problems.insert(0, str(problem))
-        BaseMessage.__init__(
-            self,
-            body=None,
-            channel=channel,
-            delivery_tag=properties.get("delivery_tag"),
-            content_type=_text_or_none(payload.get("content-type")),
-            content_encoding=_text_or_none(payload.get("content-encoding")),
-            headers=headers,
-            properties=properties,
-            delivery_info=properties.get("delivery_info") or {},
-            **kwargs,
-        )
-        self.body = as_bytes(body)
-        self.errors: list[Any] = []
-        self.problem: str | None = "; ".join(problems) or None
-        self.raw_properties: bytes | None = None
 
 
 def queue_name_problem(name: str) -> str | None:

@@ -1,58 +1,312 @@
-"""The SQS adapter: plain JSON both ways, and any SQS message becomes a message the consumer can answer.
+"""The Amazon SQS adapter, on boto3: queues only, plain JSON both ways, any body read without raising.
 
-Out: replies, events and flow runs are sent by :class:`PlainSender` straight through boto3 (kombu's transport
-wraps every body in its own base64 envelope): the body is the JSON document itself, and ``correlation_id``,
-``message_id``, ``content_type`` and the ``routing_key`` (event or flow name) are SQS message attributes, so a
-boto3 or Node client needs nothing but ``json.loads(body)``.
+Out: replies, events and flow runs are the JSON document itself, with ``correlation_id``, ``message_id``,
+``content_type`` and ``routing_key`` (the event or flow name) as message attributes, so a boto3 or Node client
+needs nothing but ``json.loads(body)``; an event goes to the queue named like the events exchange. A message
+with headers, or a body that is not text (a dead letter kept byte for byte), goes in kombu's envelope (base64
+of JSON with ``body`` and ``properties``), which SQS takes whatever the bytes.
 
-In: kombu reads an SQS body as its own JSON envelope (base64 on the wire) and wraps any other body, but it
-raises from inside the consumer's poll on an envelope of the wrong shape, and it base64-decodes a plain body
-that merely looks like base64. Here a body that is kombu's envelope is read as one, any other body is the
-command itself, as it arrived, with its message attributes as properties (``reply_to``, ``correlation_id``),
-and nothing raises: a payload that cannot be read becomes a message with ``problem``.
+In: a body that is kombu's envelope is read as one (kombu and Celery clients send it); any other body is the
+message itself, as it arrived, with its message attributes as properties (``reply_to``, ``correlation_id``).
+A body shaped like the envelope but wrong is kept as it arrived, with the reason in ``problem``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
-from collections.abc import Sequence
+import string
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from kombu import Connection
-from kombu.transport import SQS
-from kombu.utils.url import parse_url
+import boto3
+import botocore.exceptions
+from botocore.config import Config
 
-from f8a_jobs_worker.messaging.inbound import UNDECODABLE, VirtualMessage, queue_name_problem
-from f8a_jobs_worker.messaging.topology import QueueTopology
-
-
-class Channel(SQS.Channel):  # type: ignore[misc]
-    Message = VirtualMessage
-
-    def _message_to_python(self, message: dict[str, Any], queue_name: str, q_url: str) -> Any:
-        raw = message.get("Body") or ""
-        payload, problem = _kombu_envelope(raw)
-        if payload is None:
-            payload = {
-                "body": raw,
-                "properties": _attributes(message),
-                "content-type": "application/json",
-            }
-            if problem:
-                payload[UNDECODABLE] = problem
-        properties = payload["properties"]
-        info = properties.get("delivery_info")
-        info = info if isinstance(info, dict) else {}
-        info.update({"sqs_message": message, "sqs_queue": q_url})
-        properties["delivery_info"] = info
-        properties["delivery_tag"] = message["ReceiptHandle"]
-        return payload
-
+from f8a_jobs_worker.errors import BrokerUnavailable
+from f8a_jobs_worker.messaging.inbound import as_bytes, queue_name_problem
+from f8a_jobs_worker.messaging.port import Delivery, Facts, Outgoing, Transport
+from f8a_jobs_worker.retry import reason
 
 #: message attributes read as the message's properties (a plain JSON message from boto3 or Node)
 PROPERTY_ATTRIBUTES = ("reply_to", "correlation_id", "message_id")
+#: one SendMessageBatch takes at most 10 messages and 256 KiB in all
+BATCH_COUNT = 10
+BATCH_BYTES = 256 * 1024
+#: seconds a received message stays invisible to other consumers before it comes back unacknowledged
+VISIBILITY_TIMEOUT = 60
+#: SQS queue names take letters, digits, '-' and '_': '.' becomes '-' and other punctuation '_' (as kombu)
+_NAME_TABLE = {ord(c): ord("_") for c in string.punctuation if c not in "-_."} | {
+    ord("."): ord("-")
+}
+FAILURES = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
+class SQS(Transport):
+    #: held at most 30 s while the job store is down: under the visibility timeout (60 s), so a held
+    #: message is never delivered to another consumer meanwhile
+    facts = Facts(batches=False, max_hold=30.0)
+
+    def __init__(self, url: str, heartbeat: int = 0) -> None:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.region = query.get("region", ["us-east-1"])[0]
+        self.key = unquote(parts.username) if parts.username else None
+        self.secret = unquote(parts.password) if parts.password else None
+        self.endpoint: str | None = None
+        if parts.hostname:
+            local = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+            port = f":{parts.port}" if parts.port else ""
+            self.endpoint = f"{'http' if local else 'https'}://{parts.hostname}{port}"
+        self._client: Any = None
+        self._urls: dict[str, str] = {}
+        self._created: set[str] = set()
+        self._consuming: str | None = None
+        self._prefetch = 1
+        #: received and neither acknowledged nor given back: given back when the connection closes
+        self._taken: dict[str, Delivery] = {}
+
+    @contextmanager
+    def _failures(self, sent: int = 0) -> Iterator[None]:
+        try:
+            yield
+        except FAILURES as exc:
+            raise BrokerUnavailable(f"SQS: {reason(exc)}", sent) from exc
+
+    def connect(self) -> None:
+        self._client = boto3.client(
+            "sqs",
+            region_name=self.region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.key,
+            aws_secret_access_key=self.secret,
+            config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
+        )
+        with self._failures():
+            self._client.list_queues(MaxResults=1)  # a round trip: the endpoint answers
+
+    def close(self) -> None:
+        """Messages taken and not acknowledged go back now (else after their visibility timeout)."""
+        taken = list(self._taken.values())
+        if taken and self._client is not None:
+            with contextlib.suppress(BrokerUnavailable):
+                self.requeue(taken)
+        self._taken.clear()
+        self._client = None
+        self._urls.clear()
+
+    def _sqs(self) -> Any:
+        if self._client is None:
+            raise BrokerUnavailable("SQS: not connected")
+        return self._client
+
+    def _url(self, queue: str) -> str:
+        """The queue's URL; a queue that does not exist yet is created (as kombu does)."""
+        url = self._urls.get(queue)
+        if url is None:
+            sqs, name = self._sqs(), queue.translate(_NAME_TABLE)
+            with self._failures():
+                try:
+                    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                except sqs.exceptions.QueueDoesNotExist:
+                    attributes = {"VisibilityTimeout": str(VISIBILITY_TIMEOUT)}
+                    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+            self._urls[queue] = url = str(url)
+        return url
+
+    # -- queues ------------------------------------------------------------------------------------------
+
+    def declare_queue(self, name: str) -> None:
+        self._url(name)
+
+    def subscribe(self, topic: str, queue: str, binding: str = "#") -> str:
+        """No routing: the standing consumer reads the queue named like the topic."""
+        self._url(topic)
+        return topic
+
+    def private_queue(self, name: str, topic: str = "", binding: str = "#") -> str:
+        """A queue of its own (deleted by :meth:`release`); for a topic, the topic's one queue (readers
+        take messages off it)."""
+        if topic:
+            self._url(topic)
+            return topic
+        self._url(name)
+        self._created.add(name)
+        return name
+
+    def release(self, queue: str) -> None:
+        if queue in self._created:
+            self._created.discard(queue)
+            with self._failures():
+                self._sqs().delete_queue(QueueUrl=self._url(queue))
+            self._urls.pop(queue, None)
+
+    def reply_to_problem(self, name: str) -> str | None:
+        return queue_name_problem(name)
+
+    # -- receiving -------------------------------------------------------------------------------------------
+
+    def consume(self, queue: str, prefetch: int) -> None:
+        self._url(queue)
+        self._consuming, self._prefetch = queue, prefetch
+
+    def receive(self, timeout: float, limit: int) -> list[Delivery]:
+        if self._consuming is None:
+            raise BrokerUnavailable("SQS: nothing consumed")
+        return self._receive(self._consuming, timeout, min(limit, self._prefetch))
+
+    def get(self, queue: str, wait: float = 0.0) -> Delivery | None:
+        found = self._receive(queue, wait, 1)
+        return found[0] if found else None
+
+    def _receive(self, queue: str, timeout: float, limit: int) -> list[Delivery]:
+        url = self._url(queue)
+        with self._failures():
+            found = self._sqs().receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=max(1, min(limit, BATCH_COUNT)),
+                WaitTimeSeconds=max(0, min(int(timeout), 20)),
+                MessageAttributeNames=["All"],
+            )
+        deliveries = [_delivery(message, url) for message in found.get("Messages", [])]
+        self._taken.update((d.tag[1], d) for d in deliveries)
+        return deliveries
+
+    def ack(self, deliveries: Iterable[Delivery]) -> None:
+        deliveries = list(deliveries)
+        for delivery in deliveries:
+            self._taken.pop(delivery.tag[1], None)
+        for url, entries in _by_queue(deliveries):
+            with self._failures():
+                self._sqs().delete_message_batch(QueueUrl=url, Entries=entries)
+
+    def requeue(self, deliveries: Iterable[Delivery]) -> None:
+        deliveries = list(deliveries)
+        for delivery in deliveries:
+            self._taken.pop(delivery.tag[1], None)
+        for url, entries in _by_queue(deliveries):
+            for entry in entries:
+                entry["VisibilityTimeout"] = 0
+            with self._failures():
+                self._sqs().change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+    # -- sending ---------------------------------------------------------------------------------------------
+
+    def send(self, messages: Iterable[Outgoing], window: int = 0) -> int:
+        """In batches of ten (or 256 KiB) per queue; each batch returns once SQS has it."""
+        sent = 0
+        batch: list[dict[str, Any]] = []
+        target: str | None = None
+        size = 0
+        for message in messages:
+            queue = message.topic or message.queue
+            entry = _entry(len(batch), message)
+            length = len(entry["MessageBody"])
+            if batch and (
+                queue != target or len(batch) == BATCH_COUNT or size + length > BATCH_BYTES
+            ):
+                sent += self._send_batch(str(target), batch, sent)
+                batch, size = [], 0
+                entry["Id"] = "0"
+            target = queue
+            batch.append(entry)
+            size += length
+        if batch:
+            sent += self._send_batch(str(target), batch, sent)
+        return sent
+
+    def _send_batch(self, queue: str, entries: list[dict[str, Any]], sent: int) -> int:
+        with self._failures(sent):
+            answer = self._sqs().send_message_batch(QueueUrl=self._url(queue), Entries=entries)
+        failed = answer.get("Failed") or []
+        if failed:
+            raise BrokerUnavailable(
+                f"SQS refused {len(failed)} message(s): {failed[0].get('Message')}", sent
+            )
+        return len(entries)
+
+
+def _by_queue(deliveries: Iterable[Delivery]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The receipt handles of ``deliveries`` by queue, ten at a time (what a batch call takes)."""
+    queues: dict[str, list[str]] = {}
+    for delivery in deliveries:
+        url, handle = delivery.tag
+        queues.setdefault(url, []).append(handle)
+    for url, handles in queues.items():
+        for start in range(0, len(handles), BATCH_COUNT):
+            chunk = handles[start : start + BATCH_COUNT]
+            yield url, [{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(chunk)]
+
+
+def _entry(index: int, message: Outgoing) -> dict[str, Any]:
+    """A SendMessageBatch entry: the JSON itself with attributes, or kombu's envelope when the message has
+    headers or a body that is not text."""
+    try:
+        text = None if message.headers else message.body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        return {"Id": str(index), "MessageBody": envelope(message)}
+    values = {
+        "correlation_id": message.correlation_id,
+        "message_id": message.message_id,
+        "reply_to": message.reply_to,
+        "content_type": message.content_type,
+        "routing_key": message.routing_key or None,
+    }
+    return {
+        "Id": str(index),
+        "MessageBody": text,
+        "MessageAttributes": {
+            name: {"DataType": "String", "StringValue": str(value)}
+            for name, value in values.items()
+            if value
+        },
+    }
+
+
+def envelope(message: Outgoing) -> str:
+    """kombu's envelope of a message: base64 of JSON, the body in base64."""
+    properties: dict[str, Any] = {
+        "body_encoding": "base64",
+        "delivery_info": {"exchange": message.topic, "routing_key": message.routing_key},
+        "delivery_mode": 2,
+        "delivery_tag": str(uuid.uuid4()),
+    }
+    for name in PROPERTY_ATTRIBUTES:
+        value = getattr(message, name)
+        if isinstance(value, str) and value:
+            properties[name] = value
+    document = {
+        "body": base64.b64encode(message.body).decode("ascii"),
+        "content-encoding": message.content_encoding,
+        "content-type": message.content_type,
+        "headers": message.headers,
+        "properties": properties,
+    }
+    return base64.b64encode(json.dumps(document).encode("utf-8")).decode("ascii")
+
+
+def _delivery(message: dict[str, Any], url: str) -> Delivery:
+    """Any SQS message as a delivery: kombu's envelope read as one, any other body as the message."""
+    raw = message.get("Body") or ""
+    tag = (url, message["ReceiptHandle"])
+    document, problem = _kombu_envelope(raw)
+    if document is None:
+        return Delivery(as_bytes(raw), _attributes(message), problem=problem, tag=tag)
+    properties = document["properties"]
+    body = document["body"]
+    data = base64.b64decode(body) if properties.get("body_encoding") == "base64" else as_bytes(body)
+    kept = {k: v for k, v in properties.items() if k in PROPERTY_ATTRIBUTES}
+    for key in ("content-type", "content-encoding"):
+        if isinstance(document.get(key), str):
+            kept[key.replace("-", "_")] = document[key]
+    return Delivery(data, kept, dict(document.get("headers") or {}), tag=tag)
 
 
 def _attributes(message: dict[str, Any]) -> dict[str, Any]:
@@ -69,8 +323,8 @@ def _attributes(message: dict[str, Any]) -> dict[str, Any]:
 
 def _kombu_envelope(raw: str) -> tuple[dict[str, Any] | None, str | None]:
     """kombu's envelope (base64 of JSON with ``body`` and ``properties``), or None for any other body; the
-    second value says why a body that looks like kombu's envelope cannot be read as one (the consumer then
-    refuses the body as it arrived)."""
+    second value says why a body that looks like kombu's envelope cannot be read as one (the message is
+    then refused as it arrived)."""
     try:
         document = json.loads(base64.b64decode(raw, validate=True))
     except (binascii.Error, ValueError, RecursionError):
@@ -89,101 +343,3 @@ def _kombu_envelope(raw: str) -> tuple[dict[str, Any] | None, str | None]:
         except (binascii.Error, ValueError):
             return None, "a kombu envelope whose body is not base64"
     return document, None
-
-
-#: one SendMessageBatch takes at most 10 messages and 256 KiB in all
-_BATCH_COUNT = 10
-_BATCH_BYTES = 256 * 1024
-#: the message properties sent as attributes, beside the routing key
-_SENT_ATTRIBUTES = ("correlation_id", "message_id", "content_type")
-
-
-class PlainSender:
-    """Sends JSON documents as they are, with their properties as SQS message attributes (boto3, through
-    the client kombu's channel configured: the same endpoint, credentials and region)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.channel = conn.default_channel
-        self.client = self.channel.sqs()
-        self._urls: dict[str, str] = {}
-
-    def send_many(self, messages: Sequence[tuple[str, str, bytes, dict[str, Any]]]) -> None:
-        """``(queue, routing_key, body, properties)`` in order; raises if SQS refused any of them."""
-        batch: list[dict[str, Any]] = []
-        queue: str | None = None
-        size = 0
-        for target, routing_key, body, properties in messages:
-            entry = self._entry(len(batch), routing_key, body, properties)
-            if batch and (
-                target != queue or len(batch) == _BATCH_COUNT or size + len(body) > _BATCH_BYTES
-            ):
-                self._send(str(queue), batch)
-                batch, size = [], 0
-                entry["Id"] = "0"
-            queue = target
-            batch.append(entry)
-            size += len(body)
-        if batch:
-            self._send(str(queue), batch)
-
-    def _entry(
-        self, index: int, routing_key: str, body: bytes, properties: dict[str, Any]
-    ) -> dict[str, Any]:
-        values = {name: properties.get(name) for name in _SENT_ATTRIBUTES}
-        values["content_type"] = values["content_type"] or "application/json"
-        values["routing_key"] = routing_key or None
-        return {
-            "Id": str(index),
-            "MessageBody": body.decode("utf-8"),
-            "MessageAttributes": {
-                name: {"DataType": "String", "StringValue": str(value)}
-                for name, value in values.items()
-                if value
-            },
-        }
-
-    def _send(self, queue: str, entries: list[dict[str, Any]]) -> None:
-        sent = self.client.send_message_batch(QueueUrl=self._url(queue), Entries=entries)
-        failed = sent.get("Failed") or []
-        if failed:
-            raise RuntimeError(f"SQS refused {len(failed)} message(s): {failed[0].get('Message')}")
-
-    def _url(self, queue: str) -> str:
-        """The queue's URL; a queue that does not exist yet is created (as kombu would)."""
-        url = self._urls.get(queue)
-        if url is None:
-            name = self.channel.canonical_queue_name(queue)
-            try:
-                url = self.client.get_queue_url(QueueName=name)["QueueUrl"]
-            except self.client.exceptions.QueueDoesNotExist:
-                url = self.client.create_queue(QueueName=name)["QueueUrl"]
-            self._urls[queue] = str(url)
-        return str(url)
-
-
-class Transport(SQS.Transport):  # type: ignore[misc]
-    Channel = Channel
-    #: held at most this long while the job store is down: under the visibility timeout (60 s), so that a
-    #: held message is never delivered to another consumer meanwhile
-    max_hold = 30.0
-    reply_to_problem = staticmethod(queue_name_problem)
-    topology = QueueTopology()
-    #: JSON documents go out as they are, not in kombu's envelope
-    plain_sender = PlainSender
-
-
-def connect(url: str, heartbeat: int = 0) -> Connection:
-    """``sqs://key:secret@host:port``: kombu builds the endpoint from host and port, so an emulator on
-    127.0.0.1 needs nothing more (and is spoken to over plain HTTP)."""
-    params = parse_url(url)
-    del params["transport"]
-    options: dict[str, Any] = {
-        "region": "us-east-1",
-        "wait_time_seconds": 1,
-        "visibility_timeout": 60,
-        # plain JSON commands carry reply_to and correlation_id as message attributes
-        "fetch_message_attributes": {"MessageAttributeNames": list(PROPERTY_ATTRIBUTES)},
-    }
-    if params.get("hostname") in {"127.0.0.1", "localhost", "::1"}:
-        options["is_secure"] = False
-    return Connection(transport=Transport, transport_options=options, **params)

@@ -1,6 +1,6 @@
 """The outbox: every event and every reply, written in the same transaction as the change that caused it.
 
-Nothing is published from inside a transaction; the relay (:mod:`f8a_jobs_worker.events.relay`) reads the
+Nothing is published from inside a transaction; the relay (:mod:`f8a_jobs_worker.relays.outbox_relay`) reads the
 rows not yet published, in order, and marks them (:meth:`Outbox.take`), then sends them before the marks
 commit. A reply's row is the stored reply that makes a
 command idempotent (by ``command_id``); it is written as sent, since the consumer sends the reply itself after
@@ -68,7 +68,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
-class Outgoing:
+class OutboxRow:
     """One row of the outbox as the relay reads it."""
 
     id: int
@@ -139,13 +139,13 @@ class Outbox:
         found = connection.execute(_STORED, {"ids": command_ids})
         return {row.command_id: json.loads(row.body) for row in found}
 
-    def pending(self, connection: sa.Connection, limit: int) -> list[Outgoing]:
+    def pending(self, connection: sa.Connection, limit: int) -> list[OutboxRow]:
         """The oldest rows not yet published, in the order they were written."""
         query = _PENDING[self.replica is not None]
         found = connection.execute(query, {"written_by": self.replica, "limit": limit})
-        return [Outgoing(*row) for row in found]
+        return [OutboxRow(*row) for row in found]
 
-    def take(self, connection: sa.Connection, limit: int, now: datetime) -> list[Outgoing]:
+    def take(self, connection: sa.Connection, limit: int, now: datetime) -> list[OutboxRow]:
         """:meth:`pending` and :meth:`mark_published` in one statement: the rows come back marked, in the
         order they were written; a transaction rolled back (a send that failed) unmarks them."""
         if not connection.dialect.update_returning:
@@ -156,7 +156,7 @@ class Outbox:
         _not_worth_an_fsync(connection)
         query = _TAKE[self.replica is not None]
         found = connection.execute(query, {"written_by": self.replica, "limit": limit, "now": now})
-        return sorted((Outgoing(*row) for row in found), key=lambda row: row.id)
+        return sorted((OutboxRow(*row) for row in found), key=lambda row: row.id)
 
     def mark_published(self, connection: sa.Connection, ids: list[int], now: datetime) -> None:
         """Mark rows sent. Not worth an fsync on PostgreSQL: a mark lost in a crash only sends the rows

@@ -19,6 +19,7 @@ import yaml
 from f8a_jobs_worker.errors import JobsError
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
+from f8a_jobs_worker.flows.backend import FlowBackend
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.job import BrokenJob, Job
 from f8a_jobs_worker.persistence.database import advisory_xact_lock
@@ -85,7 +86,10 @@ def _plain(value: Any) -> Any:
 
 
 def read_definition(
-    path: Path, registry: HandlerRegistry, default_grace_time: int | None
+    path: Path,
+    registry: HandlerRegistry,
+    default_grace_time: int | None,
+    flows: FlowBackend | None = None,
 ) -> Definition:
     """Parse and check one file; raise ValueError or JobsError with a message that names the problem."""
     with path.open(encoding="utf-8") as handle:
@@ -106,12 +110,15 @@ def read_definition(
         raise ValueError("kwargs must be a mapping")
     parse_options(declared)
     fields = {k: v for k, v in declared.items() if k not in OPTION_FIELDS}
-    spec = JobSpec.parse(registry, default_grace_time, **fields)
+    spec = JobSpec.parse(registry, default_grace_time, flows=flows, **fields)
     return Definition(path, spec, declared)
 
 
 def load_definitions(
-    directory: Path, registry: HandlerRegistry, default_grace_time: int | None
+    directory: Path,
+    registry: HandlerRegistry,
+    default_grace_time: int | None,
+    flows: FlowBackend | None = None,
 ) -> Report:
     """Read every ``*.yaml``/``*.yml`` file; problems are collected per file, never raised."""
     report = Report()
@@ -121,7 +128,7 @@ def load_definitions(
     owners: dict[str, Path] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         try:
-            definition = read_definition(path, registry, default_grace_time)
+            definition = read_definition(path, registry, default_grace_time, flows)
         except (OSError, ValueError, yaml.YAMLError, JobsError) as exc:
             report.errors[path.name] = str(exc)
             continue
@@ -142,7 +149,7 @@ DEFAULT_JOBS_LOCK = 0x0F8A_0DF
 def apply_default_jobs(service: JobService, directory: Path) -> Report:
     """Load the directory and bring the job store in line with it; log what happened."""
     writes = service.writes
-    report = load_definitions(directory, writes.registry, writes.default_grace_time)
+    report = load_definitions(directory, writes.registry, writes.default_grace_time, writes.flows)
     for definition in report.definitions:
         try:
             with service.unit_of_work() as uow:  # one per file: a bad one does not undo the others

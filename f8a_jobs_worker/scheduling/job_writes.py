@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from f8a_jobs_worker.errors import JobBusy, JobExists, JobNotFound, JobsError, ValidationFailed
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
+from f8a_jobs_worker.flows.backend import FlowBackend
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.job import BrokenJob, Job
 from f8a_jobs_worker.lifecycle import Doorbell
@@ -54,8 +55,10 @@ class JobWrites:
         scheduler: Scheduler,
         backfill_bell: Doorbell,
         default_grace_time: int | None,
+        flows: FlowBackend | None,
     ) -> None:
-        """``backfill_bell`` wakes the backfill driver once a backfill is stored."""
+        """``backfill_bell`` wakes the backfill driver once a backfill is stored; ``flows``: the flow
+        backend a flow job's flow and task names are checked against (None: not checked)."""
         self.registry = registry
         self.jobs = jobs
         self.runs = runs
@@ -65,6 +68,7 @@ class JobWrites:
         self.scheduler = scheduler
         self.backfill_bell = backfill_bell
         self.default_grace_time = default_grace_time
+        self.flows = flows
 
     # -- creating ------------------------------------------------------------------------------------------
 
@@ -76,6 +80,7 @@ class JobWrites:
         spec = JobSpec.parse(
             self.registry,
             self.default_grace_time,
+            flows=self.flows,
             handler=handler,
             kwargs=kwargs,
             **{k: v for k, v in fields.items() if k not in OPTION_FIELDS},

@@ -17,7 +17,7 @@ from f8a_jobs_worker.clock import Clock
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.filters.query import FilterRunner
-from f8a_jobs_worker.flows.dispatch import FlowDispatcher
+from f8a_jobs_worker.flows.fanout import FlowDispatcher
 from f8a_jobs_worker.handlers import HandlerContext, HandlerRegistry
 from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.persistence.ledger import LedgerEntry

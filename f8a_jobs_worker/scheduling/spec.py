@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from f8a_jobs_worker.errors import ValidationFailed
+from f8a_jobs_worker.flows.backend import FlowBackend
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.job import DEFAULT_OVERLAP_LIMIT, ON_INTERRUPT, OVERLAP, JobOptions
 from f8a_jobs_worker.scheduling.schedule import (
@@ -80,6 +81,7 @@ class JobSpec:
         registry: HandlerRegistry,
         default_grace_time: int | None,
         *,
+        flows: FlowBackend | None = None,
         handler: str,
         kwargs: dict[str, Any] | None = None,
         job_id: str | None = None,
@@ -91,9 +93,10 @@ class JobSpec:
         state: str | None = None,
         now: datetime | None = None,
     ) -> JobSpec:
-        """Check the arguments: unknown_handler, validation_error or invalid_schedule on bad input."""
+        """Check the arguments: unknown_handler, validation_error or invalid_schedule on bad input
+        (``flows``: the flow backend a flow job's names are checked against)."""
         kwargs = {} if kwargs is None else kwargs
-        registry.validate_kwargs(handler, kwargs)
+        registry.validate_kwargs(handler, kwargs, flows)
         state = state or "running"
         if state not in STATES:
             raise ValidationFailed(

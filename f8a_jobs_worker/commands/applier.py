@@ -1,4 +1,4 @@
-"""Which facade method serves which command, and applying a command exactly once per ``command_id``."""
+"""Which facade method serves which command, and applying commands exactly once per ``command_id``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.commands.answers import error_reply, ok_reply
 from f8a_jobs_worker.commands.envelope import Envelope
 from f8a_jobs_worker.errors import JobsError, Unavailable
 from f8a_jobs_worker.events import Event
-from f8a_jobs_worker.messaging.publisher import encode_reply
+from f8a_jobs_worker.messaging.codec import encode_reply
 from f8a_jobs_worker.persistence.database import ping
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.facade import JobService
@@ -59,36 +60,6 @@ READ_ONLY = frozenset(
         "report.analyses",
     }
 )
-
-
-def ok_reply(envelope: Envelope, result: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "command_id": envelope.command_id,
-        "command": envelope.command,
-        "ok": True,
-        "result": result,
-    }
-
-
-def error_reply(envelope: Envelope, error: JobsError, under_args: bool = False) -> dict[str, Any]:
-    """An error reply; ``under_args`` moves the facade's paths (``$.kwargs.x``) under ``$.args``."""
-    body = error.to_dict()
-    if under_args:
-        body["details"] = [_under_args(detail) for detail in body["details"]]
-    return {
-        "command_id": envelope.command_id,
-        "command": envelope.command,
-        "ok": False,
-        "error": body,
-    }
-
-
-def _under_args(detail: dict[str, Any]) -> dict[str, Any]:
-    """The facade names fields from its arguments (``$.kwargs.x``); on the wire they sit under ``$.args``."""
-    path = str(detail.get("path", "$"))
-    if path.startswith("$.") and not path.startswith("$.args"):
-        return {**detail, "path": "$.args" + path[1:]}
-    return detail
 
 
 def _change_jobs(
