@@ -27,7 +27,7 @@ from bench.harness import (
     unique_prefix,
     worker_env,
 )
-from f8a_jobs_worker.filters import tables
+from f8a_jobs_worker.filters import analytics_tables as tables
 
 QUERY = {
     "table": "versions",

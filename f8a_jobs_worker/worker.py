@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -26,12 +25,10 @@ from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.events import EventSink, LoggingEventSink, SafeEventSink
 from f8a_jobs_worker.filters.compiler import FilterCompiler
 from f8a_jobs_worker.filters.query import FilterRunner
-from f8a_jobs_worker.flows.backend import FlowBackend, load_backend
 from f8a_jobs_worker.flows.fanout import FlowDispatcher
+from f8a_jobs_worker.flows.loading import backend_for
 from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.lifecycle import Doorbell, Lifecycle
-from f8a_jobs_worker.logs import job_fields
-from f8a_jobs_worker.messaging.celery_target import CeleryTarget
 from f8a_jobs_worker.messaging.connect import transport_for
 from f8a_jobs_worker.messaging.port import Transport
 from f8a_jobs_worker.operations.metrics import Metrics
@@ -40,7 +37,6 @@ from f8a_jobs_worker.operations.watch import Watch
 from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.backfill_store import BackfillStore
 from f8a_jobs_worker.persistence.database import create_engine, ping
-from f8a_jobs_worker.persistence.single_worker import SingleWorkerLock
 from f8a_jobs_worker.persistence.job_repository import JobRepository
 from f8a_jobs_worker.persistence.ledger import RunLedger
 from f8a_jobs_worker.persistence.notify import STATE, Listener, listens
@@ -48,8 +44,9 @@ from f8a_jobs_worker.persistence.outbox import Outbox
 from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.scheduler_state import SchedulerStateStore
+from f8a_jobs_worker.persistence.single_worker import SingleWorkerLock
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
-from f8a_jobs_worker.relays.flow_relay import FlowRelay
+from f8a_jobs_worker.relays.flow_relay import FlowRelay, relay_for
 from f8a_jobs_worker.relays.outbox_relay import OutboxRelay
 from f8a_jobs_worker.scheduling.backfill_runs import BackfillDriver
 from f8a_jobs_worker.scheduling.default_jobs import Report, apply_default_jobs
@@ -69,31 +66,6 @@ log = logging.getLogger(__name__)
 Part = tuple[str, Callable[[], Any], Callable[[], Any] | None]
 #: makes a connection to the broker (not connected yet), given its heartbeat in seconds (0: none)
 Transports = Callable[[int], Transport]
-
-
-def flow_backend(settings: Settings) -> FlowBackend | None:
-    """The flow backend the settings name (None: flow runs stay on the flows exchange)."""
-    return load_backend(
-        settings.flow_backend,
-        Path(settings.selinon_nodes),
-        settings.selinon_flow_files,
-        settings.celery_task_map,
-        settings.celery_queue or None,
-    )
-
-
-def flow_relay(
-    settings: Settings, backend: FlowBackend, source: Transport | None = None
-) -> FlowRelay:
-    """The flow relay of the settings' brokers (``source``: a connection to the worker's broker)."""
-    return FlowRelay(
-        source or transport_for(settings.broker_url),
-        CeleryTarget(settings.effective_celery_broker_url or ""),
-        settings.names(),
-        backend,
-        SYSTEM.now,
-        settings.flow_relay_prefetch,
-    )
 
 
 class Worker:
@@ -162,7 +134,7 @@ class Worker:
             self.relay_bell,
         )
         #: who executes flow runs besides the flows exchange (Selinon, Celery); job kwargs checked against it
-        self.flow_backend = flow_backend(settings)
+        self.flow_backend = backend_for(settings)
         relayed = messaging and self.flow_backend is not None
         subscribers = (self.names.flows_relay,) if relayed else ()
         self.flows = (
@@ -172,7 +144,7 @@ class Worker:
         )
         self.flow_relay: FlowRelay | None = None
         if relayed and self.flow_backend is not None:
-            self.flow_relay = flow_relay(settings, self.flow_backend, transports(30))
+            self.flow_relay = relay_for(settings, self.flow_backend, transports(30))
 
     def _scheduling(self) -> None:
         settings, transactions = self.settings, self.transactions
@@ -216,6 +188,11 @@ class Worker:
         self.backfill = BackfillDriver(
             transactions, self.jobs, self.backfills, self.executor, self.scheduler, backfill_bell
         )
+        self._service(backfill_bell)
+
+    def _service(self, backfill_bell: Doorbell) -> None:
+        """The command facade over the scheduling core, and the stored state's upkeep."""
+        settings, transactions = self.settings, self.transactions
         writes = JobWrites(
             self.registry,
             self.jobs,
@@ -228,7 +205,7 @@ class Worker:
             settings.misfire_grace_time,
             self.flow_backend,
         )
-        reads = JobReads(self.jobs, self.runs, self.ledger, self.replicas, self.state, filters)
+        reads = JobReads(self.jobs, self.runs, self.ledger, self.replicas, self.state, self.filters)
         self.service = JobService(
             transactions, self.turns, writes, reads, self.scheduler, self.state
         )
@@ -279,30 +256,10 @@ class Worker:
         gauges: dict[str, tuple[str, float]] = {
             "f8a_jobs_threads": ("Runs this replica may run at once.", self.settings.threads),
         }
-        if self.consumer is not None:
-            gauges["f8a_jobs_consumer_prefetch"] = (
-                "Commands this replica may take ahead (the prefetch count).",
-                self.settings.prefetch,
-            )
-            gauges["f8a_jobs_consumer_prefetch_in_use"] = (
-                "Commands taken off the queue and not yet answered.",
-                self.consumer.in_hand,
-            )
-        return gauges
+        return gauges | (self.consumer.gauges() if self.consumer is not None else {})
 
     def _counters(self) -> dict[str, tuple[str, float]]:
-        if self.flow_relay is None:
-            return {}
-        return {
-            "f8a_jobs_flow_runs_relayed": (
-                "Flow runs this replica's relay handed to the Celery broker (confirmed).",
-                self.flow_relay.relayed,
-            ),
-            "f8a_jobs_flow_runs_dead_lettered": (
-                "Flow runs this replica's relay could not send (dead-lettered).",
-                self.flow_relay.dead_lettered,
-            ),
-        }
+        return self.flow_relay.counters() if self.flow_relay is not None else {}
 
     # -- the lifecycle ----------------------------------------------------------------------------------------
 
@@ -322,9 +279,9 @@ class Worker:
             ("outbox relay", self.relay.start, self.relay.stop),
             ("executor", _nothing, self._stop_executor),
             ("scheduler", lambda: self.scheduler.start(paused=True), self.scheduler.stop),
-            ("repaired jobs", self._recover, None),
+            ("repaired jobs", self.service.restore_repaired, None),
             ("default jobs", self._apply_default_jobs, None),
-            ("firing", self._fire_unless_paused, None),
+            ("firing", self.service.start_firing, None),
             ("heartbeat", self.membership.start, self.membership.stop),
             ("housekeeping", self.housekeeping.start, self.housekeeping.stop),
             ("backfills", self.backfill.start, self.backfill.stop),
@@ -372,30 +329,9 @@ class Worker:
         self.membership.join(everyone_else_gone=self.single is not None)
         log.info("this replica is %s", self.replicas.replica_id)
 
-    def _recover(self) -> None:
-        """Broken jobs that a deploy made restorable again are scheduled again. (Runs that a gone replica
-        left unfinished were taken over when this one joined.)"""
-        with self.service.unit_of_work() as uow:
-            for job_id in self.jobs.restore_repaired(uow):
-                log.warning(
-                    "job %s can be restored again and is scheduled again",
-                    job_id,
-                    extra=job_fields(job_id),
-                )
-
     def _apply_default_jobs(self) -> None:
         if self.load_default_jobs:
             self.default_jobs = apply_default_jobs(self.service, self.settings.default_jobs_dir)
-
-    def _fire_unless_paused(self) -> None:
-        with self.transactions.begin(writes=False) as uow:
-            paused = self.state.is_paused(uow)
-        if paused:
-            log.warning(
-                "scheduler stays paused, as an operator left it; send scheduler.resume to fire jobs"
-            )
-        else:
-            self.scheduler.resume()
 
     def _stop_executor(self) -> None:
         self.outcomes.stopping.set()  # outcomes that cannot be recorded now are left to the ledger

@@ -9,7 +9,7 @@ from functools import partial
 import pytest
 import sqlalchemy as sa
 
-from f8a_jobs_worker.filters import tables
+from f8a_jobs_worker.filters import analytics_tables as tables
 from f8a_jobs_worker.filters.demo import create_demo_data
 from f8a_jobs_worker.validation import file_validator, violations
 from tests.messaging import EventWatcher, kombu_connection

@@ -10,7 +10,8 @@ from f8a_jobs_worker.cli.signals import install_signal_handlers
 from f8a_jobs_worker.config import PREFIX, Settings
 from f8a_jobs_worker.errors import ConfigError
 from f8a_jobs_worker.flows.backend import FlowBackend
-from f8a_jobs_worker.worker import flow_backend, flow_relay
+from f8a_jobs_worker.flows.loading import backend_for
+from f8a_jobs_worker.relays.flow_relay import relay_for
 
 
 @click.group()
@@ -20,7 +21,7 @@ def flows() -> None:
 
 def _backend(settings: Settings) -> FlowBackend:
     try:
-        backend = flow_backend(settings)
+        backend = backend_for(settings)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EX_CONFIG) from None
@@ -52,7 +53,7 @@ def relay(ctx: click.Context, prefetch: int | None) -> None:
     logs.configure(settings.log_level, settings.log_format)
     backend = _backend(settings)
     stop = install_signal_handlers()
-    relay = flow_relay(settings, backend)
+    relay = relay_for(settings, backend)
     relay.start()
     try:
         while not stop.wait(1.0):

@@ -123,6 +123,19 @@ class CommandConsumer(Daemon):
         """Commands taken off the queue and not yet answered (of at most the prefetch)."""
         return len(self._in_hand)
 
+    def gauges(self) -> dict[str, tuple[str, float]]:
+        """Its state, as the metrics show it (name: help, value)."""
+        return {
+            "f8a_jobs_consumer_prefetch": (
+                "Commands this replica may take ahead (the prefetch count).",
+                self.prefetch,
+            ),
+            "f8a_jobs_consumer_prefetch_in_use": (
+                "Commands taken off the queue and not yet answered.",
+                self.in_hand,
+            ),
+        }
+
     def _session(self) -> None:
         """One connection's life: consume, take batches, apply them, until stopped or the broker fails."""
         transport = self.transport

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from f8a_jobs_worker.filters import tables as t
+from f8a_jobs_worker.filters import analytics_tables as t
 
 
 def _at(text: str | None) -> datetime | None:
@@ -63,13 +63,43 @@ UPSTREAMS = [  # id, package_id, url, deactivated_at
 def create_demo_data(engine: sa.Engine) -> dict[str, int]:
     """Create the analytics tables (if missing) and replace their rows with the sample; return row counts."""
     t.metadata.create_all(engine)
-    rows: dict[sa.Table, list[dict[str, Any]]] = {
+    rows = {**_packages(), **_analyses()}
+    with engine.begin() as connection:
+        for table in reversed(t.metadata.sorted_tables):
+            connection.execute(table.delete())
+        for table in t.metadata.sorted_tables:
+            connection.execute(table.insert(), rows[table])
+    return {table.name: len(rows[table]) for table in t.metadata.sorted_tables}
+
+
+Rows = dict[sa.Table, list[dict[str, Any]]]
+
+
+def _packages() -> Rows:
+    """Ecosystems, packages, versions and the upstreams monitored."""
+    return {
         t.ecosystems: [{"id": i, "name": n, "_backend": n} for i, n in ECOSYSTEMS],
         t.packages: [{"id": i, "ecosystem_id": e, "name": n} for i, e, n in PACKAGES],
         t.versions: [
             {"id": i, "package_id": p, "identifier": v, "synced2graph": i % 2 == 0}
             for i, p, v in VERSIONS
         ],
+        t.monitored_upstreams: [
+            {
+                "id": i,
+                "package_id": p,
+                "url": u,
+                "added_at": _at("2017-01-01 00:00"),
+                "deactivated_at": _at(d),
+            }
+            for i, p, u, d in UPSTREAMS
+        ],
+    }
+
+
+def _analyses() -> Rows:
+    """Version and package analyses with their workers' results."""
+    return {
         t.analyses: [
             {
                 "id": i,
@@ -91,16 +121,6 @@ def create_demo_data(engine: sa.Engine) -> dict[str, int]:
             }
             for i, w, wid, a, e in WORKER_RESULTS
         ],
-        t.monitored_upstreams: [
-            {
-                "id": i,
-                "package_id": p,
-                "url": u,
-                "added_at": _at("2017-01-01 00:00"),
-                "deactivated_at": _at(d),
-            }
-            for i, p, u, d in UPSTREAMS
-        ],
         t.package_analyses: [
             {
                 "id": 1,
@@ -119,9 +139,3 @@ def create_demo_data(engine: sa.Engine) -> dict[str, int]:
             }
         ],
     }
-    with engine.begin() as connection:
-        for table in reversed(t.metadata.sorted_tables):
-            connection.execute(table.delete())
-        for table in t.metadata.sorted_tables:
-            connection.execute(table.insert(), rows[table])
-    return {table.name: len(rows[table]) for table in t.metadata.sorted_tables}

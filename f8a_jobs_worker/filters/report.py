@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from f8a_jobs_worker.filters import tables as t
+from f8a_jobs_worker.filters import analytics_tables as t
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.moments import parse_iso
 

@@ -10,10 +10,9 @@ workers execute them unchanged. A backend also checks a job's flow and task name
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-from f8a_jobs_worker.errors import ConfigError, Undeliverable
+from f8a_jobs_worker.errors import Undeliverable
 
 
 @dataclass(frozen=True)
@@ -79,31 +78,3 @@ class FlowBackend(Protocol):
         Celery's publishing takes) without waiting for the broker; :class:`Undeliverable` for a run that can
         never be sent."""
         ...
-
-
-def load_backend(
-    kind: str,
-    selinon_nodes: Path,
-    selinon_flows: list[Path],
-    celery_task_names: dict[str, str],
-    celery_queue: str | None,
-) -> FlowBackend | None:
-    """The flow backend ``kind`` names (None for ``exchange``), its configuration read and checked now;
-    ConfigError (one line, naming the setting) when it cannot be used."""
-    setting = "F8A_JOBS_FLOW_BACKEND"
-    try:
-        if kind == "selinon":
-            from f8a_jobs_worker.flows.selinon_backend import SelinonBackend
-
-            return SelinonBackend(selinon_nodes, selinon_flows)
-        if kind == "celery":
-            from f8a_jobs_worker.flows.celery_backend import CeleryBackend
-
-            return CeleryBackend(celery_task_names, celery_queue)
-    except ImportError as exc:
-        raise ConfigError(
-            f"{setting}={kind} needs its extra: pip install 'f8a-jobs-worker[{kind}]' ({exc})"
-        ) from None
-    except Exception as exc:  # Selinon's configuration errors have no common base
-        raise ConfigError(f"{setting}={kind}: {type(exc).__name__}: {exc}") from None
-    return None

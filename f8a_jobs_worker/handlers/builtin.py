@@ -17,7 +17,7 @@ class NoopHandler(BaseHandler):
 
 
 def _builtins() -> dict[str, type[BaseHandler]]:
-    from f8a_jobs_worker.handlers.flows import FlowScheduling, SelectiveFlowScheduling
+    from f8a_jobs_worker.handlers.flow_handlers import FlowScheduling, SelectiveFlowScheduling
 
     return {
         "noop": NoopHandler,

@@ -17,10 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from f8a_jobs_worker import retry
+from f8a_jobs_worker.clock import SYSTEM
+from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.errors import BrokerUnavailable, Undeliverable
 from f8a_jobs_worker.flows.backend import FlowBackend, FlowRun
 from f8a_jobs_worker.lifecycle import Daemon
 from f8a_jobs_worker.messaging.celery_target import CeleryTarget
+from f8a_jobs_worker.messaging.connect import transport_for
 from f8a_jobs_worker.messaging.inbound import safe_headers, safe_text
 from f8a_jobs_worker.messaging.names import Names
 from f8a_jobs_worker.messaging.port import Delivery, Outgoing, Transport
@@ -29,6 +32,20 @@ log = logging.getLogger(__name__)
 
 PREFETCH = 500
 RESTART_DELAY = 1.0
+
+
+def relay_for(
+    settings: Settings, backend: FlowBackend, source: Transport | None = None
+) -> FlowRelay:
+    """The flow relay between the settings' brokers (``source``: a connection to the worker's broker)."""
+    return FlowRelay(
+        source or transport_for(settings.broker_url),
+        CeleryTarget(settings.effective_celery_broker_url or ""),
+        settings.names(),
+        backend,
+        SYSTEM.now,
+        settings.flow_relay_prefetch,
+    )
 
 
 class FlowRelay(Daemon):
@@ -55,6 +72,19 @@ class FlowRelay(Daemon):
         self.dead_lettered = 0
         self.sessions = 0  # connections to both brokers made so far (more than one: it reconnected)
         self._brokers = retry.Outage("flow relay's brokers", log)
+
+    def counters(self) -> dict[str, tuple[str, float]]:
+        """What it has done so far, as the metrics show it (name: help, value)."""
+        return {
+            "f8a_jobs_flow_runs_relayed": (
+                "Flow runs this replica's relay handed to the Celery broker (confirmed).",
+                self.relayed,
+            ),
+            "f8a_jobs_flow_runs_dead_lettered": (
+                "Flow runs this replica's relay could not send (dead-lettered).",
+                self.dead_lettered,
+            ),
+        }
 
     def _run(self) -> None:
         """Relay until stopped: a broker that does not answer is retried about once a second; anything

@@ -19,6 +19,7 @@ from typing import Any
 from f8a_jobs_worker.errors import JobsError
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
+from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.persistence.database import ping
 from f8a_jobs_worker.persistence.notify import STATE, notify
 from f8a_jobs_worker.persistence.scheduler_state import SchedulerStateStore
@@ -206,6 +207,27 @@ class JobService:
             work.after_commit(self.scheduler.resume)
             work.after_commit(partial(log.info, "scheduler resumed"))
         return {"state": "running"}
+
+    def start_firing(self) -> None:
+        """At start: fire jobs, unless an operator left the scheduler paused (it stays so)."""
+        with self.unit_of_work(writes=False) as uow:
+            paused = self.state.is_paused(uow)
+        if paused:
+            log.warning(
+                "scheduler stays paused, as an operator left it; send scheduler.resume to fire jobs"
+            )
+        else:
+            self.scheduler.resume()
+
+    def restore_repaired(self) -> None:
+        """At start: broken jobs that this deploy can restore again are scheduled again."""
+        with self.unit_of_work() as uow:
+            for job_id in self.writes.jobs.restore_repaired(uow):
+                log.warning(
+                    "job %s can be restored again and is scheduled again",
+                    job_id,
+                    extra=job_fields(job_id),
+                )
 
     def health(self) -> dict[str, Any]:
         """Liveness (the scheduler thread is there) and readiness (the job store answers)."""

@@ -25,7 +25,18 @@ LATE_COLUMNS = (("f8a_outbox", "replica", "VARCHAR(128)"), ("f8a_jobs", "broken"
 def tables() -> sa.MetaData:
     """The tables as 0.1.0 has them (kept here as they were, whatever later revisions change)."""
     metadata = sa.MetaData()
-    big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    _jobs_and_history(metadata)
+    _scheduler_and_outbox(metadata)
+    _runs_in_progress(metadata)
+    return metadata
+
+
+#: an autoincrementing id (SQLite's autoincrement needs INTEGER)
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _jobs_and_history(metadata: sa.MetaData) -> None:
+    """The jobs, their runs' history and their failures."""
     sa.Table(
         "f8a_jobs",
         metadata,
@@ -39,7 +50,7 @@ def tables() -> sa.MetaData:
     sa.Table(
         "f8a_job_runs",
         metadata,
-        sa.Column("id", big_id, primary_key=True, autoincrement=True),
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
         sa.Column("job_id", sa.String(191), nullable=False),
         sa.Column("handler", sa.String(191), nullable=False),
         sa.Column("outcome", sa.String(16), nullable=False),
@@ -65,6 +76,10 @@ def tables() -> sa.MetaData:
         sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Index("ix_f8a_job_failures_failed_at", "failed_at"),
     )
+
+
+def _scheduler_and_outbox(metadata: sa.MetaData) -> None:
+    """The scheduler's own state and the outbox of replies and events."""
     sa.Table(
         "f8a_scheduler_state",
         metadata,
@@ -76,7 +91,7 @@ def tables() -> sa.MetaData:
     sa.Table(
         "f8a_outbox",
         metadata,
-        sa.Column("id", big_id, primary_key=True, autoincrement=True),
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("name", sa.String(64), nullable=False),
         sa.Column("message_id", sa.String(36), nullable=False),
@@ -91,6 +106,10 @@ def tables() -> sa.MetaData:
         sa.Index("ix_f8a_outbox_pending", "id", postgresql_where=pending, sqlite_where=pending),
         sa.Index("ix_f8a_outbox_created_at", "created_at"),
     )
+
+
+def _runs_in_progress(metadata: sa.MetaData) -> None:
+    """Runs on their way: failure streaks, buffered runs, backfills, the ledger, the replicas, counters."""
     sa.Table(
         "f8a_failure_streaks",
         metadata,
@@ -149,7 +168,6 @@ def tables() -> sa.MetaData:
         sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("n", sa.BigInteger, nullable=False),
     )
-    return metadata
 
 
 def upgrade() -> None:
