@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?= --json bench/results.json
 
-.PHONY: run test bench lint typecheck pytest services check-default-jobs clean node-packages
+.PHONY: run test bench lint typecheck pytest services system-packages check-default-jobs clean node-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,10 @@ run: $(VENV)/.runtime
 	$(BIN)/f8a-jobs-worker run
 
 ## test: set up, start the services the tests need, lint, type-check and run the whole test suite
-test: $(VENV)/.dev node-packages services lint typecheck pytest
+test: system-packages $(VENV)/.dev node-packages services lint typecheck pytest
 
 ## bench: run the four benchmarks against PostgreSQL and RabbitMQ on 127.0.0.1 (about 10 minutes; docs/benchmarks.md)
-bench: $(VENV)/.dev node-packages services
+bench: system-packages $(VENV)/.dev node-packages services
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## node-packages: the npm packages of the Node.js client example, of the third-party contract checks and of the
@@ -35,12 +35,16 @@ bench: $(VENV)/.dev node-packages services
 NODE_DIRS := docs/examples/node tests/node bench/node
 node-packages: $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 
-%/node_modules/.installed: %/package-lock.json
+%/node_modules/.installed: %/package-lock.json | system-packages
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 services:
 	scripts/services start
+
+## system-packages: the Debian packages the tests use (amqp-tools, Node.js), installed when missing
+system-packages:
+	scripts/system-packages
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -144,7 +144,9 @@ class Worker:
         )
         self.flow_relay: FlowRelay | None = None
         if relayed and self.flow_backend is not None:
-            self.flow_relay = relay_for(settings, self.flow_backend, transports(30))
+            self.flow_relay = relay_for(
+                settings, self.flow_backend, transports(30), self.transactions.clock
+            )
 
     def _scheduling(self) -> None:
         settings, transactions = self.settings, self.transactions

@@ -397,7 +397,7 @@ def test_a_jobs_row_is_the_state_apschedulers_job_has(
     stock_runner(monkeypatch)
     worker = make_worker(start=False)
     writes = worker.service.writes
-    spec, meta = writes.parse("noop", None, {"job_id": "built", **fields})
+    spec, meta = writes.parse("noop", None, {"job_id": "built", **fields}, datetime.now(UTC))
     built = writes.new_job(spec, meta, datetime.now(UTC))
     constructed = Job(
         BackgroundScheduler(timezone=UTC),

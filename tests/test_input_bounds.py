@@ -142,6 +142,6 @@ def test_a_reply_that_cannot_be_encoded_becomes_an_internal_error_that_can() -> 
 @given(number)
 def test_numbers_for_spans_are_bounded(value: float) -> None:
     try:
-        JobSpec.parse(REGISTRY, 3600, handler="noop", periodically=value)
+        JobSpec.parse(REGISTRY, 3600, handler="noop", periodically=value, now=datetime.now(UTC))
     except JobsError as exc:
         assert exc.code == "invalid_schedule"

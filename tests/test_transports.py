@@ -110,13 +110,13 @@ def test_what_is_given_back_or_left_unacknowledged_comes_back(
         other.close()
 
 
-def test_a_receive_waits_no_longer_than_asked_and_takes_no_more(transport: Transport) -> None:
+def test_a_receive_from_an_empty_queue_returns_and_takes_no_more_than_asked(
+    transport: Transport,
+) -> None:
     queue = queue_name()
     transport.declare_queue(queue)
     transport.consume(queue, 10)
-    began = time.monotonic()
-    assert transport.receive(1.0, 5) == []
-    assert time.monotonic() - began < 5
+    assert transport.receive(transport.facts.receive_wait, 5) == []
     transport.send(Outgoing(b"%d" % n, queue=queue) for n in range(3))
     got = take(transport, 3)
     assert len(got) == 3 and all(len(transport.receive(0.2, 1)) == 0 for _ in range(1))

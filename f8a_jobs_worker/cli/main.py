@@ -20,6 +20,7 @@ from f8a_jobs_worker import __version__, logs, retry
 from f8a_jobs_worker.cli import db, flows, health, monitor, publish
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.cli.signals import install_signal_handlers
+from f8a_jobs_worker.clock import SYSTEM
 from f8a_jobs_worker.config import redact_url
 from f8a_jobs_worker.errors import ConfigError, SchemaMismatch, StoreInUse, Unavailable
 from f8a_jobs_worker.filters.demo import create_demo_data
@@ -145,7 +146,10 @@ def check_default_jobs(ctx: click.Context, directory: Path | None) -> None:
     settings = settings_from(ctx, default_jobs_dir=directory)
     logs.configure("WARNING")
     report = load_definitions(
-        settings.default_jobs_dir, HandlerRegistry.discover(), settings.misfire_grace_time
+        settings.default_jobs_dir,
+        HandlerRegistry.discover(),
+        settings.misfire_grace_time,
+        SYSTEM.now(),
     )
     for definition in report.definitions:
         spec = definition.spec

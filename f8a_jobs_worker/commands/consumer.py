@@ -148,7 +148,7 @@ class CommandConsumer(Daemon):
             self._broker.recovered()
             log.info("consuming commands from %s", self.names.commands)
             while not self._stopping.is_set():
-                batch = transport.receive(1.0, self.batch_size)
+                batch = transport.receive(transport.facts.receive_wait, self.batch_size)
                 if batch:
                     self.handle(batch)
         finally:

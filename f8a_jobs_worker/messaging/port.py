@@ -31,6 +31,9 @@ class Facts:
     batches: bool
     #: how long the consumer may hold a delivery while the job store is down, before it goes back
     max_hold: float
+    #: how long a consumer's receive waits for messages before it looks whether it should stop (seconds):
+    #: short where an idle wait costs nothing, whole seconds where each receive is a request (SQS)
+    receive_wait: float = 0.25
 
 
 @dataclass

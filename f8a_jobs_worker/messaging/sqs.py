@@ -50,7 +50,7 @@ FAILURES = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 class SQS(Transport):
     #: held at most 30 s while the job store is down: under the visibility timeout (60 s), so a held
     #: message is never delivered to another consumer meanwhile
-    facts = Facts(batches=False, max_hold=30.0)
+    facts = Facts(batches=False, max_hold=30.0, receive_wait=1.0)
 
     def __init__(self, url: str, heartbeat: int = 0) -> None:
         parts = urlsplit(url)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from f8a_jobs_worker import retry
-from f8a_jobs_worker.clock import SYSTEM
+from f8a_jobs_worker.clock import SYSTEM, Clock
 from f8a_jobs_worker.config import Settings
 from f8a_jobs_worker.errors import BrokerUnavailable, Undeliverable
 from f8a_jobs_worker.flows.backend import FlowBackend, FlowRun
@@ -35,7 +35,10 @@ RESTART_DELAY = 1.0
 
 
 def relay_for(
-    settings: Settings, backend: FlowBackend, source: Transport | None = None
+    settings: Settings,
+    backend: FlowBackend,
+    source: Transport | None = None,
+    clock: Clock = SYSTEM,
 ) -> FlowRelay:
     """The flow relay between the settings' brokers (``source``: a connection to the worker's broker)."""
     return FlowRelay(
@@ -43,7 +46,7 @@ def relay_for(
         CeleryTarget(settings.effective_celery_broker_url or ""),
         settings.names(),
         backend,
-        SYSTEM.now,
+        clock.now,
         settings.flow_relay_prefetch,
     )
 
@@ -112,7 +115,7 @@ class FlowRelay(Daemon):
         self._brokers.recovered()
         log.info("relaying flow runs from %s to the Celery broker (%s)", queue, self.backend.name)
         while not self._stopping.is_set():
-            batch = source.receive(1.0, self.prefetch)
+            batch = source.receive(source.facts.receive_wait, self.prefetch)
             if batch:
                 self._forward(batch)
 

@@ -89,9 +89,11 @@ def read_definition(
     path: Path,
     registry: HandlerRegistry,
     default_grace_time: int | None,
+    now: datetime,
     flows: FlowBackend | None = None,
 ) -> Definition:
-    """Parse and check one file; raise ValueError or JobsError with a message that names the problem."""
+    """Parse and check one file (``now``: when a job without ``when`` first runs); raise ValueError or
+    JobsError with a message that names the problem."""
     with path.open(encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
     if not isinstance(raw, dict):
@@ -110,7 +112,7 @@ def read_definition(
         raise ValueError("kwargs must be a mapping")
     parse_options(declared)
     fields = {k: v for k, v in declared.items() if k not in OPTION_FIELDS}
-    spec = JobSpec.parse(registry, default_grace_time, flows=flows, **fields)
+    spec = JobSpec.parse(registry, default_grace_time, flows=flows, now=now, **fields)
     return Definition(path, spec, declared)
 
 
@@ -118,6 +120,7 @@ def load_definitions(
     directory: Path,
     registry: HandlerRegistry,
     default_grace_time: int | None,
+    now: datetime,
     flows: FlowBackend | None = None,
 ) -> Report:
     """Read every ``*.yaml``/``*.yml`` file; problems are collected per file, never raised."""
@@ -128,7 +131,7 @@ def load_definitions(
     owners: dict[str, Path] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         try:
-            definition = read_definition(path, registry, default_grace_time, flows)
+            definition = read_definition(path, registry, default_grace_time, now, flows)
         except (OSError, ValueError, yaml.YAMLError, JobsError) as exc:
             report.errors[path.name] = str(exc)
             continue
@@ -149,7 +152,10 @@ DEFAULT_JOBS_LOCK = 0x0F8A_0DF
 def apply_default_jobs(service: JobService, directory: Path) -> Report:
     """Load the directory and bring the job store in line with it; log what happened."""
     writes = service.writes
-    report = load_definitions(directory, writes.registry, writes.default_grace_time, writes.flows)
+    now = service.transactions.clock.now()
+    report = load_definitions(
+        directory, writes.registry, writes.default_grace_time, now, writes.flows
+    )
     for definition in report.definitions:
         try:
             with service.unit_of_work() as uow:  # one per file: a bad one does not undo the others

@@ -73,7 +73,7 @@ class JobWrites:
     # -- creating ------------------------------------------------------------------------------------------
 
     def parse(
-        self, handler: str, kwargs: dict[str, Any] | None, fields: dict[str, Any]
+        self, handler: str, kwargs: dict[str, Any] | None, fields: dict[str, Any], now: datetime
     ) -> tuple[JobSpec, dict[str, Any]]:
         """A ``job.create``'s job and the meta stored with it (its options); the request's errors."""
         options = parse_options(fields)
@@ -83,6 +83,7 @@ class JobWrites:
             flows=self.flows,
             handler=handler,
             kwargs=kwargs,
+            now=now,
             **{k: v for k, v in fields.items() if k not in OPTION_FIELDS},
         )
         return spec, {"default": False, "cron": spec.schedule.cron, **options.meta()}
@@ -113,7 +114,7 @@ class JobWrites:
         **fields: Any,
     ) -> dict[str, Any]:
         """``job.create``: add a job, or replace one with ``replace``; ``job_exists`` otherwise."""
-        spec, meta = self.parse(handler, kwargs, fields)
+        spec, meta = self.parse(handler, kwargs, fields, uow.now())
         existed = replace and self.jobs.find(uow, spec.job_id) is not None
         job = self.store(uow, self.new_job(spec, meta, uow.now()), replace)
         if existed:
@@ -134,17 +135,19 @@ class JobWrites:
         applies it again one by one)."""
         outcomes: list[dict[str, Any] | JobsError] = []
         specs: list[tuple[int, JobSpec, dict[str, Any]]] = []
+        now = uow.now()
         for index, request in enumerate(requests):
             fields = dict(request)
             try:
-                spec, meta = self.parse(fields.pop("handler"), fields.pop("kwargs", None), fields)
+                spec, meta = self.parse(
+                    fields.pop("handler"), fields.pop("kwargs", None), fields, now
+                )
             except JobsError as exc:
                 outcomes.append(exc)
                 continue
             outcomes.append({})
             specs.append((index, spec, meta))
         taken = self.jobs.existing(uow, [spec.job_id for _, spec, _ in specs])
-        now = uow.now()
         new: list[Job] = []
         for index, spec, meta in specs:
             if spec.job_id in taken:

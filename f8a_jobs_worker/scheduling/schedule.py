@@ -233,10 +233,10 @@ def build_schedule(
     cron: Any = None,
     jitter: Any = None,
     when: Any = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> Schedule:
-    """Check the schedule fields together and build the trigger they describe."""
-    now = now or datetime.now(UTC)
+    """Check the schedule fields together and build the trigger they describe, ``now`` being the
+    worker's clock's time (the first run of a job without ``when``)."""
     if periodically is not None and cron is not None:
         raise InvalidSchedule.of("cron", "give either periodically or cron, not both")
     start = parse_when(when, now)

@@ -91,7 +91,7 @@ class JobSpec:
         when: Any = None,
         misfire_grace_time: Any = NOT_GIVEN,
         state: str | None = None,
-        now: datetime | None = None,
+        now: datetime,
     ) -> JobSpec:
         """Check the arguments: unknown_handler, validation_error or invalid_schedule on bad input
         (``flows``: the flow backend a flow job's names are checked against)."""
