@@ -25,9 +25,9 @@ from bench.harness import (
     rss_mb,
     start_worker,
     unique_prefix,
+    worker_command,
     worker_env,
 )
-from f8a_jobs_worker.filters import analytics_tables as tables
 
 QUERY = {
     "table": "versions",
@@ -45,11 +45,20 @@ QUERY = {
 
 
 def fill(database_url: str, rows: int) -> None:
-    """``rows`` unsynced versions of rows/10 npm packages, written by the database itself."""
+    """``rows`` unsynced versions of rows/10 npm packages, written by the database itself, in the analytics
+    tables the worker's ``demo-data`` command makes (its sample rows replaced)."""
+    worker_command("demo-data", "--database-url", database_url)
     engine = sa.create_engine(database_url)
-    tables.metadata.create_all(engine)
     with engine.begin() as connection:
-        connection.execute(tables.ecosystems.insert().values(id=1, name="npm", _backend="npm"))
+        connection.execute(
+            sa.text(
+                "TRUNCATE package_worker_results, package_analyses, worker_results, analyses, "
+                "monitored_upstreams, versions, packages, ecosystems"
+            )
+        )
+        connection.execute(
+            sa.text("INSERT INTO ecosystems (id, name, _backend) VALUES (1, 'npm', 'npm')")
+        )
         connection.execute(
             sa.text(
                 "INSERT INTO packages (id, ecosystem_id, name) "

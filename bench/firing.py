@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from kombu import Connection, Consumer, Exchange, Queue
 
 from bench.harness import (
+    JOB_RUNS,
     RABBITMQ_URL,
     Collector,
     Process,
@@ -31,7 +32,6 @@ from bench.harness import (
     worker_env,
 )
 from bench.jobfill import fill_bare_store, fill_worker_store
-from f8a_jobs_worker.persistence.tables import job_runs
 
 STREAM_RATE = 1000  # jobs due per second in the steady stream
 REPLICAS = (1, 2, 3)
@@ -84,9 +84,9 @@ def _rate(times: list[float]) -> float:
 
 
 def _worker_lateness(engine: sa.Engine) -> list[float]:
-    late = (job_runs.c.started_at - job_runs.c.scheduled_at).label("late")
+    late = (JOB_RUNS.c.started_at - JOB_RUNS.c.scheduled_at).label("late")
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(late).where(job_runs.c.outcome == "executed"))
+        rows = connection.execute(sa.select(late).where(JOB_RUNS.c.outcome == "executed"))
         return [row.late.total_seconds() * 1000 for row in rows]
 
 
@@ -94,7 +94,7 @@ def _check_persisted(engine: sa.Engine, count: int) -> None:
     """Every run recorded, every one-shot job gone from the store."""
     with engine.connect() as connection:
         runs = connection.execute(
-            sa.select(sa.func.count()).where(job_runs.c.outcome == "executed")
+            sa.select(sa.func.count()).where(JOB_RUNS.c.outcome == "executed")
         ).scalar_one()
         left = connection.execute(sa.text("SELECT count(*) FROM f8a_jobs")).scalar_one()
     if runs != count or left != 0:
@@ -177,11 +177,11 @@ def _failover(
             time.sleep(0.5)
         with engine.connect() as connection:
             next_run = connection.execute(
-                sa.select(sa.func.min(job_runs.c.started_at)).where(job_runs.c.started_at > killed)
+                sa.select(sa.func.min(JOB_RUNS.c.started_at)).where(JOB_RUNS.c.started_at > killed)
             ).scalar_one()
             reported = connection.execute(
-                sa.select(sa.func.min(job_runs.c.finished_at)).where(
-                    job_runs.c.outcome == "interrupted"
+                sa.select(sa.func.min(JOB_RUNS.c.finished_at)).where(
+                    JOB_RUNS.c.outcome == "interrupted"
                 )
             ).scalar_one()
             doubled = connection.execute(
@@ -342,4 +342,4 @@ def _busy_replica(engine: sa.Engine, workers: list[Process]) -> Process:
 
 def _clear_runs(engine: sa.Engine) -> None:
     with engine.begin() as connection:
-        connection.execute(job_runs.delete())
+        connection.execute(JOB_RUNS.delete())

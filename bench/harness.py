@@ -387,12 +387,25 @@ def python_module(module: str, *args: str, log_dir: Path, name: str) -> Process:
     return Process([sys.executable, "-m", module, *args], env, log_dir, name)
 
 
-def upgrade_store(database_url: str) -> None:
-    """The worker's tables in ``database_url``, made by the worker's own command (``db upgrade``)."""
+#: the worker's run history as the benchmarks read it: the table as data (docs/messages.md's run record)
+JOB_RUNS = sa.table(
+    "f8a_job_runs",
+    sa.column("job_id", sa.String),
+    sa.column("outcome", sa.String),
+    sa.column("scheduled_at", sa.DateTime(timezone=True)),
+    sa.column("started_at", sa.DateTime(timezone=True)),
+    sa.column("finished_at", sa.DateTime(timezone=True)),
+)
+
+
+def worker_command(*args: str) -> None:
+    """``f8a-jobs-worker ARGS``, with no F8A_JOBS_* variable of this process; raises if it fails."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("F8A_JOBS_")}
     subprocess.run(
-        [sys.executable, "-m", "f8a_jobs_worker", "db", "upgrade", "--database-url", database_url],
-        env=env,
-        check=True,
-        capture_output=True,
+        [sys.executable, "-m", "f8a_jobs_worker", *args], env=env, check=True, capture_output=True
     )
+
+
+def upgrade_store(database_url: str) -> None:
+    """The worker's tables in ``database_url``, made by the worker's own command (``db upgrade``)."""
+    worker_command("db", "upgrade", "--database-url", database_url)

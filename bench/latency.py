@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from bench.driver import Driver, command, wait_ready
 from bench.firing import run_bare
 from bench.harness import (
+    JOB_RUNS,
     Collector,
     Process,
     Row,
@@ -26,7 +27,6 @@ from bench.harness import (
     worker_env,
 )
 from bench.jobfill import fill_bare_store, fill_worker_store
-from f8a_jobs_worker.persistence.tables import job_runs
 
 PROBES = 200
 SPACING = 0.025  # seconds between probe runs: 40 due per second over 5 s
@@ -40,8 +40,8 @@ def _started(driver: Driver, queue: str, worker: Process) -> float:
 
 
 def _probe_lateness(engine: sa.Engine, timeout: float = 120.0) -> list[float]:
-    late = (job_runs.c.started_at - job_runs.c.scheduled_at).label("late")
-    query = sa.select(late).where(job_runs.c.job_id.like("probe-%"))
+    late = (JOB_RUNS.c.started_at - JOB_RUNS.c.scheduled_at).label("late")
+    query = sa.select(late).where(JOB_RUNS.c.job_id.like("probe-%"))
     deadline = time.monotonic() + timeout
     while True:
         with engine.connect() as connection:
@@ -78,7 +78,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                     worker.stop()
 
                 with engine.begin() as connection:
-                    connection.execute(job_runs.delete())
+                    connection.execute(JOB_RUNS.delete())
                 worker = start_worker(worker_env(database_url, prefix), log_dir)
                 try:
                     collected.add("startup", _started(driver, commands, worker))

@@ -23,11 +23,9 @@ from bench.harness import (
     unique_prefix,
     worker_env,
 )
-from f8a_jobs_worker.config import Settings
 
-PREFETCH = (
-    Settings.prefetch
-)  # the worker's default (F8A_JOBS_PREFETCH); the echo server uses the same
+#: the worker's documented default (F8A_JOBS_PREFETCH), set on both the worker and the echo server
+PREFETCH = 50
 CASES = [("job.get", 1), ("job.get", 50), ("job.create", 1), ("job.create", 50)]
 #: a second load driver, in Node.js with amqplib (``make node-packages`` installs its package)
 NODE_DRIVER = Path(__file__).resolve().parent / "node" / "driver.js"
@@ -47,7 +45,9 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
     prefix = unique_prefix()
     commands, echo = f"{prefix}_commands", f"{prefix}_echo"
     with fresh_database() as database_url:
-        worker = start_worker(worker_env(database_url, prefix), log_dir)
+        worker = start_worker(
+            worker_env(database_url, prefix, F8A_JOBS_PREFETCH=str(PREFETCH)), log_dir
+        )
         echo_server = python_module(
             "bench.echo", RABBITMQ_URL, echo, str(PREFETCH), log_dir=log_dir, name="echo"
         )

@@ -6,6 +6,7 @@ time, confirmed) and a bare ``Dispatcher.apply_async`` loop with a window of con
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -25,10 +26,9 @@ from bench.harness import (
     unique_prefix,
     worker_env,
 )
-from f8a_jobs_worker.flows.backend import FlowRun
-from f8a_jobs_worker.flows.selinon_backend import SelinonBackend
 
 CONFIG = Path(__file__).parent / "selinon_config"
+FLOW = "bayesianFlow"
 
 
 class Confirms:
@@ -50,15 +50,30 @@ class Confirms:
 
 
 def bare_dispatch(rows: int) -> float:
-    """Seconds for Selinon's Dispatcher task, called directly, to publish ``rows`` confirmed messages."""
-    backend = SelinonBackend(CONFIG / "nodes.yml", [CONFIG / "flows.yml"])
+    """Seconds for Selinon's Dispatcher task, through Celery's ``apply_async`` as ``selinon.run_flow``
+    calls it, to publish ``rows`` confirmed messages."""
+    from celery import Celery
+    from selinon import Config
+
+    sys.path.insert(0, str(CONFIG))  # bench_pipeline, the tasks nodes.yml names
+    Config.set_config_yaml(str(CONFIG / "nodes.yml"), [str(CONFIG / "flows.yml")])
+    app = Celery("bench", set_as_current=False)
+    Config.set_celery_app(app)
+    dispatcher = app.tasks["selinon.Dispatcher"]
+    queue = Config.dispatcher_queues[FLOW]
     with Connection(RABBITMQ_URL, heartbeat=0) as conn:
         confirms = Confirms(conn)
         producer = Producer(confirms.channel)
         node_args = {"ecosystem": "npm", "name": "package-1", "version": "1.0.1", "force": True}
         started = time.perf_counter()
         for index in range(rows):
-            backend.send(FlowRun("bayesianFlow", node_args, "bare", "bare", index), producer)
+            dispatcher.apply_async(
+                kwargs={"flow_name": FLOW, "node_args": node_args},
+                queue=queue,
+                task_id=f"bare.{index}",
+                producer=producer,
+                retry=False,
+            )
             confirms.published += 1
             if confirms.published - confirms.confirmed >= 500:
                 confirms.wait(down_to=250)
