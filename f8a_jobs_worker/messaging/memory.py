@@ -71,7 +71,7 @@ class MemoryTransport(Transport):
     facts = Facts(batches=True, max_hold=300.0)
 
     def __init__(self, url: str = "memory://", heartbeat: int = 0) -> None:
-        self.broker = broker_named(urlsplit(url).netloc or "default")
+        self.broker = broker_named(urlsplit(url).netloc or "unnamed")
         self._connected = False
         self._consuming: str | None = None
         self._prefetch = 1
