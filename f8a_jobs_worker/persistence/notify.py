@@ -11,6 +11,7 @@ which wakes itself: there :func:`notify` does nothing and no listener runs.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,8 @@ class Listener(Daemon):
         self.on_topic = on_topic
         #: called after every (re)connection: notifications sent meanwhile were missed
         self.on_connect = on_connect
+        #: set while connected and listening (after ``on_connect`` returned)
+        self.listening = threading.Event()
         self._outage = retry.Outage("notification listener", log)
 
     def _run(self) -> None:
@@ -71,10 +74,12 @@ class Listener(Daemon):
             driver: Any = connection.connection.driver_connection
             self._outage.recovered()
             self.on_connect()
+            self.listening.set()
             while not self._stopping.is_set():
                 for notification in driver.notifies(timeout=0.5):
                     self.on_topic(notification.payload)
         finally:
+            self.listening.clear()
             # not back to the pool: a pooled connection still listening would collect notifications
             connection.invalidate()
             connection.close()
