@@ -20,6 +20,7 @@ from typing import Any
 from apscheduler.triggers.base import BaseTrigger
 
 from f8a_jobs_worker.errors import JobBroken
+from f8a_jobs_worker.zones import DEFAULT_ZONE
 
 #: what 0.1.0 replicas import for ``func`` when they restore a row (the function exists in 0.1.0)
 RUNNER_REF = "f8a_jobs_worker.scheduling.runner:run_job"
@@ -92,6 +93,11 @@ class Job:
     @property
     def max_instances(self) -> int:
         return self.options.max_instances
+
+    @property
+    def timezone(self) -> str:
+        """The IANA zone its schedule is read in (jobs stored before zones existed: UTC)."""
+        return str(self.meta.get("timezone") or DEFAULT_ZONE)
 
     @property
     def default(self) -> bool:

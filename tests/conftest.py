@@ -18,6 +18,7 @@ PLUGINS = Path(__file__).parent / "plugins"
 sys.path.insert(0, str(PLUGINS))
 
 from f8a_jobs_worker.client import Client  # noqa: E402
+from f8a_jobs_worker.clock import SYSTEM, Clock  # noqa: E402
 from f8a_jobs_worker.config import Settings  # noqa: E402
 from f8a_jobs_worker.events import MemoryEventSink  # noqa: E402
 from f8a_jobs_worker.messaging.names import Names  # noqa: E402
@@ -92,6 +93,7 @@ def make_worker(database_url: str, empty_jobs_dir: Path) -> Iterator[Callable[..
         sink: MemoryEventSink | None = None,
         start: bool = True,
         messaging: bool = False,
+        clock: Clock = SYSTEM,
         **settings: Any,
     ) -> Worker:
         values: dict[str, Any] = {
@@ -100,7 +102,9 @@ def make_worker(database_url: str, empty_jobs_dir: Path) -> Iterator[Callable[..
             "threads": 4,
         }
         values.update(settings)
-        worker = Worker(Settings(**values), sink=sink or MemoryEventSink(), messaging=messaging)
+        worker = Worker(
+            Settings(**values), sink=sink or MemoryEventSink(), messaging=messaging, clock=clock
+        )
         if start:
             worker.start()
         started.append(worker)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,6 +14,27 @@ from f8a_jobs_worker.events import MemoryEventSink
 from f8a_jobs_worker.worker import Worker
 
 T = TypeVar("T")
+
+
+class MovableClock:
+    """The worker's clock, moved by the test."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def move(self, **delta: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(**delta)
+            return self._now
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._now = moment
 
 
 def sink_of(worker: Worker) -> MemoryEventSink:

@@ -85,7 +85,14 @@ def jobs() -> None:
 @click.option("--periodically", metavar="SPAN", help='Run every SPAN: "1 week", "5:00:00", "32m".')
 @click.option("--cron", metavar="EXPR", help='A 5-field crontab line, e.g. "0 5 * * 1-5".')
 @click.option("--jitter", metavar="SPAN", help="Random delay added to periodic runs.")
-@click.option("--when", metavar="TIME", help='First run, UTC: ISO 8601 or "Mon Feb 20, 14:56".')
+@click.option(
+    "--when", metavar="TIME", help='First run: ISO 8601 or "Mon Feb 20, 14:56" (in --timezone).'
+)
+@click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="IANA zone the cron line and --when are read in, e.g. Europe/Prague [default: UTC].",
+)
 @click.option("--misfire-grace-time", metavar="SPAN", help="How late a run may still start.")
 @click.option("--paused", is_flag=True, help="Create the job paused.")
 @click.option("--replace", is_flag=True, help="Overwrite a job with the same id.")

@@ -28,6 +28,7 @@ from f8a_jobs_worker.persistence.ledger import LedgerEntry
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
 from f8a_jobs_worker.scheduling.executor import RunExecutor
 from f8a_jobs_worker.scheduling.scheduler import Scheduler
+from f8a_jobs_worker.scheduling.zoned_cron import ZonedCronTrigger
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,11 @@ def _anchored(trigger: Any, start: datetime) -> Any:
     if isinstance(trigger, IntervalTrigger) and trigger.start_date > start:
         steps = math.ceil((trigger.start_date - start) / trigger.interval)
         trigger.start_date = trigger.start_date - steps * trigger.interval
-    elif isinstance(trigger, CronTrigger) and trigger.start_date and trigger.start_date > start:
+    elif (
+        isinstance(trigger, CronTrigger | ZonedCronTrigger)
+        and trigger.start_date
+        and trigger.start_date > start
+    ):
         trigger.start_date = start
     return trigger
 

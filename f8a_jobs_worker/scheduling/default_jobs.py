@@ -40,10 +40,11 @@ FIELDS = (
     "cron",
     "jitter",
     "when",
+    "timezone",
     "misfire_grace_time",
     "state",
 )
-TRIGGER_FIELDS = ("periodically", "cron", "jitter", "when")
+TRIGGER_FIELDS = ("periodically", "cron", "jitter", "when", "timezone")
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def _apply(writes: JobWrites, uow: UnitOfWork, definition: Definition, report: R
     spec, declared = definition.spec, definition.declared
     meta = {
         "default": True,
-        "cron": spec.schedule.cron,
+        **spec.schedule.meta(),
         "declared": declared,
         **parse_options(declared).meta(),
     }

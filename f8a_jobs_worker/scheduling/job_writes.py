@@ -86,7 +86,7 @@ class JobWrites:
             now=now,
             **{k: v for k, v in fields.items() if k not in OPTION_FIELDS},
         )
-        return spec, {"default": False, "cron": spec.schedule.cron, **options.meta()}
+        return spec, {"default": False, **spec.schedule.meta(), **options.meta()}
 
     @staticmethod
     def new_job(spec: JobSpec, meta: dict[str, Any], now: datetime) -> Job:
@@ -288,14 +288,15 @@ class JobWrites:
         self, uow: UnitOfWork, job_id: str, start: str, end: str, concurrency: float = 1
     ) -> dict[str, Any]:
         """``job.backfill``: run every run the job's schedule had in ``[start, end)``, in order, at most
-        ``concurrency`` at a time (paused or not; regular runs go on)."""
-        begin, finish = parse_iso(start, "start"), parse_iso(end, "end")
+        ``concurrency`` at a time (paused or not; regular runs go on); bounds without an offset are read
+        in the job's zone."""
         if not (float(concurrency).is_integer() and 1 <= concurrency <= MAX_CONCURRENCY):
             raise ValidationFailed(
                 f"concurrency must be 1 to {MAX_CONCURRENCY}",
                 [{"path": "$.concurrency", "message": f"expected 1 to {MAX_CONCURRENCY}"}],
             )
         job = self.require(uow, job_id)
+        begin, finish = parse_iso(start, "start", job.timezone), parse_iso(end, "end", job.timezone)
         times = run_times(job, begin, finish, uow.now())
         backfill_id = None
         if times:

@@ -1,5 +1,6 @@
-"""Schedule fields of a job (``periodically``, ``cron``, ``jitter``, ``when``, ``misfire_grace_time``) as pure
-functions from what users write to APScheduler triggers. All times are UTC.
+"""Schedule fields of a job (``periodically``, ``cron``, ``jitter``, ``when``, ``misfire_grace_time``,
+``timezone``) as pure functions from what users write to triggers. Times without an offset are read in the
+job's zone; every time that comes out is a UTC instant.
 
 Every failure is an :class:`~f8a_jobs_worker.errors.InvalidSchedule` naming the field and the reason.
 """
@@ -21,7 +22,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from dateutil import parser as date_parser
 from pytimeparse.timeparse import timeparse as parse_timespan
 
+from f8a_jobs_worker import zones
 from f8a_jobs_worker.errors import InvalidSchedule
+from f8a_jobs_worker.scheduling.zoned_cron import ZonedCronTrigger, fixed_hours
 
 
 class _NotGiven(Enum):
@@ -90,16 +93,17 @@ def _seconds(value: Any, field: str) -> float:
     return float(seconds)
 
 
-def parse_when(value: Any, now: datetime) -> datetime | None:
+def parse_when(value: Any, now: datetime, zone: str = zones.DEFAULT_ZONE) -> datetime | None:
     """A UTC datetime from ISO 8601 or a loose form like "Mon Feb 20, 14:56" (weekday ignored).
 
     A date written without a year means its next occurrence: "Feb 20" after Feb 20 is next year's.
-    Naive times are UTC; aware times are converted to UTC.
+    Times without an offset are read in ``zone`` (:func:`f8a_jobs_worker.zones.instant`); times with one
+    are converted to UTC.
     """
     if value is None:
         return None
     try:
-        moment = _when(value, now)
+        moment = _when(value, now, zone)
     except ValueError as exc:
         raise InvalidSchedule.of("when", str(exc)) from None
     if not EARLIEST_WHEN <= moment < LATEST_WHEN:
@@ -110,13 +114,13 @@ def parse_when(value: Any, now: datetime) -> datetime | None:
     return moment
 
 
-def _when(value: Any, now: datetime) -> datetime:
+def _when(value: Any, now: datetime, zone: str) -> datetime:
     if isinstance(value, datetime):
-        return _as_utc(value)
+        return _as_utc(value, zone)
     if not isinstance(value, str) or not value.strip():
         raise InvalidSchedule.of("when", f"expected a date and time, got {value!r}")
     try:
-        return _as_utc(datetime.fromisoformat(value.strip()))
+        return _as_utc(datetime.fromisoformat(value.strip()), zone)
     except ValueError:
         pass
     try:
@@ -124,8 +128,8 @@ def _when(value: Any, now: datetime) -> datetime:
         first = date_parser.parse(value, default=datetime(2000, 1, 1))
         second = date_parser.parse(value, default=datetime(2004, 1, 1))
         if first.year == second.year:
-            return _as_utc(first)
-        return _next_occurrence(first, now)
+            return _as_utc(first, zone)
+        return _next_occurrence(first, now, zone)
     except (ValueError, OverflowError):
         raise InvalidSchedule.of(
             "when",
@@ -134,11 +138,11 @@ def _when(value: Any, now: datetime) -> datetime:
         ) from None
 
 
-def _next_occurrence(moment: datetime, now: datetime) -> datetime:
+def _next_occurrence(moment: datetime, now: datetime, zone: str) -> datetime:
     """A date given without a year: its next occurrence (Feb 29 in the next leap year)."""
     for year in range(now.year, now.year + 9):
         try:
-            candidate = _as_utc(moment.replace(year=year))
+            candidate = _as_utc(moment.replace(year=year), zone)
         except ValueError:  # Feb 29 outside a leap year
             continue
         if candidate >= now - _PAST_TOLERANCE:
@@ -156,12 +160,11 @@ def parse_grace_time(value: Any, default: int | None) -> int | None:
     return max(1, round(span.total_seconds()))
 
 
-def _as_utc(moment: datetime) -> datetime:
-    """UTC; an offset that would move the time out of the calendar raises ValueError."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
+def _as_utc(moment: datetime, zone: str) -> datetime:
+    """UTC (a time without an offset read in ``zone``); one that would leave the calendar raises
+    ValueError."""
     try:
-        return moment.astimezone(UTC)
+        return zones.instant(moment, zone) if moment.tzinfo is None else moment.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"{moment.isoformat()} is out of range in UTC") from None
 
@@ -190,25 +193,33 @@ def _weekday_names(field: str) -> str:
     return ",".join(dict.fromkeys(names))
 
 
-def cron_trigger(expression: str, start: datetime, jitter: int | None) -> CronTrigger:
-    """A trigger from a 5-field crontab line: minute hour day-of-month month day-of-week."""
+def cron_trigger(
+    expression: str, start: datetime, jitter: int | None, timezone: str = zones.DEFAULT_ZONE
+) -> BaseTrigger:
+    """A trigger from a 5-field crontab line: minute hour day-of-month month day-of-week, read in
+    ``timezone`` (an APScheduler ``CronTrigger`` in UTC, as every release has stored, or a
+    :class:`ZonedCronTrigger` in any other zone)."""
     values = expression.split()
     if len(values) != 5:
         raise InvalidSchedule.of("cron", f"{expression!r} has {len(values)} fields, expected 5")
     minute, hour, day, month, day_of_week = values
+    zoned = timezone != zones.DEFAULT_ZONE
     try:
-        return CronTrigger(
+        wall = CronTrigger(
             minute=minute,
             hour=hour,
             day=day,
             month=month,
             day_of_week=_weekday_names(day_of_week),
-            start_date=start,
-            jitter=jitter,
+            start_date=None if zoned else start,
+            jitter=None if zoned else jitter,
             timezone=UTC,
         )
     except (ValueError, OverflowError) as exc:
         raise InvalidSchedule.of("cron", f"{expression!r}: {exc}") from None
+    if not zoned:
+        return wall
+    return ZonedCronTrigger(wall, timezone, fixed_hours(hour), start, jitter)
 
 
 @dataclass(frozen=True)
@@ -225,6 +236,11 @@ class Schedule:
     cron: str | None
     jitter: int | None
     first_run: datetime | None = None
+    timezone: str = zones.DEFAULT_ZONE
+
+    def meta(self) -> dict[str, Any]:
+        """What the job's meta keeps of the schedule beyond its trigger: the cron line as written, the zone."""
+        return {"cron": self.cron, "timezone": self.timezone}
 
 
 def build_schedule(
@@ -233,13 +249,15 @@ def build_schedule(
     cron: Any = None,
     jitter: Any = None,
     when: Any = None,
+    timezone: Any = None,
     now: datetime,
 ) -> Schedule:
     """Check the schedule fields together and build the trigger they describe, ``now`` being the
     worker's clock's time (the first run of a job without ``when``)."""
     if periodically is not None and cron is not None:
         raise InvalidSchedule.of("cron", "give either periodically or cron, not both")
-    start = parse_when(when, now)
+    zone = zones.DEFAULT_ZONE if timezone is None else zones.check_zone(timezone)
+    start = parse_when(when, now, zone)
     jitter_s = None
     if jitter is not None:
         if periodically is None and cron is None:
@@ -250,10 +268,10 @@ def build_schedule(
     if cron is not None:
         if not isinstance(cron, str):
             raise InvalidSchedule.of("cron", f"expected a crontab line, got {cron!r}")
-        trigger = cron_trigger(cron, start or now, jitter_s)
+        trigger = cron_trigger(cron, start or now, jitter_s, zone)
         if trigger.get_next_fire_time(None, start or now) is None:
             raise InvalidSchedule.of("cron", f"{cron!r} never fires (no such date)")
-        return Schedule(trigger, start or now, None, cron, jitter_s)
+        return Schedule(trigger, start or now, None, cron, jitter_s, None, zone)
     if periodically is not None:
         interval = parse_duration(periodically, "periodically")
         if interval < timedelta(seconds=1):
@@ -261,10 +279,12 @@ def build_schedule(
         trigger = IntervalTrigger(
             seconds=interval.total_seconds(), start_date=start or now, jitter=jitter_s, timezone=UTC
         )
-        return Schedule(trigger, start or now, interval, None, jitter_s, None if start else now)
+        first_run = None if start else now
+        return Schedule(trigger, start or now, interval, None, jitter_s, first_run, zone)
     if start is not None and start < now - _PAST_TOLERANCE:
         raise InvalidSchedule.of(
             "when", f"{start.isoformat()} is in the past; omit when to run the job now"
         )
     run_at = start or now
-    return Schedule(DateTrigger(run_date=run_at, timezone=UTC), run_at, None, None, None, run_at)
+    trigger = DateTrigger(run_date=run_at, timezone=UTC)
+    return Schedule(trigger, run_at, None, None, None, run_at, zone)

@@ -89,6 +89,7 @@ class JobSpec:
         cron: Any = None,
         jitter: Any = None,
         when: Any = None,
+        timezone: Any = None,
         misfire_grace_time: Any = NOT_GIVEN,
         state: str | None = None,
         now: datetime,
@@ -111,7 +112,12 @@ class JobSpec:
                 [{"path": "$.job_id", "message": "expected a string of 1 to 191 characters"}],
             )
         schedule = build_schedule(
-            periodically=periodically, cron=cron, jitter=jitter, when=when, now=now
+            periodically=periodically,
+            cron=cron,
+            jitter=jitter,
+            when=when,
+            timezone=timezone,
+            now=now,
         )
         return cls(
             job_id=job_id or str(uuid.uuid4()),

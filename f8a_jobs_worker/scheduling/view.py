@@ -9,7 +9,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from f8a_jobs_worker import zones
 from f8a_jobs_worker.job import BrokenJob, Job, JobOptions
+from f8a_jobs_worker.scheduling.zoned_cron import ZonedCronTrigger
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -30,6 +32,8 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
             "cron": None,
             "jitter": None,
             "next_run_time": None,
+            "timezone": None,
+            "next_run_time_local": None,
             "misfire_grace_time": None,
             "default": job.default,
             **JobOptions().meta(),
@@ -42,7 +46,7 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         when, periodically = trigger.start_date, trigger.interval
     elif isinstance(trigger, DateTrigger):
         when = trigger.run_date
-    elif isinstance(trigger, CronTrigger):
+    elif isinstance(trigger, CronTrigger | ZonedCronTrigger):
         when = trigger.start_date
     return {
         "job_id": job.job_id,
@@ -55,6 +59,10 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         "cron": job.meta.get("cron"),
         "jitter": getattr(trigger, "jitter", None),
         "next_run_time": _iso(job.next_run_time),
+        "timezone": job.timezone,
+        "next_run_time_local": _iso(
+            job.next_run_time and zones.local(job.next_run_time, job.timezone)
+        ),
         "misfire_grace_time": job.misfire_grace_time,
         "default": job.default,
         **job.options.meta(),

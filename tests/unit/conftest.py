@@ -7,10 +7,9 @@ against PostgreSQL, RabbitMQ, SQS and the embedded broker by the tests one folde
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +21,7 @@ from f8a_jobs_worker.events import MemoryEventSink
 from f8a_jobs_worker.messaging.memory import MemoryTransport
 from f8a_jobs_worker.messaging.names import Names
 from f8a_jobs_worker.worker import Worker
-
-
-class MovableClock:
-    """The worker's clock, moved by the test."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def move(self, **delta: float) -> datetime:
-        with self._lock:
-            self._now += timedelta(**delta)
-            return self._now
+from tests.helpers import MovableClock
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ def test_a_command_sent_twice_is_applied_once_and_answered_alike(
     first = client.request("job.create", args, command_id="create-once")
     again = client.request("job.create", args, command_id="create-once")
     assert first["ok"] is True and again == first
-    sink_of(worker).wait_for("job.created", "once")  # events go out after the reply, through the outbox
+    sink_of(worker).wait_for(
+        "job.created", "once"
+    )  # events go out after the reply, through the outbox
     assert client.request("job.create", args)["error"]["code"] == "job_exists"
     assert sink_of(worker).names("once").count("job.created") == 1
 

@@ -7,8 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from f8a_jobs_worker.client import Client
-from tests.helpers import records, sink_of
-from tests.unit.conftest import MovableClock
+from tests.helpers import MovableClock, records, sink_of
 
 
 def test_a_periodic_job_fires_when_its_time_comes_and_is_recorded(

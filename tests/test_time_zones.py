@@ -1,0 +1,168 @@
+"""Jobs in named time zones on PostgreSQL, the clock moved across daylight-saving changes: each fixed-time job
+runs once per local day at the time docs/messages.md ("Time zones") gives for the change days, an hourly job
+runs every real hour, on one replica and on three sharing the store."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from f8a_jobs_worker import zones
+from f8a_jobs_worker.errors import ValidationFailed
+from f8a_jobs_worker.worker import Worker
+from tests.helpers import MovableClock, eventually, records
+
+#: (zone, window start in UTC): two days around each 2026 change, starting at noon UTC the day before
+WINDOWS = {
+    "Prague spring": ("Europe/Prague", "2026-03-28T12:00"),
+    "Prague autumn": ("Europe/Prague", "2026-10-24T12:00"),
+    "New York spring": ("America/New_York", "2026-03-07T12:00"),
+    "New York autumn": ("America/New_York", "2026-10-31T12:00"),
+}
+#: the runs docs/messages.md promises, local time with offset, per window and line
+EXPECTED = {
+    "Prague spring": {
+        "0 2 * * *": ["2026-03-29T03:00:00+02:00", "2026-03-30T02:00:00+02:00"],
+        "30 1 * * *": ["2026-03-29T01:30:00+01:00", "2026-03-30T01:30:00+02:00"],
+    },
+    "Prague autumn": {
+        "0 2 * * *": ["2026-10-25T02:00:00+02:00", "2026-10-26T02:00:00+01:00"],
+        "30 1 * * *": ["2026-10-25T01:30:00+02:00", "2026-10-26T01:30:00+01:00"],
+    },
+    "New York spring": {
+        "0 2 * * *": ["2026-03-08T03:00:00-04:00", "2026-03-09T02:00:00-04:00"],
+        "30 1 * * *": ["2026-03-08T01:30:00-05:00", "2026-03-09T01:30:00-04:00"],
+    },
+    "New York autumn": {
+        "0 2 * * *": ["2026-11-01T02:00:00-05:00", "2026-11-02T02:00:00-05:00"],
+        "30 1 * * *": ["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"],
+    },
+}
+HOURS = timedelta(hours=44)  # the window: from noon UTC the day before to 08:00 UTC two days later
+
+
+def _job_id(line: str) -> str:
+    return "at-" + line.split()[1] + "-" + line.split()[0]
+
+
+def fire_through(
+    workers: list[Worker], clock: MovableClock, paths: dict[str, Path], end: datetime
+) -> None:
+    """Move the clock to each next run time before ``end`` in turn; wait until that run is recorded."""
+    service = workers[0].service
+
+    def next_runs() -> dict[str, datetime]:
+        views = {job_id: service.get_job(job_id)["job"] for job_id in paths}
+        return {j: datetime.fromisoformat(v["next_run_time"]) for j, v in views.items()}
+
+    while True:
+        upcoming = next_runs()
+        due = min(upcoming.values())
+        if due >= end:
+            return
+        firing = [job_id for job_id, moment in upcoming.items() if moment == due]
+        before = {job_id: len(records(paths[job_id])) for job_id in firing}
+        clock.set(due)
+        for worker in workers:
+            worker.scheduler.wake()
+        eventually(lambda: all(len(records(paths[j])) > before[j] for j in firing))  # noqa: B023
+        eventually(lambda: all(next_runs()[j] > due for j in firing))  # noqa: B023
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+@pytest.mark.parametrize("window", list(WINDOWS))
+def test_fixed_time_jobs_run_once_per_local_day_across_a_change(
+    make_worker: Callable[..., Worker], tmp_path: Path, window: str, replicas: int
+) -> None:
+    name, start_text = WINDOWS[window]
+    start = datetime.fromisoformat(start_text).replace(tzinfo=UTC)
+    clock = MovableClock(start)
+    workers = [make_worker(clock=clock) for _ in range(replicas)]
+    paths: dict[str, Path] = {}
+    for line in EXPECTED[window]:
+        job_id = _job_id(line)
+        paths[job_id] = tmp_path / f"{job_id}.jsonl"
+        view = workers[0].service.create_job(
+            "record", {"path": str(paths[job_id])}, job_id=job_id, cron=line, timezone=name
+        )["job"]
+        assert view["timezone"] == name
+        local = datetime.fromisoformat(view["next_run_time_local"])
+        assert local == datetime.fromisoformat(view["next_run_time"])
+        assert local.isoformat() == EXPECTED[window][line][0]
+
+    fire_through(workers, clock, paths, start + HOURS)
+
+    for line, expected in EXPECTED[window].items():
+        runs = records(paths[_job_id(line)])
+        ran = [zones.local(datetime.fromisoformat(r["scheduled_at"]), name) for r in runs]
+        assert [moment.isoformat() for moment in ran] == expected, line
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_an_hourly_job_runs_the_repeated_hour_twice_and_the_skipped_one_not_at_all(
+    make_worker: Callable[..., Worker], tmp_path: Path, replicas: int
+) -> None:
+    """New York, 2026: clocks go back on 1 November at 02:00 (01:xx twice) and forward on 8 March at 02:00."""
+    for start, hours in (("2026-11-01T03:00", 6), ("2026-03-08T04:00", 5)):
+        begin = datetime.fromisoformat(start).replace(tzinfo=UTC)
+        clock = MovableClock(begin)
+        workers = [make_worker(clock=clock) for _ in range(replicas)]
+        path = tmp_path / f"hourly-{start}.jsonl"
+        workers[0].service.create_job(
+            "record",
+            {"path": str(path)},
+            job_id=f"hourly-{start}",
+            cron="30 * * * *",
+            timezone="America/New_York",
+        )
+        fire_through(workers, clock, {f"hourly-{start}": path}, begin + timedelta(hours=hours))
+        ran = [datetime.fromisoformat(r["scheduled_at"]) for r in records(path)]
+        shown = [zones.local(m, "America/New_York").strftime("%H:%M%z") for m in ran]
+        if start.startswith("2026-11"):
+            assert shown == [
+                "23:30-0400",
+                "00:30-0400",
+                "01:30-0400",
+                "01:30-0500",
+                "02:30-0500",
+                "03:30-0500",
+            ]
+        else:
+            assert shown == ["23:30-0500", "00:30-0500", "01:30-0500", "03:30-0400", "04:30-0400"]
+        assert [b - a for a, b in itertools.pairwise(ran)] == [timedelta(hours=1)] * (hours - 1)
+        for worker in workers:
+            worker.stop()
+
+
+def test_when_without_an_offset_is_read_in_the_jobs_zone(
+    make_worker: Callable[..., Worker],
+) -> None:
+    worker = make_worker()
+    view = worker.service.create_job(
+        "noop", job_id="local", when="2030-07-01T09:00", timezone="Europe/Prague", state="paused"
+    )["job"]
+    assert view["when"] == "2030-07-01T07:00:00+00:00"
+    # a time the spring change skips means the first instant after the gap
+    view = worker.service.create_job(
+        "noop", job_id="gap", when="2030-03-31T02:30", timezone="Europe/Prague", state="paused"
+    )["job"]
+    assert view["when"] == "2030-03-31T01:00:00+00:00"
+    view = worker.service.create_job("noop", job_id="utc", when="2030-07-01T09:00", state="paused")[
+        "job"
+    ]
+    assert (view["when"], view["timezone"]) == ("2030-07-01T09:00:00+00:00", "UTC")
+
+
+def test_an_unknown_zone_is_a_validation_error_naming_it(
+    make_worker: Callable[..., Worker],
+) -> None:
+    worker = make_worker()
+    with pytest.raises(ValidationFailed) as caught:
+        worker.service.create_job("noop", job_id="x", cron="0 2 * * *", timezone="Europe/Prag")
+    assert caught.value.code == "validation_error"
+    assert "'Europe/Prag'" in str(caught.value) and "Europe/Prague" in str(caught.value)
+    assert caught.value.details[0]["path"] == "$.timezone"
