@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +18,9 @@ PLUGINS = Path(__file__).parent / "plugins"
 # The test handlers are a separate "installed" distribution with entry points, found like any plug-in.
 sys.path.insert(0, str(PLUGINS))
 
+from click.testing import CliRunner, Result  # noqa: E402
+
+from f8a_jobs_worker.cli.main import cli  # noqa: E402
 from f8a_jobs_worker.client import Client  # noqa: E402
 from f8a_jobs_worker.clock import SYSTEM, Clock  # noqa: E402
 from f8a_jobs_worker.config import Settings  # noqa: E402
@@ -221,3 +225,23 @@ def own_role(pg_admin_url: str, database_url: str):
     sql(f'DROP OWNED BY "{role}"')
     sql(f'DROP ROLE "{role}"')
     admin.dispose()
+
+
+@pytest.fixture
+def run_cli(broker_url: str, names, monkeypatch):
+    """Run the CLI against this test's broker and queues, as a user's shell would."""
+    for key in list(os.environ):
+        if key.startswith("F8A_JOBS_"):
+            monkeypatch.delenv(key)
+    env = {
+        "F8A_JOBS_BROKER_URL": broker_url,
+        "F8A_JOBS_COMMANDS_QUEUE": names.commands,
+        "F8A_JOBS_DEAD_LETTER_QUEUE": names.dead,
+        "F8A_JOBS_EVENTS_EXCHANGE": names.events,
+        "F8A_JOBS_FLOWS_EXCHANGE": names.flows,
+    }
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return run

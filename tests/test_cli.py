@@ -7,32 +7,12 @@ import json
 import sys
 
 import pytest
-from click.testing import CliRunner, Result
 
-from f8a_jobs_worker.cli.main import cli, settle_heap
+from f8a_jobs_worker.cli.main import settle_heap
 from f8a_jobs_worker.cli.monitor import topic_matches
 from tests.helpers import eventually
 from tests.messaging import publish_raw
 from tests.process import WorkerProcess, clean_env
-
-
-@pytest.fixture
-def run_cli(broker_url: str, names, monkeypatch):
-    for key in list(__import__("os").environ):
-        if key.startswith("F8A_JOBS_"):
-            monkeypatch.delenv(key)
-    env = {
-        "F8A_JOBS_BROKER_URL": broker_url,
-        "F8A_JOBS_COMMANDS_QUEUE": names.commands,
-        "F8A_JOBS_DEAD_LETTER_QUEUE": names.dead,
-        "F8A_JOBS_EVENTS_EXCHANGE": names.events,
-        "F8A_JOBS_FLOWS_EXCHANGE": names.flows,
-    }
-
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return run
 
 
 def test_jobs_commands_tables_json_and_exit_codes(messaging_worker, run_cli) -> None:

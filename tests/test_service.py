@@ -44,6 +44,8 @@ def test_create_get_and_view(make_worker) -> None:
         "cron": None,
         "jitter": None,
         "next_run_time": LATER.isoformat(),
+        "timezone": "UTC",
+        "next_run_time_local": LATER.isoformat(),
         "misfire_grace_time": 7200,
         "default": False,
         "on_interrupt": "report",

@@ -5,9 +5,11 @@ runs every real hour, on one replica and on three sharing the store."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,8 @@ from f8a_jobs_worker import zones
 from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.worker import Worker
 from tests.helpers import MovableClock, eventually, records
+
+YEAR_2026 = "2026-01-01T00:00"
 
 #: (zone, window start in UTC): two days around each 2026 change, starting at noon UTC the day before
 WINDOWS = {
@@ -83,7 +87,9 @@ def test_fixed_time_jobs_run_once_per_local_day_across_a_change(
     clock = MovableClock(start)
     workers = [make_worker(clock=clock) for _ in range(replicas)]
     paths: dict[str, Path] = {}
-    for line in EXPECTED[window]:
+    for line, expected in EXPECTED[window].items():
+        shown = workers[0].service.preview_schedule(cron=line, timezone=name, count=len(expected))
+        assert [run["local"] for run in shown["runs"]] == expected
         job_id = _job_id(line)
         paths[job_id] = tmp_path / f"{job_id}.jsonl"
         view = workers[0].service.create_job(
@@ -93,6 +99,8 @@ def test_fixed_time_jobs_run_once_per_local_day_across_a_change(
         local = datetime.fromisoformat(view["next_run_time_local"])
         assert local == datetime.fromisoformat(view["next_run_time"])
         assert local.isoformat() == EXPECTED[window][line][0]
+        with_runs = workers[0].service.get_job(job_id, next_runs=len(expected))
+        assert with_runs["next_runs"] == shown["runs"]
 
     fire_through(workers, clock, paths, start + HOURS)
 
@@ -166,3 +174,29 @@ def test_an_unknown_zone_is_a_validation_error_naming_it(
     assert caught.value.code == "validation_error"
     assert "'Europe/Prag'" in str(caught.value) and "Europe/Prague" in str(caught.value)
     assert caught.value.details[0]["path"] == "$.timezone"
+
+
+@pytest.mark.parametrize("name", ["Europe/Prague", "America/New_York"])
+@pytest.mark.parametrize("line", ["0 2 * * *", "30 1 * * *"])
+def test_a_years_preview_over_rabbitmq_runs_once_per_local_day(
+    messaging_worker: Callable[..., Worker], run_cli: Callable[..., Any], name: str, line: str
+) -> None:
+    messaging_worker()
+    preview = ["jobs", "preview", "--cron", line, "--timezone", name, "--start", YEAR_2026]
+    shown = run_cli(*preview, "--count", "365")
+    assert shown.exit_code == 0, shown.output
+    minute, hour = (int(field) for field in line.split()[:2])
+    assert shown.output.splitlines()[0] == f"at {hour:02d}:{minute:02d} every day, {name}"
+    result = json.loads(run_cli(*preview, "--count", "365", "--json").output)
+    days = [datetime.fromisoformat(run["local"]).date() for run in result["runs"]]
+    assert days == sorted(set(days)) and len(days) == 365  # once per local day, every day of 2026
+    assert [change["kind"] for change in result["changes"]] == ["forward", "back"]
+    spring, autumn = result["changes"]
+    # both zones skip 02:xx in spring; in autumn Prague repeats 02:xx, New York 01:xx
+    skipped, repeated = hour == 2, hour == (2 if name == "Europe/Prague" else 1)
+    assert spring["wall_times"] == ([f"{hour:02d}:{minute:02d}"] if skipped else [])
+    assert autumn["wall_times"] == ([f"{hour:02d}:{minute:02d}"] if repeated else [])
+    if skipped:
+        assert "runs once, at 03:00" in spring["effect"]
+    if repeated:
+        assert "runs once, at the first" in autumn["effect"] and len(autumn["runs"]) == 1

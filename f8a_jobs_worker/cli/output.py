@@ -68,6 +68,13 @@ def show(result: dict[str, Any], as_json: bool) -> None:
     if "job" in result:
         for key, value in result["job"].items():
             click.echo(f"{key + ':':<22}{_cell(value)}")
+        if "next_runs" in result:
+            click.echo("\nnext runs:\n" + table(result["next_runs"], ["local", "at"]))
+    elif "description" in result:
+        click.echo(result["description"])
+        click.echo(table(result["runs"], ["local", "at"]))
+        for change in result["changes"]:
+            click.echo(f"{change['at']}: {change['effect']}")
     elif "jobs" in result:
         jobs = result["jobs"]
         if jobs and "failed_job_id" in jobs[0]:

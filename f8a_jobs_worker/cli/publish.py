@@ -190,7 +190,49 @@ def _by_id(name: str, command: str, summary: str) -> None:
         run_command(ctx, command, {"job_id": job_id}, broker_url, timeout, as_json)
 
 
-_by_id("get", "job.get", "Show one job.")
+@jobs.command("get")
+@click.argument("job_id")
+@click.option("--next-runs", type=click.IntRange(1, 1000), help="Also list its next N runs.")
+@client_options
+@click.pass_context
+def get(
+    ctx: click.Context,
+    job_id: str,
+    next_runs: int | None,
+    broker_url: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Show one job."""
+    args: dict[str, Any] = {"job_id": job_id}
+    if next_runs is not None:
+        args["next_runs"] = next_runs
+    run_command(ctx, "job.get", args, broker_url, timeout, as_json)
+
+
+@jobs.command("preview")
+@click.option("--cron", metavar="EXPR", help='A 5-field crontab line, e.g. "0 6 * * 1-5".')
+@click.option("--periodically", metavar="SPAN", help='Every SPAN of elapsed time: "1 day", "32m".')
+@click.option("--timezone", metavar="ZONE", help="IANA zone, e.g. Europe/Prague [default: UTC].")
+@click.option("--jitter", metavar="SPAN", help="Random delay added to each run.")
+@click.option("--start", metavar="TIME", help="First run (as --when of create) [default: now].")
+@click.option("--count", type=click.IntRange(1, 1000), default=10, show_default=True)
+@client_options
+@click.pass_context
+def preview(
+    ctx: click.Context,
+    /,
+    count: int,
+    broker_url: str | None,
+    timeout: float,
+    as_json: bool,
+    **fields: Any,
+) -> None:
+    """Show the next runs of a schedule, in words and across time-zone changes, without creating a job."""
+    args = {"count": count, **{k: v for k, v in fields.items() if v is not None}}
+    run_command(ctx, "schedule.preview", args, broker_url, timeout, as_json)
+
+
 _by_id("pause", "job.pause", "Pause a job: no run until resumed.")
 _by_id("resume", "job.resume", "Resume a paused job.")
 _by_id("delete", "job.delete", "Delete a job.")

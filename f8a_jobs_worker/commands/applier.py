@@ -25,7 +25,8 @@ Apply = Callable[[JobService, dict[str, Any], UnitOfWork], dict[str, Any]]
 
 COMMANDS: dict[str, Apply] = {
     "job.create": lambda service, args, uow: service.create_job(**args, uow=uow),
-    "job.get": lambda service, args, uow: service.get_job(args["job_id"], uow=uow),
+    "job.get": lambda service, args, uow: service.get_job(**args, uow=uow),
+    "schedule.preview": lambda service, args, uow: service.preview_schedule(**args, uow=uow),
     "job.list": lambda service, args, uow: service.list_jobs(**args, uow=uow),
     "job.pause": lambda service, args, uow: service.pause_job(args["job_id"], uow=uow),
     "job.resume": lambda service, args, uow: service.resume_job(args["job_id"], uow=uow),
@@ -52,6 +53,7 @@ COMMANDS: dict[str, Apply] = {
 READ_ONLY = frozenset(
     {
         "job.get",
+        "schedule.preview",
         "job.list",
         "job.history",
         "filter.expand",
@@ -84,8 +86,11 @@ ONCE_PER_JOB = frozenset({"job.pause", "job.resume", "job.delete"})
 
 
 def _set_based(envelope: Envelope) -> str | None:
-    """The kind of set-based run ``envelope`` can join (``replace`` is a create of its own)."""
+    """The kind of set-based run ``envelope`` can join (``replace`` is a create of its own, a ``job.get``
+    with ``next_runs`` a read of its own)."""
     if envelope.command == "job.create" and envelope.args.get("replace"):
+        return None
+    if envelope.command == "job.get" and "next_runs" in envelope.args:
         return None
     return envelope.command if envelope.command in SET_BASED else None
 

@@ -86,9 +86,15 @@ class JobService:
     ) -> list[dict[str, Any] | JobsError]:
         return self.writes.create_many(uow, requests)
 
-    def get_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
+    def get_job(
+        self, job_id: str, next_runs: Any = None, *, uow: UnitOfWork | None = None
+    ) -> dict[str, Any]:
         with self._work(uow, writes=False) as work:
-            return self.reads.get(work, job_id)
+            return self.reads.get(work, job_id, next_runs)
+
+    def preview_schedule(self, *, uow: UnitOfWork | None = None, **fields: Any) -> dict[str, Any]:
+        with self._work(uow, writes=False) as work:
+            return self.reads.preview(work, **fields)
 
     def get_jobs(self, job_ids: list[str], *, uow: UnitOfWork) -> list[dict[str, Any] | JobsError]:
         return self.reads.get_many(uow, job_ids)

@@ -1,4 +1,5 @@
-"""The commands that only read: ``job.get``, ``job.list``, ``job.history``, ``scheduler.state``, the
+"""The commands that only read: ``job.get``, ``job.list``, ``job.history``, ``scheduler.state``,
+``schedule.preview``, the
 ``$filter`` commands and ``report.analyses``. They take no lock and store no reply: a long ``filter.expand``
 never holds up firing, and a read sent again is answered afresh."""
 
@@ -9,6 +10,7 @@ from typing import Any
 from f8a_jobs_worker.errors import FilterError, JobNotFound, JobsError, ValidationFailed
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.filters.report import analyses_report
+from f8a_jobs_worker.job import BrokenJob
 from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.job_repository import JobRepository
 from f8a_jobs_worker.persistence.ledger import RunLedger
@@ -16,6 +18,9 @@ from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.scheduler_state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
+from f8a_jobs_worker.scheduling import preview as previews
+from f8a_jobs_worker.scheduling.preview import check_count
+from f8a_jobs_worker.scheduling.schedule import build_schedule
 from f8a_jobs_worker.scheduling.view import job_view
 
 JOB_TYPES = ("all", "user", "default", "failed")
@@ -40,12 +45,42 @@ class JobReads:
         self.state = state
         self.filters = filters
 
-    def get(self, uow: UnitOfWork, job_id: str) -> dict[str, Any]:
-        """``job.get``; a job that cannot be restored is shown as ``broken``."""
+    def get(self, uow: UnitOfWork, job_id: str, next_runs: Any = None) -> dict[str, Any]:
+        """``job.get``; a job that cannot be restored is shown as ``broken``. With ``next_runs``, its next
+        runs as ``schedule.preview`` lists them (none while paused or broken)."""
+        count = None if next_runs is None else check_count(next_runs, "next_runs")
         found = self.jobs.find(uow, job_id)
         if found is None:
             raise JobNotFound.of(job_id)
-        return {"job": job_view(found)}
+        if count is None:
+            return {"job": job_view(found)}
+        runs = [] if isinstance(found, BrokenJob) else previews.next_runs(found, count)
+        return {"job": job_view(found), "next_runs": runs}
+
+    def preview(
+        self,
+        uow: UnitOfWork,
+        cron: Any = None,
+        periodically: Any = None,
+        timezone: Any = None,
+        jitter: Any = None,
+        start: Any = None,
+        count: Any = previews.DEFAULT_COUNT,
+    ) -> dict[str, Any]:
+        """``schedule.preview``: the next ``count`` runs a job with this schedule would have."""
+        count = check_count(count, "count")
+        if cron is None and periodically is None:
+            message = "give cron or periodically"
+            raise ValidationFailed(message, [{"path": "$.cron", "message": message}])
+        schedule = build_schedule(
+            cron=cron,
+            periodically=periodically,
+            timezone=timezone,
+            jitter=jitter,
+            when=start,
+            now=uow.now(),
+        )
+        return previews.preview(schedule, uow.now(), count)
 
     def get_many(self, uow: UnitOfWork, job_ids: list[str]) -> list[dict[str, Any] | JobsError]:
         """Several ``job.get`` answered from one query, each with its result or ``job_not_found``."""

@@ -79,7 +79,7 @@ class ZonedCronTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships 
         # Wall times before the one of `moment` can still name instants from `moment` on: the repeated
         # ones of a fall-back within the next day, and the skipped ones when `moment` ends a gap.
         offset = min(_offset(at, rules) for at in (moment - _SECOND, moment, moment + _DAY))
-        candidate = self._next_wall((moment + offset).replace(tzinfo=None))
+        candidate = self.next_wall((moment + offset).replace(tzinfo=None))
         best: datetime | None = None
         while candidate is not None:
             named = zones.wall(candidate, self.timezone)
@@ -90,7 +90,7 @@ class ZonedCronTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships 
             for instant in self._instants(named):
                 if instant >= moment and (best is None or instant < best):
                     best = instant
-            candidate = self._next_wall(candidate + _SECOND)
+            candidate = self.next_wall(candidate + _SECOND)
         return best
 
     def _instants(self, named: zones.Wall) -> tuple[datetime, ...]:
@@ -102,7 +102,12 @@ class ZonedCronTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships 
             return (named.first, named.second)
         return ()
 
-    def _next_wall(self, wall_time: datetime) -> datetime | None:
+    def instants_of(self, wall_time: datetime) -> tuple[datetime, ...]:
+        """The instants a matching naive wall time runs at: none, one or two."""
+        return self._instants(zones.wall(wall_time, self.timezone))
+
+    def next_wall(self, wall_time: datetime) -> datetime | None:
+        """The first naive wall time at or after ``wall_time`` that the line matches."""
         found = self.wall.get_next_fire_time(None, wall_time.replace(tzinfo=UTC))
         return None if found is None else found.replace(tzinfo=None)
 
