@@ -282,6 +282,7 @@ class Worker:
             ("executor", _nothing, self._stop_executor),
             ("scheduler", lambda: self.scheduler.start(paused=True), self.scheduler.stop),
             ("repaired jobs", self.service.restore_repaired, None),
+            ("time-zone rules", self.service.follow_zone_rules, None),
             ("default jobs", self._apply_default_jobs, None),
             ("firing", self.service.start_firing, None),
             ("heartbeat", self.membership.start, self.membership.stop),

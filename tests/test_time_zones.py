@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from f8a_jobs_worker import zones
 from f8a_jobs_worker.errors import ValidationFailed
+from f8a_jobs_worker.persistence.tables import scheduler_state
 from f8a_jobs_worker.worker import Worker
 from tests.helpers import MovableClock, eventually, records
 
@@ -200,3 +202,41 @@ def test_a_years_preview_over_rabbitmq_runs_once_per_local_day(
         assert "runs once, at 03:00" in spring["effect"]
     if repeated:
         assert "runs once, at the first" in autumn["effect"] and len(autumn["runs"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("stored", "recomputed"), [("2000a", True), ("9999z", False), (None, True)]
+)
+def test_next_run_times_follow_newer_zone_rules_at_start(
+    make_worker: Callable[..., Worker], stored: str | None, recomputed: bool
+) -> None:
+    """A store whose next run times older rules computed (here: a wrong instant standing in for them) is
+    brought up to this replica's rules at start; one newer rules computed is left alone."""
+    clock = MovableClock(datetime(2030, 3, 20, 12, tzinfo=UTC))
+    worker = make_worker(clock=clock)
+    created = worker.service.create_job(
+        "noop", job_id="daily", cron="0 2 * * *", timezone="Europe/Prague"
+    )
+    right = created["job"]["next_run_time"]
+    wrong = datetime(2030, 3, 21, 3, tzinfo=UTC)
+    service = worker.service
+    with service.unit_of_work() as uow:
+        (job,) = [j for j in service.writes.jobs.scheduled(uow) if j.job_id == "daily"]
+        service.writes.jobs.save(uow, [job.moved(wrong)])
+        if stored is None:
+            uow.connection.execute(
+                sa.delete(scheduler_state).where(scheduler_state.c.key == "tz_rules")
+            )
+        else:
+            service.state.set_value(uow, "tz_rules", stored)
+    worker.stop()
+
+    again = make_worker(clock=clock)
+    shown = again.service.get_job("daily")["job"]["next_run_time"]
+    assert shown == (right if recomputed else wrong.isoformat())
+    state = again.service.scheduler_state()
+    assert state["tz_rules"] == {
+        "store": zones.rules_version() if recomputed else stored,
+        "replica": zones.rules_version(),
+    }
+    assert [replica["tz_rules"] for replica in state["replicas"]] == [zones.rules_version()]

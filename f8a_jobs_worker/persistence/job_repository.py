@@ -124,6 +124,11 @@ class JobRepository:
         """The earliest next run time of any job."""
         return moment(uow.connection.execute(_NEXT).scalar())
 
+    def scheduled(self, uow: UnitOfWork) -> list[Job]:
+        """Every job with a next run time that can be restored (paused and broken ones left out)."""
+        query = sa.select(*_COLUMNS).where(_NEXT_RUN.is_not(None), jobs.c.broken.is_(None))
+        return [job for job in map(_restore, uow.connection.execute(query)) if isinstance(job, Job)]
+
     def paused(self, uow: UnitOfWork) -> int:
         query = sa.select(sa.func.count()).where(_NEXT_RUN.is_(None))
         return int(uow.connection.execute(query).scalar_one())

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from f8a_jobs_worker import __version__
+from f8a_jobs_worker import __version__, zones
 from f8a_jobs_worker.persistence.database import as_utc
 from f8a_jobs_worker.persistence.tables import outbox, replicas, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
@@ -47,6 +47,7 @@ class ReplicaView:
     version: str
     started_at: datetime
     heartbeat_at: datetime
+    tz_rules: str | None = None
 
     def to_dict(self, runs: int, now: datetime, me: str) -> dict[str, Any]:
         return {
@@ -54,6 +55,7 @@ class ReplicaView:
             "host": self.host,
             "pid": self.pid,
             "version": self.version,
+            "tz_rules": self.tz_rules,
             "started_at": self.started_at.isoformat(),
             "heartbeat_age_s": round(max(0.0, (now - self.heartbeat_at).total_seconds()), 3),
             "runs_in_progress": runs,
@@ -83,6 +85,7 @@ class Replicas:
                 host=socket.gethostname()[:255],
                 pid=os.getpid(),
                 version=__version__,
+                tz_rules=zones.rules_version(),
                 started_at=uow.now(),
                 heartbeat_at=now,
             )
@@ -166,6 +169,7 @@ class Replicas:
                     row.version,
                     as_utc(row.started_at) or uow.now(),
                     as_utc(row.heartbeat_at) or uow.now(),
+                    row.tz_rules,
                 ),
                 int(row[-1]),
             )

@@ -154,6 +154,7 @@ replicas = sa.Table(
     sa.Column("version", sa.String(64), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("tz_rules", sa.String(16), nullable=True),  # null: a replica of 0.1.0
 )
 
 counts = sa.Table(

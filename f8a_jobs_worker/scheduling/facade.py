@@ -27,6 +27,7 @@ from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 from f8a_jobs_worker.scheduling.job_reads import JobReads
 from f8a_jobs_worker.scheduling.job_writes import JobWrites
 from f8a_jobs_worker.scheduling.scheduler import Scheduler
+from f8a_jobs_worker.scheduling.zone_rules import follow_rules
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +235,11 @@ class JobService:
                     job_id,
                     extra=job_fields(job_id),
                 )
+
+    def follow_zone_rules(self) -> None:
+        """At start: stored next run times of cron jobs in a zone follow this replica's rules if newer."""
+        with self.unit_of_work() as uow:
+            follow_rules(uow, self.writes.jobs, self.state)
 
     def health(self) -> dict[str, Any]:
         """Liveness (the scheduler thread is there) and readiness (the job store answers)."""

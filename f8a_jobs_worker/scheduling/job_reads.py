@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from f8a_jobs_worker import zones
 from f8a_jobs_worker.errors import FilterError, JobNotFound, JobsError, ValidationFailed
 from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.filters.report import analyses_report
@@ -22,6 +23,7 @@ from f8a_jobs_worker.scheduling import preview as previews
 from f8a_jobs_worker.scheduling.preview import check_count
 from f8a_jobs_worker.scheduling.schedule import build_schedule
 from f8a_jobs_worker.scheduling.view import job_view
+from f8a_jobs_worker.scheduling.zone_rules import stored_rules
 
 JOB_TYPES = ("all", "user", "default", "failed")
 DEFAULT_PAGE = 100
@@ -142,6 +144,7 @@ class JobReads:
                 view.to_dict(runs, now, replicas.replica_id) for view, runs in replicas.all(uow)
             ],
             "schema": {"store": schema.current(uow.connection), "release": schema.head()},
+            "tz_rules": {"store": stored_rules(uow, self.state), "replica": zones.rules_version()},
         }
 
     # -- $filter queries and the analyses report -------------------------------------------------------------
