@@ -42,6 +42,7 @@ def test_create_get_and_view(make_worker) -> None:
         "periodically": "1 day, 0:00:00",
         "periodically_seconds": 86400,
         "cron": None,
+        "calendar_interval": None,
         "jitter": None,
         "next_run_time": LATER.isoformat(),
         "timezone": "UTC",

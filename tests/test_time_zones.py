@@ -240,3 +240,64 @@ def test_next_run_times_follow_newer_zone_rules_at_start(
         "replica": zones.rules_version(),
     }
     assert [replica["tz_rules"] for replica in state["replicas"]] == [zones.rules_version()]
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_a_calendar_interval_keeps_its_local_time_across_both_changes(
+    make_worker: Callable[..., Worker], tmp_path: Path, replicas: int
+) -> None:
+    """Every day at 02:30 in Europe/Prague from 28 March 2026: 03:00 on the spring day (02:30 is skipped),
+    02:30 once on the autumn day (it happens twice), 02:30 every other day; 23 and 25 hours apart there."""
+    start = datetime(2026, 3, 27, 12, tzinfo=UTC)
+    clock = MovableClock(start)
+    workers = [make_worker(clock=clock) for _ in range(replicas)]
+    path = tmp_path / "daily.jsonl"
+    view = workers[0].service.create_job(
+        "record",
+        {"path": str(path)},
+        job_id="daily",
+        calendar_interval="1 day",
+        when="2026-03-28T02:30",
+        timezone="Europe/Prague",
+    )["job"]
+    assert view["calendar_interval"] == "1 day"
+    fire_through(workers, clock, {"daily": path}, start + timedelta(days=3))
+    clock.set(datetime(2026, 10, 24, 12, tzinfo=UTC))
+    fire_through(workers, clock, {"daily": path}, datetime(2026, 10, 27, 12, tzinfo=UTC))
+    runs = [datetime.fromisoformat(r["scheduled_at"]) for r in records(path)]
+    shown = [zones.local(moment, "Europe/Prague").isoformat() for moment in runs]
+    assert shown[:3] == [
+        "2026-03-28T02:30:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-30T02:30:00+02:00",
+    ]
+    # autumn (the summer's runs, over an hour late when the clock jumped, were recorded missed)
+    assert shown[-3:] == [
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-26T02:30:00+01:00",
+        "2026-10-27T02:30:00+01:00",
+    ]
+    assert runs[2] - runs[0] == timedelta(hours=47)  # two local days, one of them 23 hours long
+    assert runs[-2] - runs[-3] == timedelta(hours=25)
+
+
+def test_backfill_bounds_are_read_in_the_jobs_zone_and_follow_the_rules(
+    make_worker: Callable[..., Worker],
+) -> None:
+    """Over New York's fall-back day an hourly line's backfill has the repeated hour twice, a fixed-time
+    one its time once."""
+    clock = MovableClock(datetime(2026, 11, 5, tzinfo=UTC))
+    worker = make_worker(clock=clock)
+    service = worker.service
+    for job_id, line in (("hourly", "30 * * * *"), ("fixed", "30 1 * * *")):
+        service.create_job(
+            "noop", job_id=job_id, cron=line, timezone="America/New_York", state="paused"
+        )
+    hourly = service.backfill_job("hourly", start="2026-11-01T00:00", end="2026-11-01T04:00")
+    assert hourly["runs"] == 5  # 00:30, 01:30 EDT, 01:30 EST, 02:30, 03:30
+    assert (hourly["first"], hourly["last"]) == (
+        "2026-11-01T04:30:00+00:00",
+        "2026-11-01T08:30:00+00:00",
+    )
+    fixed = service.backfill_job("fixed", start="2026-11-01T00:00", end="2026-11-02T00:00")
+    assert (fixed["runs"], fixed["first"]) == (1, "2026-11-01T05:30:00+00:00")

@@ -84,6 +84,11 @@ def jobs() -> None:
 @click.option("--job-id", help="Job id [default: a new uuid].")
 @click.option("--periodically", metavar="SPAN", help='Run every SPAN: "1 week", "5:00:00", "32m".')
 @click.option("--cron", metavar="EXPR", help='A 5-field crontab line, e.g. "0 5 * * 1-5".')
+@click.option(
+    "--calendar-interval",
+    metavar="N UNIT",
+    help='Every N days, weeks, months or years at the local time of the first run: "1 day".',
+)
 @click.option("--jitter", metavar="SPAN", help="Random delay added to periodic runs.")
 @click.option(
     "--when", metavar="TIME", help='First run: ISO 8601 or "Mon Feb 20, 14:56" (in --timezone).'
@@ -213,6 +218,9 @@ def get(
 @jobs.command("preview")
 @click.option("--cron", metavar="EXPR", help='A 5-field crontab line, e.g. "0 6 * * 1-5".')
 @click.option("--periodically", metavar="SPAN", help='Every SPAN of elapsed time: "1 day", "32m".')
+@click.option(
+    "--calendar-interval", metavar="N UNIT", help='Every N days, weeks, months, years: "1 day".'
+)
 @click.option("--timezone", metavar="ZONE", help="IANA zone, e.g. Europe/Prague [default: UTC].")
 @click.option("--jitter", metavar="SPAN", help="Random delay added to each run.")
 @click.option("--start", metavar="TIME", help="First run (as --when of create) [default: now].")

@@ -38,13 +38,14 @@ FIELDS = (
     "kwargs",
     "periodically",
     "cron",
+    "calendar_interval",
     "jitter",
     "when",
     "timezone",
     "misfire_grace_time",
     "state",
 )
-TRIGGER_FIELDS = ("periodically", "cron", "jitter", "when", "timezone")
+TRIGGER_FIELDS = ("periodically", "cron", "calendar_interval", "jitter", "when", "timezone")
 
 
 @dataclass(frozen=True)

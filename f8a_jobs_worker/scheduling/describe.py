@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
+from f8a_jobs_worker.scheduling.calendar_interval import CalendarIntervalTrigger
+
 MONTHS = [
     "January",
     "February",
@@ -134,3 +136,20 @@ def describe_interval(interval: timedelta, zone: str) -> str:
     return (
         text if zone == "UTC" else f"{text} (its local times move when {zone} changes its offset)"
     )
+
+
+def describe_calendar(trigger: CalendarIntervalTrigger) -> str:
+    """Every N days, weeks, months or years at the anchor's local time (and day, for months and years)."""
+    anchor, interval = trigger.anchor, trigger.interval
+    every = "every " + ("" if interval.text.startswith("1 ") else interval.text.split()[0] + " ")
+    unit = interval.text.split()[1].rstrip("s")
+    when = f"at {anchor:%H:%M}"
+    if unit == "week":
+        when += f" on {WEEKDAYS[anchor.isoweekday() % 7]}"
+    elif unit == "month":
+        when += f" on day {anchor.day}" + (
+            " (the last day in shorter months)" if anchor.day > 28 else ""
+        )
+    elif unit == "year":
+        when += f" on {anchor.day} {MONTHS[anchor.month - 1]}"
+    return f"{every}{unit}{'s' if not interval.text.startswith('1 ') else ''} {when}, {trigger.timezone}"

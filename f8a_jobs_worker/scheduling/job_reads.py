@@ -62,26 +62,17 @@ class JobReads:
     def preview(
         self,
         uow: UnitOfWork,
-        cron: Any = None,
-        periodically: Any = None,
-        timezone: Any = None,
-        jitter: Any = None,
         start: Any = None,
         count: Any = previews.DEFAULT_COUNT,
+        **fields: Any,
     ) -> dict[str, Any]:
-        """``schedule.preview``: the next ``count`` runs a job with this schedule would have."""
+        """``schedule.preview``: the next ``count`` runs a job with this schedule (``cron``,
+        ``periodically`` or ``calendar_interval``, with ``timezone`` and ``jitter``) would have."""
         count = check_count(count, "count")
-        if cron is None and periodically is None:
-            message = "give cron or periodically"
+        if not {"cron", "periodically", "calendar_interval"} & set(fields):
+            message = "give cron, periodically or calendar_interval"
             raise ValidationFailed(message, [{"path": "$.cron", "message": message}])
-        schedule = build_schedule(
-            cron=cron,
-            periodically=periodically,
-            timezone=timezone,
-            jitter=jitter,
-            when=start,
-            now=uow.now(),
-        )
+        schedule = build_schedule(**fields, when=start, now=uow.now())
         return previews.preview(schedule, uow.now(), count)
 
     def get_many(self, uow: UnitOfWork, job_ids: list[str]) -> list[dict[str, Any] | JobsError]:

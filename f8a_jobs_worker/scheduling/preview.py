@@ -17,7 +17,8 @@ from apscheduler.triggers.base import BaseTrigger
 from f8a_jobs_worker import zones
 from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.job import Job
-from f8a_jobs_worker.scheduling.describe import describe_cron, describe_interval
+from f8a_jobs_worker.scheduling.calendar_interval import CalendarIntervalTrigger
+from f8a_jobs_worker.scheduling.describe import describe_calendar, describe_cron, describe_interval
 from f8a_jobs_worker.scheduling.schedule import Schedule
 from f8a_jobs_worker.scheduling.zoned_cron import ZonedCronTrigger
 
@@ -88,6 +89,8 @@ def preview(schedule: Schedule, now: datetime, count: int) -> dict[str, Any]:
 def describe(schedule: Schedule) -> str:
     if schedule.cron is not None:
         text = describe_cron(schedule.cron, schedule.timezone)
+    elif isinstance(schedule.trigger, CalendarIntervalTrigger):
+        text = describe_calendar(schedule.trigger)
     elif schedule.periodically is not None:
         text = describe_interval(schedule.periodically, schedule.timezone)
     else:
@@ -130,25 +133,25 @@ class ChangeEffect:
 
     @classmethod
     def of(cls, change: zones.Change, schedule: Schedule, zone: str) -> ChangeEffect:
-        low, high = sorted((change.at + change.before, change.at + change.after))
         clocks = (
             f"clocks go {'forward' if change.forward else 'back'} from "
             f"{_hhmm(change.at + change.before)} to {_hhmm(change.at + change.after)}"
         )
         trigger = schedule.trigger
-        if not isinstance(
-            trigger, ZonedCronTrigger
-        ):  # elapsed time (a cron line in UTC sees no change)
+        if isinstance(trigger, ZonedCronTrigger):
+            walls = _walls(trigger, *_changed_walls(change))
+            instants = sorted({i for w in walls for i in trigger.instants_of(w)})
+            fixed = trigger.fixed_hours
+        elif isinstance(trigger, CalendarIntervalTrigger):
+            walls, instants, fixed = _calendar_walls(trigger, change, zone), [], True
+            instants = [zones.instant(wall, zone) for wall in walls]
+        else:  # elapsed time (a cron line in UTC sees no change)
             shift = _shift(change.after - change.before)
             sentence = (
                 f"{clocks}: runs keep their spacing in elapsed time; local times move by {shift}"
             )
             return cls(change, [], [], zone, sentence)
-        walls = _walls(trigger, low.replace(tzinfo=None), high.replace(tzinfo=None))
-        instants = sorted({i for w in walls for i in trigger.instants_of(w)})
-        return cls(
-            change, walls, instants, zone, _sentence(clocks, change, walls, instants, trigger)
-        )
+        return cls(change, walls, instants, zone, _sentence(clocks, change, walls, instants, fixed))
 
     def view(self) -> dict[str, Any]:
         return {
@@ -160,6 +163,25 @@ class ChangeEffect:
             "runs": [run_view(m, self.zone) for m in self.instants[:_LISTED]],
             "effect": self.sentence,
         }
+
+
+def _changed_walls(change: zones.Change) -> tuple[datetime, datetime]:
+    """The naive wall times a change skips or repeats: ``[low, high)``."""
+    low, high = sorted((change.at + change.before, change.at + change.after))
+    return low.replace(tzinfo=None), high.replace(tzinfo=None)
+
+
+def _calendar_walls(
+    trigger: CalendarIntervalTrigger, change: zones.Change, zone: str
+) -> list[datetime]:
+    """The calendar interval's run on the change's day, if it has one there that the change skips or
+    repeats."""
+    low, high = _changed_walls(change)
+    wall = datetime.combine(low.date(), trigger.anchor.time())
+    if not low <= wall < high:
+        return []
+    moment = zones.instant(wall, zone)
+    return [wall] if trigger.first_at_or_after(moment) == moment else []
 
 
 def _walls(trigger: ZonedCronTrigger, low: datetime, high: datetime) -> list[datetime]:
@@ -177,22 +199,23 @@ def _sentence(
     change: zones.Change,
     walls: list[datetime],
     instants: list[datetime],
-    trigger: ZonedCronTrigger,
+    fixed_hours: bool,
 ) -> str:
+    """What the schedule does at ``change`` in words; ``fixed_hours``: it keeps its local times."""
     if not walls:
-        return f"{clocks}: no run of this schedule falls in the {'skipped' if change.forward else 'repeated'} time"
+        changed = "skipped" if change.forward else "repeated"
+        return f"{clocks}: no run of this schedule falls in the {changed} time"
     named = _join([_hhmm(w) for w in walls[:_LISTED]]) + (" ..." if len(walls) > _LISTED else "")
     several = len(walls) > 1
     if change.forward:
+        missing = f"{named} {'do' if several else 'does'} not exist that day"
         if not instants:
-            return f"{clocks}: {named} {'do' if several else 'does'} not exist that day; nothing runs for it"
-        return (
-            f"{clocks}: {named} {'do' if several else 'does'} not exist that day; "
-            f"{'they run' if several else 'it runs'} once, at {_hhmm(instants[0] + change.after)}"
-        )
+            return f"{clocks}: {missing}; nothing runs for it"
+        runs = "they run" if several else "it runs"
+        return f"{clocks}: {missing}; {runs} once, at {_hhmm(instants[0] + change.after)}"
     happens = f"{named} {'happen' if several else 'happens'} twice"
     subject = "each runs" if several else "it runs"
-    if trigger.fixed_hours:
+    if fixed_hours:
         return f"{clocks}: {happens}; {subject} once, at the first ({_offset(change.before)})"
     return f"{clocks}: {happens}; {subject} at both ({_offset(change.before)}, {_offset(change.after)})"
 

@@ -24,6 +24,7 @@ from pytimeparse.timeparse import timeparse as parse_timespan
 
 from f8a_jobs_worker import zones
 from f8a_jobs_worker.errors import InvalidSchedule
+from f8a_jobs_worker.scheduling.calendar_interval import CalendarIntervalTrigger, parse_interval
 from f8a_jobs_worker.scheduling.zoned_cron import ZonedCronTrigger, fixed_hours
 
 
@@ -100,10 +101,20 @@ def parse_when(value: Any, now: datetime, zone: str = zones.DEFAULT_ZONE) -> dat
     Times without an offset are read in ``zone`` (:func:`f8a_jobs_worker.zones.instant`); times with one
     are converted to UTC.
     """
+    found = when_and_wall(value, now, zone)
+    return None if found is None else found[0]
+
+
+def when_and_wall(
+    value: Any, now: datetime, zone: str = zones.DEFAULT_ZONE
+) -> tuple[datetime, datetime] | None:
+    """:func:`parse_when`'s instant, and the naive local time it was written as (a time without an offset
+    as written, even one the zone skips; else the instant's local time in ``zone``)."""
     if value is None:
         return None
     try:
-        moment = _when(value, now, zone)
+        written = _when(value, now, zone)
+        moment = _as_utc(written, zone)
     except ValueError as exc:
         raise InvalidSchedule.of("when", str(exc)) from None
     if not EARLIEST_WHEN <= moment < LATEST_WHEN:
@@ -111,16 +122,18 @@ def parse_when(value: Any, now: datetime, zone: str = zones.DEFAULT_ZONE) -> dat
             "when",
             f"{moment.isoformat()} is outside {EARLIEST_WHEN.year} to {LATEST_WHEN.year - 1}",
         )
-    return moment
+    wall = written if written.tzinfo is None else zones.local_naive(moment, zone)
+    return moment, wall
 
 
 def _when(value: Any, now: datetime, zone: str) -> datetime:
+    """The date and time as written (naive without an offset), the year resolved."""
     if isinstance(value, datetime):
-        return _as_utc(value, zone)
+        return value
     if not isinstance(value, str) or not value.strip():
         raise InvalidSchedule.of("when", f"expected a date and time, got {value!r}")
     try:
-        return _as_utc(datetime.fromisoformat(value.strip()), zone)
+        return datetime.fromisoformat(value.strip())
     except ValueError:
         pass
     try:
@@ -128,7 +141,7 @@ def _when(value: Any, now: datetime, zone: str) -> datetime:
         first = date_parser.parse(value, default=datetime(2000, 1, 1))
         second = date_parser.parse(value, default=datetime(2004, 1, 1))
         if first.year == second.year:
-            return _as_utc(first, zone)
+            return first
         return _next_occurrence(first, now, zone)
     except (ValueError, OverflowError):
         raise InvalidSchedule.of(
@@ -142,11 +155,11 @@ def _next_occurrence(moment: datetime, now: datetime, zone: str) -> datetime:
     """A date given without a year: its next occurrence (Feb 29 in the next leap year)."""
     for year in range(now.year, now.year + 9):
         try:
-            candidate = _as_utc(moment.replace(year=year), zone)
+            candidate = moment.replace(year=year)
+            if _as_utc(candidate, zone) >= now - _PAST_TOLERANCE:
+                return candidate
         except ValueError:  # Feb 29 outside a leap year
             continue
-        if candidate >= now - _PAST_TOLERANCE:
-            return candidate
     raise ValueError(f"{moment:%b %d} does not occur")
 
 
@@ -237,16 +250,23 @@ class Schedule:
     jitter: int | None
     first_run: datetime | None = None
     timezone: str = zones.DEFAULT_ZONE
+    calendar_interval: str | None = None
 
     def meta(self) -> dict[str, Any]:
-        """What the job's meta keeps of the schedule beyond its trigger: the cron line as written, the zone."""
-        return {"cron": self.cron, "timezone": self.timezone}
+        """What the job's meta keeps of the schedule beyond its trigger: the cron line as written, the zone,
+        the calendar interval."""
+        return {
+            "cron": self.cron,
+            "timezone": self.timezone,
+            "calendar_interval": self.calendar_interval,
+        }
 
 
 def build_schedule(
     *,
     periodically: Any = None,
     cron: Any = None,
+    calendar_interval: Any = None,
     jitter: Any = None,
     when: Any = None,
     timezone: Any = None,
@@ -254,17 +274,30 @@ def build_schedule(
 ) -> Schedule:
     """Check the schedule fields together and build the trigger they describe, ``now`` being the
     worker's clock's time (the first run of a job without ``when``)."""
-    if periodically is not None and cron is not None:
-        raise InvalidSchedule.of("cron", "give either periodically or cron, not both")
+    given = [f for f, v in (("periodically", periodically), ("cron", cron)) if v is not None]
+    if calendar_interval is not None:
+        given.append("calendar_interval")
+    if len(given) > 1:
+        raise InvalidSchedule.of(
+            given[-1],
+            f"give only one of periodically, cron and calendar_interval (got {', '.join(given)})",
+        )
     zone = zones.DEFAULT_ZONE if timezone is None else zones.check_zone(timezone)
-    start = parse_when(when, now, zone)
+    written = when_and_wall(when, now, zone)
+    start = None if written is None else written[0]
     jitter_s = None
     if jitter is not None:
-        if periodically is None and cron is None:
+        if not given:
             raise InvalidSchedule.of(
-                "jitter", "only periodic jobs (periodically or cron) take jitter"
+                "jitter", "only periodic jobs (periodically, cron or calendar_interval) take jitter"
             )
         jitter_s = max(1, round(parse_duration(jitter, "jitter").total_seconds()))
+    if calendar_interval is not None:
+        anchor = zones.local_naive(now, zone) if written is None else written[1]
+        calendar = parse_interval(calendar_interval)
+        trigger = CalendarIntervalTrigger(calendar, anchor, zone, start or now, jitter_s)
+        first_run = None if start else now
+        return Schedule(trigger, start or now, None, None, jitter_s, first_run, zone, calendar.text)
     if cron is not None:
         if not isinstance(cron, str):
             raise InvalidSchedule.of("cron", f"expected a crontab line, got {cron!r}")

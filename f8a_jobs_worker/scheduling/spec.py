@@ -87,6 +87,7 @@ class JobSpec:
         job_id: str | None = None,
         periodically: Any = None,
         cron: Any = None,
+        calendar_interval: Any = None,
         jitter: Any = None,
         when: Any = None,
         timezone: Any = None,
@@ -114,6 +115,7 @@ class JobSpec:
         schedule = build_schedule(
             periodically=periodically,
             cron=cron,
+            calendar_interval=calendar_interval,
             jitter=jitter,
             when=when,
             timezone=timezone,

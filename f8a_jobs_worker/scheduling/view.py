@@ -11,6 +11,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from f8a_jobs_worker import zones
 from f8a_jobs_worker.job import BrokenJob, Job, JobOptions
+from f8a_jobs_worker.scheduling.calendar_interval import CalendarIntervalTrigger
 from f8a_jobs_worker.scheduling.zoned_cron import ZonedCronTrigger
 
 
@@ -30,6 +31,7 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
             "periodically": None,
             "periodically_seconds": None,
             "cron": None,
+            "calendar_interval": None,
             "jitter": None,
             "next_run_time": None,
             "timezone": None,
@@ -46,7 +48,7 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         when, periodically = trigger.start_date, trigger.interval
     elif isinstance(trigger, DateTrigger):
         when = trigger.run_date
-    elif isinstance(trigger, CronTrigger | ZonedCronTrigger):
+    elif isinstance(trigger, CronTrigger | ZonedCronTrigger | CalendarIntervalTrigger):
         when = trigger.start_date
     return {
         "job_id": job.job_id,
@@ -57,6 +59,7 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         "periodically": str(periodically) if periodically else None,
         "periodically_seconds": int(periodically.total_seconds()) if periodically else None,
         "cron": job.meta.get("cron"),
+        "calendar_interval": job.meta.get("calendar_interval"),
         "jitter": getattr(trigger, "jitter", None),
         "next_run_time": _iso(job.next_run_time),
         "timezone": job.timezone,
