@@ -28,6 +28,15 @@ misfire_grace_time: 365 days
 """
 
 
+LOCAL = """
+job_id: local
+handler: noop
+calendar_interval: 1 day
+when: "2030-01-01T06:00"
+timezone: Europe/Prague
+"""
+
+
 def restart(make_worker, jobs_dir: Path):
     worker = make_worker(default_jobs_dir=jobs_dir)
     worker.stop()
@@ -186,7 +195,11 @@ def test_check_default_jobs_command(empty_jobs_dir: Path) -> None:
     runner = CliRunner()
     good = runner.invoke(cli, ["check-default-jobs", "--dir", str(empty_jobs_dir)])
     assert good.exit_code == 0, good.output
-    assert "ok     nightly.yaml: nightly (noop, every 1 day, 0:00:00)" in good.output
+    assert "ok     nightly.yaml: nightly (noop, every 1 day of elapsed time)" in good.output
+    write(empty_jobs_dir, "local.yaml", LOCAL)
+    zoned = runner.invoke(cli, ["check-default-jobs", "--dir", str(empty_jobs_dir)])
+    assert "ok     local.yaml: local (noop, every day at 06:00, Europe/Prague)" in zoned.output
+    (empty_jobs_dir / "local.yaml").unlink()
     write(empty_jobs_dir, "zz.yaml", "job_id: z\nhandler: teleport\n")
     bad = runner.invoke(cli, ["check-default-jobs", "--dir", str(empty_jobs_dir)])
     assert bad.exit_code == 1
@@ -203,3 +216,25 @@ def test_on_interrupt_is_read_from_the_file(make_worker, empty_jobs_dir: Path) -
     assert worker.service.get_job("nightly")["job"]["on_interrupt"] == "retry"
     assert worker.default_jobs is not None
     assert "on_interrupt must be one of report, retry" in worker.default_jobs.errors["bad.yaml"]
+
+
+def test_time_zone_and_calendar_interval_are_read_from_the_file(
+    make_worker, empty_jobs_dir: Path
+) -> None:
+    write(empty_jobs_dir, "local.yaml", LOCAL)
+    write(
+        empty_jobs_dir,
+        "cron.yaml",
+        LOCAL.replace("local", "cronned").replace(
+            "calendar_interval: 1 day", 'cron: "0 6 * * 1-5"'
+        ),
+    )
+    write(empty_jobs_dir, "bad.yaml", LOCAL.replace("local", "bad").replace("Prague", "Prag"))
+    worker = make_worker(default_jobs_dir=empty_jobs_dir)
+    local = worker.service.get_job("local")["job"]
+    assert (local["timezone"], local["calendar_interval"]) == ("Europe/Prague", "1 day")
+    assert local["next_run_time_local"] == "2030-01-01T06:00:00+01:00"
+    cronned = worker.service.get_job("cronned")["job"]
+    assert cronned["next_run_time_local"] == "2030-01-01T06:00:00+01:00"
+    assert worker.default_jobs is not None
+    assert "unknown time zone 'Europe/Prag'" in worker.default_jobs.errors["bad.yaml"]

@@ -28,6 +28,7 @@ from f8a_jobs_worker.handlers import HandlerRegistry
 from f8a_jobs_worker.persistence.database import create_engine
 from f8a_jobs_worker.scheduling.default_jobs import load_definitions
 from f8a_jobs_worker.scheduling.migration import migrate_directory
+from f8a_jobs_worker.scheduling.preview import describe
 from f8a_jobs_worker.worker import Worker
 
 EX_UNAVAILABLE = 69
@@ -153,9 +154,7 @@ def check_default_jobs(ctx: click.Context, directory: Path | None) -> None:
     )
     for definition in report.definitions:
         spec = definition.spec
-        every = spec.schedule.cron or (
-            f"every {spec.schedule.periodically}" if spec.schedule.periodically else "once"
-        )
+        every = "once" if spec.schedule.one_shot else describe(spec.schedule)
         click.echo(
             f"ok     {definition.path.name}: {spec.job_id} ({spec.handler}, {every}"
             f"{', paused' if spec.paused else ''})"

@@ -252,6 +252,10 @@ class Schedule:
     timezone: str = zones.DEFAULT_ZONE
     calendar_interval: str | None = None
 
+    @property
+    def one_shot(self) -> bool:
+        return self.cron is None and self.periodically is None and self.calendar_interval is None
+
     def meta(self) -> dict[str, Any]:
         """What the job's meta keeps of the schedule beyond its trigger: the cron line as written, the zone,
         the calendar interval."""
