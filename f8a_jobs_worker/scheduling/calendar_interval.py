@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import calendar
 import math
-import random
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-
-from apscheduler.triggers.base import BaseTrigger
 
 from f8a_jobs_worker import zones
 from f8a_jobs_worker.errors import InvalidSchedule
+from f8a_jobs_worker.scheduling.local_trigger import LocalTimeTrigger
 
 _SPEC = re.compile(r"^\s*(?:(\d{1,5})\s*)?(day|week|month|year)s?\s*$", re.IGNORECASE)
-_MICROSECOND = timedelta(microseconds=1)
 #: the most runs apart :meth:`CalendarIntervalTrigger.first_at_or_after` guesses wrong by (clamping, changes)
 _SLACK = 2
 
@@ -66,10 +63,10 @@ def _add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month + 1, day=day)
 
 
-class CalendarIntervalTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no type information
+class CalendarIntervalTrigger(LocalTimeTrigger):
     """Runs every ``interval`` from the naive local ``anchor`` in zone ``timezone``, from ``start_date`` on."""
 
-    __slots__ = ("anchor", "interval", "jitter", "start_date", "timezone")
+    __slots__ = ("anchor", "interval")
 
     def __init__(
         self,
@@ -79,32 +76,14 @@ class CalendarIntervalTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler
         start_date: datetime,
         jitter: int | None = None,
     ) -> None:
+        super().__init__(timezone, start_date, jitter)
         self.interval = interval
         self.anchor = anchor
-        self.timezone = timezone
-        self.start_date = start_date.astimezone(UTC)
-        self.jitter = jitter
 
     def run(self, index: int) -> datetime:
         """The instant of run ``index`` (0: the anchor; negative ones lie before it)."""
         wall = _add_months(self.anchor, index * self.interval.months)
         return zones.instant(wall + timedelta(days=index * self.interval.days), self.timezone)
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        """As :class:`ZonedCronTrigger` answers it: after ``previous_fire_time``, else from ``now``."""
-        if previous_fire_time is not None:
-            previous = previous_fire_time.astimezone(UTC)
-            after = min(now.astimezone(UTC), previous + _MICROSECOND)
-            if after == previous:
-                after += _MICROSECOND
-        else:
-            after = now.astimezone(UTC)
-        found = self.first_at_or_after(max(after, self.start_date))
-        if found is None or not self.jitter:
-            return found
-        return found + timedelta(seconds=random.uniform(0, self.jitter))  # noqa: S311
 
     def first_at_or_after(self, moment: datetime) -> datetime | None:
         """The earliest run at or after ``moment`` (jitter left out); None beyond the calendar."""

@@ -14,16 +14,14 @@ where both day fields are given included), and each matching wall time is then t
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from f8a_jobs_worker import zones
+from f8a_jobs_worker.scheduling.local_trigger import LocalTimeTrigger
 
-_MICROSECOND = timedelta(microseconds=1)
 _SECOND = timedelta(seconds=1)
 _DAY = timedelta(days=1)
 
@@ -33,14 +31,14 @@ def fixed_hours(hour_field: str) -> bool:
     return "*" not in hour_field and "/" not in hour_field
 
 
-class ZonedCronTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships no type information
+class ZonedCronTrigger(LocalTimeTrigger):
     """Fire times of a crontab line in zone ``timezone`` (a name), as UTC instants, from ``start_date`` on.
 
     ``wall`` is the line as a UTC ``CronTrigger`` without start or jitter: it finds wall-clock times that
     match, in order, skipped and repeated ones alike; this class decides which instants each one names.
     """
 
-    __slots__ = ("fixed_hours", "jitter", "start_date", "timezone", "wall")
+    __slots__ = ("fixed_hours", "wall")
 
     def __init__(
         self,
@@ -50,28 +48,9 @@ class ZonedCronTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler ships 
         start_date: datetime,
         jitter: int | None = None,
     ) -> None:
+        super().__init__(timezone, start_date, jitter)
         self.wall = wall
-        self.timezone = timezone
         self.fixed_hours = fixed_hours
-        self.start_date = start_date.astimezone(UTC)
-        self.jitter = jitter
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        """The first fire time after ``previous_fire_time`` (or, without one, from ``now``), as
-        APScheduler's own triggers answer it, jitter added."""
-        if previous_fire_time is not None:
-            previous = previous_fire_time.astimezone(UTC)
-            after = min(now.astimezone(UTC), previous + _MICROSECOND)
-            if after == previous:
-                after += _MICROSECOND
-        else:
-            after = now.astimezone(UTC)
-        found = self.first_at_or_after(max(after, self.start_date))
-        if found is None or not self.jitter:
-            return found
-        return found + timedelta(seconds=random.uniform(0, self.jitter))  # noqa: S311
 
     def first_at_or_after(self, moment: datetime) -> datetime | None:
         """The earliest fire time at or after the UTC instant ``moment``, jitter left out."""
