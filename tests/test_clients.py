@@ -133,7 +133,8 @@ def test_boto3_drives_every_command_and_reads_plain_json(
     when = "2999-01-01T00:00:00+00:00"
     calls = [
         ("job.create", {"handler": "noop", "job_id": "b", "when": when}),
-        ("job.get", {"job_id": "b"}),
+        ("job.get", {"job_id": "b", "next_runs": 2}),
+        ("schedule.preview", {"cron": "0 2 * * *", "timezone": "Europe/Prague", "count": 3}),
         ("job.list", {"job_type": "all"}),
         ("job.pause", {"job_id": "b"}),
         ("job.resume", {"job_id": "b"}),

@@ -172,7 +172,7 @@ def test_cron(expression: str, after: datetime, expected: datetime) -> None:
         ({"cron": "61 5 * * *"}, "cron", "'61 5 * * *'"),
         ({"cron": "0 5 * * 9"}, "cron", "out of range"),
         ({"cron": 5}, "cron", "expected a crontab line"),
-        ({"cron": "0 5 * * *", "periodically": "1 day"}, "cron", "either periodically or cron"),
+        ({"cron": "0 5 * * *", "periodically": "1 day"}, "cron", "give only one of periodically"),
         ({"jitter": "5m"}, "jitter", "only periodic jobs"),
         ({"periodically": "1 day", "jitter": "soon"}, "jitter", "cannot parse"),
         ({"when": "2026-11-01T00:00:00Z"}, "when", "is in the past"),

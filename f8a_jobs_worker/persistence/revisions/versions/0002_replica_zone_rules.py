@@ -15,7 +15,10 @@ down_revision = "0001"
 
 
 def upgrade() -> None:
-    op.add_column("f8a_replicas", sa.Column("tz_rules", sa.String(16), nullable=True))
+    """Adds the column unless it is there (a store whose version table was lost is upgraded from 0001)."""
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("f8a_replicas")}
+    if "tz_rules" not in columns:
+        op.add_column("f8a_replicas", sa.Column("tz_rules", sa.String(16), nullable=True))
 
 
 def downgrade() -> None:
