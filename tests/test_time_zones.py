@@ -301,3 +301,24 @@ def test_backfill_bounds_are_read_in_the_jobs_zone_and_follow_the_rules(
     )
     fixed = service.backfill_job("fixed", start="2026-11-01T00:00", end="2026-11-02T00:00")
     assert (fixed["runs"], fixed["first"]) == (1, "2026-11-01T05:30:00+00:00")
+
+
+def test_a_calendar_interval_follows_newer_zone_rules_too(
+    make_worker: Callable[..., Worker],
+) -> None:
+    clock = MovableClock(datetime(2030, 3, 20, 12, tzinfo=UTC))
+    worker = make_worker(clock=clock)
+    right = worker.service.create_job(
+        "noop",
+        job_id="cal",
+        calendar_interval="1 week",
+        when="2030-03-21T06:00",
+        timezone="America/New_York",
+    )["job"]["next_run_time"]
+    service = worker.service
+    with service.unit_of_work() as uow:
+        (job,) = [j for j in service.writes.jobs.scheduled(uow) if j.job_id == "cal"]
+        service.writes.jobs.save(uow, [job.moved(datetime(2030, 3, 21, 11, tzinfo=UTC))])
+        service.state.set_value(uow, "tz_rules", "2000a")
+    worker.stop()
+    assert make_worker(clock=clock).service.get_job("cal")["job"]["next_run_time"] == right

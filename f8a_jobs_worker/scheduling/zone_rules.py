@@ -1,9 +1,9 @@
 """Stored next run times follow the time-zone rules in use.
 
-A cron job in a zone has its next run time stored as an instant, computed with the rules of the replica that
-computed it. When a deploy brings newer rules (a country moves its daylight-saving dates, or drops them),
-the first replica to start with them recomputes the stored next run times of cron jobs in a zone and records
-the release it used in ``scheduler.state``. A replica with older rules leaves them alone (an IANA release name
+A cron or calendar-interval job in a zone has its next run time stored as an instant, computed with the
+rules of the replica that computed it. When a deploy brings newer rules (a country moves its daylight-saving
+dates, or drops them), the first replica to start with them recomputes those stored next run times and
+records the release it used in ``scheduler.state``. A replica with older rules leaves them alone (an IANA release name
 such as ``2026f`` sorts by age), so a rolling deploy does not flip them back and forth. Interval and one-shot
 jobs are instants already and are not touched.
 """
@@ -17,7 +17,7 @@ from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.persistence.job_repository import JobRepository
 from f8a_jobs_worker.persistence.scheduler_state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
-from f8a_jobs_worker.scheduling.zoned_cron import ZonedCronTrigger
+from f8a_jobs_worker.scheduling.local_trigger import LocalTimeTrigger
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ def stored_rules(uow: UnitOfWork, state: SchedulerStateStore) -> str | None:
 
 
 def follow_rules(uow: UnitOfWork, jobs: JobRepository, state: SchedulerStateStore) -> list[str]:
-    """Recompute the next run times of cron jobs in a zone if the stored ones were computed with older
-    rules than this replica's; the ids of the jobs whose next run time moved."""
+    """Recompute the next run times of cron and calendar-interval jobs in a zone if the stored ones were
+    computed with older rules than this replica's; the ids of the jobs whose next run time moved."""
     current = zones.rules_version()
     state.ensure_value(
         uow, KEY, ""
@@ -43,7 +43,7 @@ def follow_rules(uow: UnitOfWork, jobs: JobRepository, state: SchedulerStateStor
     now = uow.now()
     moved = []
     for job in jobs.scheduled(uow):
-        if not isinstance(job.trigger, ZonedCronTrigger) or job.next_run_time is None:
+        if not isinstance(job.trigger, LocalTimeTrigger) or job.next_run_time is None:
             continue
         if job.next_run_time <= now:
             continue  # due already: it fires as a late run would
