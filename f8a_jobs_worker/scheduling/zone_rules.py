@@ -3,9 +3,9 @@
 A cron or calendar-interval job in a zone has its next run time stored as an instant, computed with the
 rules of the replica that computed it. When a deploy brings newer rules (a country moves its daylight-saving
 dates, or drops them), the first replica to start with them recomputes those stored next run times and
-records the release it used in ``scheduler.state``. A replica with older rules leaves them alone (an IANA release name
-such as ``2026f`` sorts by age), so a rolling deploy does not flip them back and forth. Interval and one-shot
-jobs are instants already and are not touched.
+records the release it used in ``scheduler.state``. A replica with older rules leaves them alone (an IANA
+release name such as ``2026f`` sorts by age), so a rolling deploy does not flip them back and forth. Interval
+and one-shot jobs are instants already and are not touched.
 """
 
 from __future__ import annotations
