@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from f8a_jobs_worker.errors import BrokerRefused, BrokerUnavailable
+from f8a_jobs_worker.messaging.confirms import ConfirmedTags
 from f8a_jobs_worker.retry import reason
 
 if TYPE_CHECKING:
@@ -52,10 +53,7 @@ class CeleryTarget:
         self.producer: Any = None
         self._channel: Any = None
         self._confirms = False
-        self._published = 0
-        self._confirmed = 0
-        self._acked: set[int] = set()
-        self._nacked: list[int] = []
+        self._tags = ConfirmedTags()
 
     @contextmanager
     def failures(self) -> Iterator[None]:
@@ -79,38 +77,23 @@ class CeleryTarget:
             self._confirms = hasattr(self._channel, "confirm_select")
             if self._confirms:
                 self._channel.confirm_select()
-                self._channel.events["basic_ack"].add(self._on_ack)
-                self._channel.events["basic_nack"].add(self._on_nack)
+                self._tags.watch(self._channel)
             self.producer = self.conn.Producer(self._channel)
-        self._published = self._confirmed = 0
-        self._acked.clear()
-        self._nacked.clear()
+        self._tags.reset()
 
     def sent(self) -> None:
         """One more message published through the producer."""
-        self._published += 1
-
-    def _on_ack(self, tag: int, multiple: bool) -> None:
-        if multiple:
-            self._confirmed = max(self._confirmed, tag)
-        else:
-            self._acked.add(tag)
-        while self._confirmed + 1 in self._acked:
-            self._confirmed += 1
-            self._acked.discard(self._confirmed)
-
-    def _on_nack(self, tag: int, multiple: bool) -> None:
-        self._nacked.append(tag)
+        self._tags.sent()
 
     def confirm(self) -> None:
         """Return once the broker has every message published so far (a nack raises)."""
         if not self._confirms or self.conn is None:
             return
         with self.failures():
-            while self._published > self._confirmed and not self._nacked:
+            while self._tags.unconfirmed > 0 and not self._tags.nacked:
                 self.conn.drain_events(timeout=CONFIRM_TIMEOUT)
-        if self._nacked:
-            raise BrokerRefused(f"the Celery broker refused delivery tag {self._nacked[0]}")
+        if self._tags.nacked:
+            raise BrokerRefused(f"the Celery broker refused delivery tag {self._tags.nacked[0]}")
 
     def close(self) -> None:
         conn, self.conn, self.producer, self._channel = self.conn, None, None, None

@@ -22,6 +22,7 @@ from amqp import spec
 
 from f8a_jobs_worker.errors import BrokerRefused, BrokerUnavailable
 from f8a_jobs_worker.messaging.amqp_frames import Cork, Frames
+from f8a_jobs_worker.messaging.confirms import ConfirmedTags
 from f8a_jobs_worker.messaging.port import Delivery, Facts, Outgoing, Transport
 from f8a_jobs_worker.retry import reason
 
@@ -57,10 +58,7 @@ class RabbitMQ(Transport):
         self._cork = Cork()
         self._buffer: list[Delivery] = []
         self._declared: set[str] = set()
-        self._published = 0
-        self._confirmed = 0  # every delivery tag up to this one is acknowledged
-        self._acked: set[int] = set()
-        self._nacked: list[int] = []
+        self._tags = ConfirmedTags()
 
     @contextmanager
     def _failures(self, since: int | None = None) -> Iterator[None]:
@@ -71,7 +69,7 @@ class RabbitMQ(Transport):
         except BrokerUnavailable:
             raise
         except FAILURES as exc:
-            sent = 0 if since is None else max(self._confirmed - since, 0)
+            sent = 0 if since is None else max(self._tags.confirmed - since, 0)
             raise BrokerUnavailable(f"RabbitMQ: {reason(exc)}", sent) from exc
 
     # -- the connection ---------------------------------------------------------------------------------------
@@ -226,7 +224,7 @@ class RabbitMQ(Transport):
 
     def send(self, messages: Iterable[Outgoing], window: int = 0) -> int:
         channel = self._confirm_channel()
-        first = self._published
+        first = self._tags.published
         sent = 0
         with self._failures(first), self._cork.corked():
             for message in messages:
@@ -235,7 +233,7 @@ class RabbitMQ(Transport):
                         self._declare_topic(message.topic)
                 self._publish(channel, message)
                 sent += 1
-                if window and self._published - self._confirmed >= window:
+                if window and self._tags.unconfirmed >= window:
                     with self._cork.released():
                         self._wait(first, down_to=window // 2)
         self._wait(first)
@@ -257,7 +255,7 @@ class RabbitMQ(Transport):
             properties["application_headers"] = message.headers
         exchange = message.topic
         key = message.routing_key if exchange else message.queue
-        self._published += 1
+        self._tags.sent()
         # py-amqp's basic_publish first reads whatever the broker sent (a socket call per message, to see a
         # connection.blocked early); the connection logs that notice whenever it reads
         channel.send_method(
@@ -273,45 +271,29 @@ class RabbitMQ(Transport):
             with self._failures():
                 channel = conn.channel()
                 channel.confirm_select()
-            channel.events["basic_ack"].add(self._on_ack)
-            channel.events["basic_nack"].add(self._on_nack)
+            self._tags.watch(channel)
             self._confirms = channel
-            self._published = self._confirmed = 0
-            self._acked.clear()
-            self._nacked.clear()
         return self._confirms
-
-    def _on_ack(self, tag: int, multiple: bool) -> None:
-        if multiple:
-            self._confirmed = max(self._confirmed, tag)
-        else:
-            self._acked.add(tag)
-        while self._confirmed + 1 in self._acked:
-            self._confirmed += 1
-            self._acked.discard(self._confirmed)
-
-    def _on_nack(self, tag: int, multiple: bool) -> None:
-        self._nacked.append(tag)
 
     def _wait(self, first: int, down_to: int = 0) -> None:
         """Read acks until at most ``down_to`` messages are unconfirmed (those published since ``first``
         count as sent once confirmed)."""
         conn, _ = self._live()
-        while self._published - self._confirmed > down_to and not self._nacked:
+        while self._tags.unconfirmed > down_to and not self._tags.nacked:
             with self._failures(first):
                 try:
                     conn.drain_events(timeout=CONFIRM_TIMEOUT)
                 except TimeoutError:
                     raise BrokerUnavailable(
                         f"RabbitMQ confirmed no message for {CONFIRM_TIMEOUT:.0f}s",
-                        max(self._confirmed - first, 0),
+                        max(self._tags.confirmed - first, 0),
                     ) from None
-        if self._nacked:
-            refused = self._nacked[0]
-            self._nacked.clear()
+        if self._tags.nacked:
+            refused = self._tags.nacked[0]
+            self._tags.nacked.clear()
             raise BrokerRefused(
                 f"RabbitMQ refused the message of delivery tag {refused}",
-                max(min(self._confirmed, refused - 1) - first, 0),
+                max(min(self._tags.confirmed, refused - 1) - first, 0),
             )
 
 
