@@ -26,10 +26,9 @@ from f8a_jobs_worker.persistence.database import store_errors
 from f8a_jobs_worker.persistence.job_repository import JobRepository
 from f8a_jobs_worker.persistence.ledger import LedgerEntry
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
-from f8a_jobs_worker.scheduling.calendar_interval import CalendarIntervalTrigger
 from f8a_jobs_worker.scheduling.executor import RunExecutor
+from f8a_jobs_worker.scheduling.local_trigger import LocalTimeTrigger
 from f8a_jobs_worker.scheduling.scheduler import Scheduler
-from f8a_jobs_worker.scheduling.zoned_cron import ZonedCronTrigger
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def _anchored(trigger: Any, start: datetime) -> Any:
         steps = math.ceil((trigger.start_date - start) / trigger.interval)
         trigger.start_date = trigger.start_date - steps * trigger.interval
     elif (
-        isinstance(trigger, CronTrigger | ZonedCronTrigger | CalendarIntervalTrigger)
+        isinstance(trigger, CronTrigger | LocalTimeTrigger)
         and trigger.start_date
         and trigger.start_date > start
     ):

@@ -72,8 +72,8 @@ class JobReads:
         if not {"cron", "periodically", "calendar_interval"} & set(fields):
             message = "give cron, periodically or calendar_interval"
             raise ValidationFailed(message, [{"path": "$.cron", "message": message}])
-        schedule = build_schedule(**fields, when=start, now=uow.now())
-        return previews.preview(schedule, uow.now(), count)
+        now = uow.now()
+        return previews.preview(build_schedule(**fields, when=start, now=now), now, count)
 
     def get_many(self, uow: UnitOfWork, job_ids: list[str]) -> list[dict[str, Any] | JobsError]:
         """Several ``job.get`` answered from one query, each with its result or ``job_not_found``."""

@@ -143,7 +143,7 @@ class ChangeEffect:
             instants = sorted({i for w in walls for i in trigger.instants_of(w)})
             fixed = trigger.fixed_hours
         elif isinstance(trigger, CalendarIntervalTrigger):
-            walls, instants, fixed = _calendar_walls(trigger, change, zone), [], True
+            walls, fixed = _calendar_walls(trigger, change, zone), True
             instants = [zones.instant(wall, zone) for wall in walls]
         else:  # elapsed time (a cron line in UTC sees no change)
             shift = _shift(change.after - change.before)

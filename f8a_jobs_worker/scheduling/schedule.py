@@ -278,9 +278,12 @@ def build_schedule(
 ) -> Schedule:
     """Check the schedule fields together and build the trigger they describe, ``now`` being the
     worker's clock's time (the first run of a job without ``when``)."""
-    given = [f for f, v in (("periodically", periodically), ("cron", cron)) if v is not None]
-    if calendar_interval is not None:
-        given.append("calendar_interval")
+    kinds = (
+        ("periodically", periodically),
+        ("cron", cron),
+        ("calendar_interval", calendar_interval),
+    )
+    given = [name for name, value in kinds if value is not None]
     if len(given) > 1:
         raise InvalidSchedule.of(
             given[-1],

@@ -11,8 +11,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from f8a_jobs_worker import zones
 from f8a_jobs_worker.job import BrokenJob, Job, JobOptions
-from f8a_jobs_worker.scheduling.calendar_interval import CalendarIntervalTrigger
-from f8a_jobs_worker.scheduling.zoned_cron import ZonedCronTrigger
+from f8a_jobs_worker.scheduling.local_trigger import LocalTimeTrigger
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -48,7 +47,7 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         when, periodically = trigger.start_date, trigger.interval
     elif isinstance(trigger, DateTrigger):
         when = trigger.run_date
-    elif isinstance(trigger, CronTrigger | ZonedCronTrigger | CalendarIntervalTrigger):
+    elif isinstance(trigger, CronTrigger | LocalTimeTrigger):
         when = trigger.start_date
     return {
         "job_id": job.job_id,

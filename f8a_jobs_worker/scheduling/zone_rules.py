@@ -61,10 +61,7 @@ def follow_rules(uow: UnitOfWork, jobs: JobRepository, state: SchedulerStateStor
             job.next_run_time.isoformat() if job.next_run_time else None,
             extra=job_fields(job.job_id, job.handler),
         )
-    if stored != current:
-        log.info(
-            "time-zone rules %s in use (stored next run times were computed with %s)",
-            current,
-            stored,
-        )
+    log.info(
+        "time-zone rules %s in use (stored next run times were computed with %s)", current, stored
+    )
     return [job.job_id for job in moved]
