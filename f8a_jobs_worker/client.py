@@ -6,7 +6,10 @@
 
 It needs nothing but the wire contract: it publishes envelopes to ``f8a_jobs_commands`` and reads replies from a
 queue of its own (exclusive and auto-deleted on RabbitMQ; created and deleted by the client elsewhere), through
-the same transport port as the worker.
+the same transport port as the worker. On RabbitMQ every message carries the connection's user as ``user_id``
+(the broker checks it: the worker's policy sees who sent it); with a ``signing_key`` each command is signed
+as it is sent (a retry is signed afresh); a trusted forwarder names the person it acts for
+(``on_behalf_of``).
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from f8a_jobs_worker.access.gate import ON_BEHALF_OF
+from f8a_jobs_worker.access.signing import Key, sign
 from f8a_jobs_worker.errors import (
     ERRORS_BY_CODE,
     BrokerUnavailable,
@@ -43,10 +49,21 @@ def raise_for(reply: dict[str, Any]) -> dict[str, Any]:
 
 class Client:
     def __init__(
-        self, broker_url: str | None = None, names: Names | None = None, timeout: float = 30.0
+        self,
+        broker_url: str | None = None,
+        names: Names | None = None,
+        timeout: float = 30.0,
+        signing_key: Key | None = None,
+        on_behalf_of: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``signing_key`` signs every command; ``on_behalf_of`` names the person a trusted forwarder acts
+        for; ``clock`` gives the time signatures are made at (Unix seconds)."""
         self.names = names or Names()
         self.timeout = timeout
+        self.signing_key = signing_key
+        self.on_behalf_of = on_behalf_of
+        self.clock = clock
         self.transport = transport_for(broker_url)
         self.transport.connect()
         self._declared = False
@@ -73,12 +90,17 @@ class Client:
         if not self._declared:
             self.transport.declare_queue(self.names.commands)
             self._declared = True
+        body = dumps(envelope)
+        headers = {ON_BEHALF_OF: self.on_behalf_of} if self.on_behalf_of else {}
+        if self.signing_key is not None:
+            headers.update(sign(self.signing_key, command_id, body, self.clock()))
         message = Outgoing(
-            dumps(envelope),
+            body,
             queue=self.names.commands,
             message_id=command_id,
             correlation_id=command_id,
             reply_to=reply_to,
+            headers=headers,
         )
         self.transport.send([message])
         return command_id

@@ -64,6 +64,22 @@ class Settings:
     schema_upgrade: str = "auto"
     log_level: str = "INFO"
     log_format: str = "text"
+    #: the policy file (access/policy.py); empty: every command from anyone, as before policies existed
+    policy: str = ""
+    #: off, optional or required; empty: optional where signing keys are set, else off
+    signing: str = ""
+    #: the YAML file of the keys signed commands are verified with
+    signing_keys: str = ""
+    signing_window: int = 300
+    audit_retention_days: int = 365
+    #: a client's key to sign commands with (``key_id:secret``), or the file holding it
+    signing_key: str = ""
+    signing_key_file: str = ""
+
+    @property
+    def signing_mode(self) -> str:
+        """The signing mode in force: as set, else optional where keys are given, else off."""
+        return self.signing or ("optional" if self.signing_keys else "off")
 
     @property
     def effective_analytics_database_url(self) -> str:
@@ -154,6 +170,16 @@ class Settings:
                 f"{PREFIX}SCHEMA_UPGRADE must be one of {', '.join(SCHEMA_UPGRADES)}, "
                 f"got {self.schema_upgrade!r}"
             )
+        if self.signing_mode not in ("off", "optional", "required"):
+            raise ConfigError(
+                f"{PREFIX}SIGNING must be off, optional or required, got {self.signing!r}"
+            )
+        if self.signing_mode != "off" and not self.signing_keys:
+            raise ConfigError(f"{PREFIX}SIGNING={self.signing_mode} needs {PREFIX}SIGNING_KEYS")
+        if not 10 <= self.signing_window <= 86400 or self.audit_retention_days < 1:
+            raise ConfigError(
+                f"{PREFIX}SIGNING_WINDOW must be 10 to 86400 s and {PREFIX}AUDIT_RETENTION_DAYS >= 1"
+            )
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"{PREFIX}LOG_FORMAT must be text or json, got {self.log_format!r}")
         self._check_names()
@@ -237,6 +263,11 @@ class Settings:
             else f"{self.metrics_host}:{self.metrics_port}",
             "flow_backend": self.flow_backend,
             "schema_upgrade": self.schema_upgrade,
+            "policy": self.policy or None,
+            "signing": self.signing_mode,
+            "signing_keys": self.signing_keys or None,
+            "signing_key": "set" if self.signing_key or self.signing_key_file else None,
+            "audit_retention_days": self.audit_retention_days,
             **(
                 {}
                 if self.flow_backend == "exchange"
@@ -270,6 +301,9 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "log_level": str.upper,
     "schema_upgrade": str.lower,
     "log_format": str.lower,
+    "signing": str.lower,
+    "signing_window": int,
+    "audit_retention_days": int,
 }
 
 

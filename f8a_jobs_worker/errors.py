@@ -108,6 +108,20 @@ class InternalError(JobsError):
     code = "internal_error"
 
 
+class Forbidden(JobsError):
+    """The policy does not let the command's principal send it: answered, announced, no effect."""
+
+    code = "forbidden"
+
+
+class Untrusted(Forbidden):
+    """The message's identity or signature cannot be trusted: refused as ``forbidden`` and, beside the
+    answer, kept byte for byte in the dead-letter queue for whoever investigates."""
+
+    #: who sent it as far as the broker vouched, where it did (a Principal), for the audit
+    principal: Any = None
+
+
 ERRORS_BY_CODE: dict[str, type[JobsError]] = {
     cls.code: cls
     for cls in (
@@ -123,6 +137,7 @@ ERRORS_BY_CODE: dict[str, type[JobsError]] = {
         FilterError,
         Unavailable,
         InternalError,
+        Forbidden,
     )
 }
 

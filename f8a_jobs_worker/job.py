@@ -122,6 +122,15 @@ class Job:
     def moved(self, next_run_time: datetime | None) -> Job:
         return replace(self, next_run_time=next_run_time)
 
+    def state_changed(self, by: Mapping[str, Any] | None, at: datetime) -> Job:
+        """The job with who paused or resumed it, and when, kept in its meta (shown in the job view)."""
+        if by is None:
+            return self
+        return replace(
+            self,
+            meta={**self.meta, "state_changed_by": dict(by), "state_changed_at": at.isoformat()},
+        )
+
     def to_state(self) -> dict[str, Any]:
         """The row's state: the dict of APScheduler 3's ``Job.__getstate__`` (version 1)."""
         return {

@@ -23,6 +23,10 @@ from referencing import Registry, Resource
 from f8a_jobs_worker import resources
 from f8a_jobs_worker.errors import ValidationFailed
 
+#: the contract's version (``scheduler.state``): it grows by additions within a version (docs/messages.md,
+#: "How the contract grows"); a field removed or changing meaning makes the next one
+CONTRACT_VERSION = "2"
+
 
 @cache
 def load_schema(relative_path: str) -> dict[str, Any]:

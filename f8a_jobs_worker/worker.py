@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from functools import partial
 from types import TracebackType
 from typing import Any
 
 from f8a_jobs_worker import __version__
+from f8a_jobs_worker.access.control import AccessControl
 from f8a_jobs_worker.clock import SYSTEM, Clock
 from f8a_jobs_worker.commands.applier import COMMANDS, CommandApplier
 from f8a_jobs_worker.commands.consumer import CommandConsumer
@@ -90,6 +90,9 @@ class Worker:
         self.names = settings.names()
         self.transports = transports or partial(transport_for, settings.broker_url)
         self.metrics = Metrics(frozenset(COMMANDS))
+        self.access = AccessControl.of(
+            settings, COMMANDS
+        )  # a policy that cannot be used: ConfigError
         self._store(clock)
         self._messaging(messaging, sink)
         self._scheduling()
@@ -207,17 +210,19 @@ class Worker:
             settings.misfire_grace_time,
             self.flow_backend,
         )
-        reads = JobReads(self.jobs, self.runs, self.ledger, self.replicas, self.state, self.filters)
+        reads = JobReads(
+            self.jobs,
+            self.runs,
+            self.ledger,
+            self.replicas,
+            self.state,
+            self.filters,
+            self.access.describe,
+        )
         self.service = JobService(
             transactions, self.turns, writes, reads, self.scheduler, self.state
         )
-        self.housekeeping = Housekeeping(
-            transactions,
-            self.runs,
-            timedelta(days=settings.history_max_age_days),
-            settings.history_per_job,
-            timedelta(days=settings.reply_max_age_days),
-        )
+        self.housekeeping = Housekeeping.of(transactions, self.runs, settings)
         self.listener = (
             Listener(self.engine, self._notified, self._caught_up) if listens(self.engine) else None
         )
@@ -225,13 +230,17 @@ class Worker:
     def _commands(self, messaging: bool) -> None:
         self.consumer: CommandConsumer | None = None
         if messaging:
+            transport = self.transports(30)
+            clock = self.transactions.clock
+            gate = self.access.gate(transport.facts.identity, clock, self.metrics.refused)
             self.consumer = CommandConsumer(
-                self.transports(30),
+                transport,
                 CommandApplier(self.service),
                 self.names,
                 self.settings.prefetch,
                 self.metrics,
-                self.transactions.clock,
+                clock,
+                gate,
             )
 
     def _watch(self) -> Watch:
@@ -300,6 +309,7 @@ class Worker:
         stopped again)."""
         log.info("f8a-jobs-worker %s starting: %s", __version__, self.settings.describe())
         log.info("handlers: %s", ", ".join(self.registry))
+        self.access.log()
         try:
             for name, start, stop in self._parts():
                 self._lifecycle.start(name, start, stop)

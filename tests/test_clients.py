@@ -35,8 +35,10 @@ def test_the_boto3_example_needs_nothing_but_json(
     messaging_worker: Any, broker_url: str, names: Any, tmp_path: Path
 ) -> None:
     """boto3 only: commands as plain JSON with message attributes, replies and events read with
-    ``json.loads(body)``."""
-    messaging_worker()
+    ``json.loads(body)``; under a policy that knows the sender by SQS's SenderId (moto's is AIDA...)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("principals:\n  'AIDA*': operator\n")
+    messaging_worker(policy=str(policy))
     prefix = names.commands.removesuffix("_commands")
     assert names.events == f"{prefix}_events"
     endpoint = urlsplit(broker_url)
@@ -60,15 +62,16 @@ NODE_EXAMPLES = ROOT / "docs" / "examples" / "node"
 
 
 def run_on_rabbitmq(
-    program: str, script: Path, broker_url: str, names: Any
+    program: str, script: Path, broker_url: str, names: Any, extra: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run an example with the broker and the test's queue names in its environment."""
+    """Run an example with the broker and the test's queue names (and ``extra``) in its environment."""
     return subprocess.run(
         [program, str(script)],
         env={
             **os.environ,
             "AMQP_URL": broker_url.rstrip("/"),
             "F8A_QUEUE_PREFIX": names.commands.removesuffix("_commands"),
+            **(extra or {}),
         },
         capture_output=True,
         text=True,
@@ -80,10 +83,13 @@ def run_on_rabbitmq(
 def test_the_node_example_over_rabbitmq(
     messaging_worker: Any, broker_url: str, names: Any, tmp_path: Path
 ) -> None:
-    """amqplib only: replyTo/correlationId properties, events from a queue bound to the events exchange.
-    Needs Node.js and ``npm ci`` in docs/examples/node (``make test`` runs it)."""
+    """amqplib only: replyTo/correlationId/userId properties, events from a queue bound to the events
+    exchange, under a policy that knows the broker user. Needs Node.js and ``npm ci`` in docs/examples/node
+    (``make test`` runs it)."""
     assert (NODE_EXAMPLES / "node_modules" / "amqplib").is_dir(), "run npm ci in docs/examples/node"
-    messaging_worker()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"principals:\n  {urlsplit(broker_url).username}: operator\n")
+    messaging_worker(policy=str(policy))
     script = NODE_EXAMPLES / f"example-{tmp_path.name}.js"
     script.write_text(example("node"), encoding="utf-8")
     try:
@@ -95,18 +101,34 @@ def test_the_node_example_over_rabbitmq(
 
 
 @pytest.mark.parametrize("broker_url", ["rabbitmq"], indirect=True)
+@pytest.mark.parametrize("signed", [False, True], ids=["no-policy", "signed-under-policy"])
 def test_the_shell_example_with_amqp_tools(
-    messaging_worker: Any, broker_url: str, names: Any, tmp_path: Path
+    messaging_worker: Any, broker_url: str, names: Any, tmp_path: Path, signed: bool
 ) -> None:
-    messaging_worker()
+    """As written; and signing through headers (amqp-publish cannot set user_id) under a policy that
+    requires signatures."""
+    extra: dict[str, str] = {}
+    if signed:
+        keys, policy = tmp_path / "keys.yaml", tmp_path / "policy.yaml"
+        keys.write_text("keys:\n  scripts-1: {secret: s3cret-0123456789abcdef, principal: cron}\n")
+        policy.write_text("principals:\n  cron: operator\n")
+        messaging_worker(policy=str(policy), signing="required", signing_keys=str(keys))
+        extra["F8A_JOBS_SIGNING_KEY"] = "scripts-1:s3cret-0123456789abcdef"
+    else:
+        messaging_worker()
     script = tmp_path / "client.sh"
     script.write_text(example("shell"), encoding="utf-8")
-    done = run_on_rabbitmq("sh", script, broker_url, names)
+    done = run_on_rabbitmq("sh", script, broker_url, names, extra)
     assert done.returncode == 0, done.stdout + done.stderr
     replies = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert [r["command"] for r in replies] == ["job.create", "job.get", "job.delete"]
     assert all(r["ok"] for r in replies), replies
     assert replies[2]["result"] == {"removed": ["hello-shell"]}
+    if signed:
+        assert replies[0]["result"]["job"]["created_by"] == {
+            "principal": "cron",
+            "source": "signature",
+        }
 
 
 @pytest.mark.parametrize("broker_url", ["sqs"], indirect=True)
@@ -149,6 +171,7 @@ def test_boto3_drives_every_command_and_reads_plain_json(
         ("scheduler.pause", {}),
         ("scheduler.resume", {}),
         ("job.delete", {"job_id": "b"}),
+        ("audit.list", {"job_id": "b", "limit": 3}),
     ]
     assert {command for command, _ in calls} == set(COMMANDS)
     for n, (command, args) in enumerate(calls):

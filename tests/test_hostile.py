@@ -33,8 +33,11 @@ COUNT = {"rabbitmq": int(240 * SCALE), "sqs": int(60 * SCALE)}
 PROBE_EVERY = 20
 
 
-def publish(url: str, queue: str, messages: list[Hostile], reply_to: str) -> None:
-    """Through kombu, each body as it is, with the message's own metadata."""
+def publish(
+    url: str, queue: str, messages: list[Hostile], reply_to: str, user_id: str | None = None
+) -> None:
+    """Through kombu, each body as it is, with the message's own metadata (and ``user_id``, which the
+    broker checks, where the worker's policy needs it)."""
     with kombu_connection(url) as conn:
         producer = conn.Producer()
         for message in messages:
@@ -50,6 +53,7 @@ def publish(url: str, queue: str, messages: list[Hostile], reply_to: str) -> Non
                 reply_to=reply_to,
                 correlation_id=message.correlation_id,
                 **({"message_id": meta["message_id"]} if meta.get("message_id") else {}),
+                **({"user_id": user_id} if user_id else {}),
             )
 
 
@@ -164,12 +168,35 @@ def hostile_broker(request: pytest.FixtureRequest) -> tuple[str, str]:
     return request.param, str(request.getfixturevalue(f"{request.param}_url"))
 
 
+#: under a policy, the publisher may read and not write: the broker's user on RabbitMQ, moto's SenderId
+READER_POLICY = "principals:\n  guest: reader\n  'AIDA*': reader\n"
+
+
+def kept(code: str, reply: dict[str, Any]) -> bool:
+    """Whether a reply's command is dead-lettered: the codes that never apply, and a sender that cannot be
+    trusted (a policy's refusal names ``$.command`` in its details, and is only answered)."""
+    if code == "forbidden":
+        return not reply["error"]["details"]
+    return code in DEAD_LETTER_CODES
+
+
+@pytest.mark.parametrize("policy", [False, True], ids=["no-policy", "reader-policy"])
 def test_every_hostile_message_gets_exactly_one_outcome(
-    hostile_broker: tuple[str, str], database_url: str, names, empty_jobs_dir: Path, tmp_path: Path
+    hostile_broker: tuple[str, str],
+    policy: bool,
+    database_url: str,
+    names,
+    empty_jobs_dir: Path,
+    tmp_path: Path,
 ) -> None:
     transport, url = hostile_broker
     print(f"F8A_FUZZ_SEED={SEED}")
-    env = worker_env(database_url, url, names, empty_jobs_dir, F8A_JOBS_THREADS="2")
+    settings = {"F8A_JOBS_THREADS": "2"}
+    if policy:
+        (tmp_path / "policy.yaml").write_text(READER_POLICY)
+        settings["F8A_JOBS_POLICY"] = str(tmp_path / "policy.yaml")
+    user = urlsplit(url).username if policy and transport == "rabbitmq" else None
+    env = worker_env(database_url, url, names, empty_jobs_dir, **settings)
     messages = corpus(COUNT[transport], SEED)
     probes: list[Hostile] = []
     replies = ReplyCollector(url)
@@ -177,11 +204,12 @@ def test_every_hostile_message_gets_exactly_one_outcome(
     try:
         worker.wait_for("consuming commands")
         for start in range(0, len(messages), PROBE_EVERY):
-            publish(url, names.commands, messages[start : start + PROBE_EVERY], replies.name)
+            batch = messages[start : start + PROBE_EVERY]
+            publish(url, names.commands, batch, replies.name, user)
             probe = Hostile(
                 json.dumps({"command": "scheduler.state"}).encode(), f"probe-{start:04d}"
             )
-            publish(url, names.commands, [probe], replies.name)
+            publish(url, names.commands, [probe], replies.name, user)
             probes.append(probe)
         if transport == "rabbitmq":
             extra = publish_undecodable(url, names.commands, replies.name)
@@ -219,12 +247,13 @@ def test_every_hostile_message_gets_exactly_one_outcome(
         code = "ok" if reply["ok"] else reply["error"]["code"]
         codes[code] = codes.get(code, 0) + 1
         assert code != "internal_error", f"{message.body[:300]!r}: {reply}"
-        if code in DEAD_LETTER_CODES:
+        if kept(code, reply):
             assert reasons.get(message.body) == code, f"{message.body[:200]!r} not dead-lettered"
         else:
             assert message.body not in reasons, f"{message.body[:200]!r} dead-lettered on {code}"
     for message in extra:  # undecodable properties or envelopes: refused and kept, byte for byte
-        expect = message.meta["expect"]
+        # under a policy, a message whose user_id could not be read cannot be trusted on RabbitMQ
+        expect = "forbidden" if policy and transport == "rabbitmq" else message.meta["expect"]
         if message.correlation_id:
             assert replies.by_correlation[message.correlation_id][0].get("ok") == (expect == "ok")
         if expect == "ok":
@@ -233,6 +262,7 @@ def test_every_hostile_message_gets_exactly_one_outcome(
             assert reasons.get(message.body) == expect, message.meta
     print(f"outcomes on {transport}: {codes}; dead letters: {len(dead)}")
     assert codes.get("validation_error") and codes.get("invalid_json")
+    assert bool(codes.get("forbidden")) == policy
 
 
 @pytest.mark.parametrize("broker_url", ["rabbitmq", "sqs"], indirect=True)

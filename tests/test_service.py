@@ -53,6 +53,9 @@ def test_create_get_and_view(make_worker) -> None:
         "pause_after_failures": None,
         "overlap": "skip",
         "overlap_limit": None,
+        "created_by": None,  # a facade call, not a command: no principal
+        "state_changed_by": None,
+        "state_changed_at": None,
     }
     assert delivered(worker).names("nightly") == ["job.created"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import click
 
 from f8a_jobs_worker import __version__, logs, retry
-from f8a_jobs_worker.cli import db, flows, health, monitor, publish
+from f8a_jobs_worker.cli import audit, db, flows, health, monitor, publish
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.cli.signals import install_signal_handlers
 from f8a_jobs_worker.clock import SYSTEM
@@ -100,6 +101,7 @@ def run(ctx: click.Context, /, no_default_jobs: bool, **options: Any) -> None:
         ctx.exit(EX_UNAVAILABLE)
         return
     settle_heap()
+    signal.signal(signal.SIGHUP, lambda *_: worker.access.reload())
     try:
         while not stop.wait(1.0):
             pass
@@ -228,6 +230,7 @@ cli.add_command(monitor.dlq)
 cli.add_command(flows.flows)
 cli.add_command(health.health)
 cli.add_command(db.db)
+cli.add_command(audit.audit)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -15,6 +15,8 @@ EX_CONFLICT = 4
 EX_INVALID = 5
 EX_UNAVAILABLE = 69
 EX_SOFTWARE = 70
+#: a command the policy refused, or whose sender or signature could not be trusted (sysexits' EX_NOPERM)
+EX_FORBIDDEN = 77
 
 EXIT_CODES = {
     "job_not_found": EX_NOT_FOUND,
@@ -29,6 +31,7 @@ EXIT_CODES = {
     "filter_error": EX_INVALID,
     "unavailable": EX_UNAVAILABLE,
     "internal_error": EX_SOFTWARE,
+    "forbidden": EX_FORBIDDEN,
 }
 
 
@@ -60,63 +63,100 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _who(principal: dict[str, Any] | None) -> str | None:
+    """A principal as a cell: its name, and whom it acted for."""
+    if not principal:
+        return None
+    acting = f" for {principal['on_behalf_of']}" if principal.get("on_behalf_of") else ""
+    return f"{principal['principal']}{acting}"
+
+
 def show(result: dict[str, Any], as_json: bool) -> None:
     """A command's result: JSON as it came, or the best human form for its shape."""
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    if "job" in result:
-        for key, value in result["job"].items():
-            click.echo(f"{key + ':':<22}{_cell(value)}")
-        if "next_runs" in result:
-            click.echo("\nnext runs:\n" + table(result["next_runs"], ["local", "at"]))
-    elif "description" in result:
-        click.echo(result["description"])
-        click.echo(table(result["runs"], ["local", "at"]))
-        for change in result["changes"]:
-            click.echo(f"{change['at']}: {change['effect']}")
-    elif "jobs" in result:
-        jobs = result["jobs"]
-        if jobs and "failed_job_id" in jobs[0]:
-            click.echo(table(jobs, ["job_id", "failed_job_id", "handler", "failed_at", "error"]))
-        else:
-            click.echo(
-                table(
-                    jobs, ["job_id", "handler", "state", "next_run_time", "periodically", "default"]
-                )
-            )
-        click.echo(f"\n{len(jobs)} of {result['jobs_count']} shown")
-        if "next" in result:
-            click.echo(f"next page: --after {result['next']}")
-    elif "runs" in result:
-        click.echo(
-            table(result["runs"], ["finished_at", "outcome", "duration_s", "summary", "error"])
-        )
-        if "next" in result:
-            click.echo(f"\nolder runs: --after {result['next']}")
-    elif "removed" in result:
-        click.echo(f"removed: {', '.join(result['removed']) or 'nothing'}")
-    elif "state" in result:
-        click.echo(f"scheduler: {result['state']}")
-        if "runs_in_progress" in result:
-            outbox = result["outbox"]
-            click.echo(f"runs in progress: {result['runs_in_progress']}")
-            click.echo(f"outbox: {outbox['pending']} to send, oldest {outbox['oldest_age_s']}s")
-        if result.get("replicas"):
-            replicas = [
-                r
-                | {
-                    "id": r["id"] + (" *" if r["this"] else ""),
-                    "heartbeat": f"{r['heartbeat_age_s']}s ago",
-                }
-                for r in result["replicas"]
-            ]
-            click.echo("")
-            click.echo(
-                table(
-                    replicas,
-                    ["id", "host", "pid", "version", "started_at", "heartbeat", "runs_in_progress"],
-                )
-            )
+    for key, printer in _SHAPES:
+        if key in result:
+            printer(result)
+            return
+    click.echo(json.dumps(result, indent=2))
+
+
+def _job(result: dict[str, Any]) -> None:
+    for key, value in result["job"].items():
+        click.echo(f"{key + ':':<22}{_cell(value)}")
+    if "next_runs" in result:
+        click.echo("\nnext runs:\n" + table(result["next_runs"], ["local", "at"]))
+
+
+def _preview(result: dict[str, Any]) -> None:
+    click.echo(result["description"])
+    click.echo(table(result["runs"], ["local", "at"]))
+    for change in result["changes"]:
+        click.echo(f"{change['at']}: {change['effect']}")
+
+
+def _jobs(result: dict[str, Any]) -> None:
+    jobs = result["jobs"]
+    if jobs and "failed_job_id" in jobs[0]:
+        click.echo(table(jobs, ["job_id", "failed_job_id", "handler", "failed_at", "error"]))
     else:
-        click.echo(json.dumps(result, indent=2))
+        columns = ["job_id", "handler", "state", "next_run_time", "periodically", "default"]
+        click.echo(table(jobs, columns))
+    click.echo(f"\n{len(jobs)} of {result['jobs_count']} shown")
+    if "next" in result:
+        click.echo(f"next page: --after {result['next']}")
+
+
+def _audit(result: dict[str, Any]) -> None:
+    rows = [entry | {"by": _who(entry["by"])} for entry in result["entries"]]
+    click.echo(table(rows, ["at", "by", "command", "job_id", "outcome", "message"]))
+    if result.get("next"):
+        click.echo(f"\nolder entries: --after {result['next']}")
+
+
+def _runs(result: dict[str, Any]) -> None:
+    runs = [run | {"started_by": _who(run.get("started_by"))} for run in result["runs"]]
+    columns = ["finished_at", "outcome", "duration_s", "started_by", "summary", "error"]
+    click.echo(table(runs, columns))
+    if "next" in result:
+        click.echo(f"\nolder runs: --after {result['next']}")
+
+
+def _removed(result: dict[str, Any]) -> None:
+    click.echo(f"removed: {', '.join(result['removed']) or 'nothing'}")
+
+
+def _state(result: dict[str, Any]) -> None:
+    click.echo(f"scheduler: {result['state']}")
+    if "runs_in_progress" in result:
+        outbox = result["outbox"]
+        click.echo(f"runs in progress: {result['runs_in_progress']}")
+        click.echo(f"outbox: {outbox['pending']} to send, oldest {outbox['oldest_age_s']}s")
+    if "access" in result:
+        access = result["access"]
+        click.echo(f"policy: {access['policy']}; signed commands: {access['signing']}")
+    if result.get("replicas"):
+        replicas = [
+            r
+            | {
+                "id": r["id"] + (" *" if r["this"] else ""),
+                "heartbeat": f"{r['heartbeat_age_s']}s ago",
+            }
+            for r in result["replicas"]
+        ]
+        columns = ["id", "host", "pid", "version", "started_at", "heartbeat", "runs_in_progress"]
+        click.echo("\n" + table(replicas, columns))
+
+
+#: the result shapes, by the key that tells them, in the order they are looked for
+_SHAPES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("job", _job),
+    ("description", _preview),
+    ("jobs", _jobs),
+    ("entries", _audit),
+    ("runs", _runs),
+    ("removed", _removed),
+    ("state", _state),
+]

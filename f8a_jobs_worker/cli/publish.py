@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
+from f8a_jobs_worker.access.signing import client_key
 from f8a_jobs_worker.cli.output import EX_UNAVAILABLE, EXIT_CODES, fail, show
-from f8a_jobs_worker.cli.settings import settings_from
+from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.client import Client, raise_for
-from f8a_jobs_worker.errors import BrokerUnavailable, JobsError, ReplyTimeout
+from f8a_jobs_worker.errors import BrokerUnavailable, ConfigError, JobsError, ReplyTimeout
 
 
 def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,7 +39,14 @@ def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def connected(ctx: click.Context, broker_url: str | None, timeout: float) -> Iterator[Client]:
     settings = settings_from(ctx, broker_url=broker_url)
     try:
-        with Client(settings.broker_url, names=settings.names(), timeout=timeout) as client:
+        key = client_key(settings.signing_key, settings.signing_key_file)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EX_CONFIG) from None
+    try:
+        with Client(
+            settings.broker_url, names=settings.names(), timeout=timeout, signing_key=key
+        ) as client:
             yield client
     except (ReplyTimeout, BrokerUnavailable) as exc:
         click.echo(

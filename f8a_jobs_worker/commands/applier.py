@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -12,10 +13,12 @@ import sqlalchemy as sa
 
 from f8a_jobs_worker.commands.answers import error_reply, ok_reply
 from f8a_jobs_worker.commands.envelope import Envelope
-from f8a_jobs_worker.errors import JobsError, Unavailable
+from f8a_jobs_worker.errors import JobsError, Unavailable, Untrusted
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.messaging.codec import encode_reply
+from f8a_jobs_worker.persistence.audit import AuditLog, audit_row
 from f8a_jobs_worker.persistence.database import ping
+from f8a_jobs_worker.persistence.signatures import SeenSignatures
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.facade import JobService
 
@@ -46,6 +49,7 @@ COMMANDS: dict[str, Apply] = {
     "report.analyses": lambda service, args, uow: service.analyses_report(**args, uow=uow),
     "scheduler.pause": lambda service, _, uow: service.pause_scheduler(uow=uow),
     "scheduler.resume": lambda service, _, uow: service.resume_scheduler(uow=uow),
+    "audit.list": lambda service, args, uow: AuditLog.page(uow, **{"limit": 100, **args}),
 }
 
 #: commands that never change the job store: a batch of only these runs without the job-store lock, and its
@@ -60,6 +64,7 @@ READ_ONLY = frozenset(
         "filter.sql",
         "scheduler.state",
         "report.analyses",
+        "audit.list",
     }
 )
 
@@ -105,6 +110,8 @@ class Applied:
     error: Exception | None = None
     #: the reply as sent, where it was encoded to be stored (so it is encoded once)
     body: bytes | None = None
+    #: a refusal found while applying that also keeps the message as a dead letter (a replayed signature)
+    dead_letter: bool = False
 
 
 class CommandApplier:
@@ -128,10 +135,12 @@ class CommandApplier:
         """Raise :class:`Unavailable` unless the store answers."""
         ping(self.service.transactions.engine)
 
-    def announce(self, event: Event) -> None:
-        """An event of the consumer's own (``command.rejected``), through the outbox."""
+    def announce(self, event: Event, audit: dict[str, Any] | None = None) -> None:
+        """An event of the consumer's own (``command.rejected``), through the outbox, with its audit row."""
         with self.service.transactions.begin() as uow:
             uow.emit(event)
+            if audit is not None:
+                AuditLog.record(uow, audit)
 
     def apply_many(self, envelopes: list[Envelope]) -> list[Applied]:
         """Apply ``envelopes`` in order, in one unit of work; one :class:`Applied` per envelope.
@@ -148,7 +157,9 @@ class CommandApplier:
         that writes saves a round trip to the database that way. Reads store no reply: a read sent again
         is answered afresh.
         """
-        writes = any(envelope.command not in READ_ONLY for envelope in envelopes)
+        writes = any(
+            envelope.command not in READ_ONLY or envelope.seal is not None for envelope in envelopes
+        )
         if writes:
             try:
                 return self._apply(envelopes, writes, look_up=False)
@@ -167,10 +178,16 @@ class CommandApplier:
                 if look_up
                 else {}
             )
+            replayed = self._replays(uow, envelopes)
             position = 0
             while position < len(envelopes):
                 envelope = envelopes[position]
+                uow.actor = envelope.principal
                 stored = known.get(envelope.command_id)
+                if envelope.command_id in replayed:
+                    results.append(self._replayed(uow, envelope))
+                    position += 1
+                    continue
                 if stored is not None:
                     results.append(Applied(stored, duplicate=True))
                     position += 1
@@ -203,7 +220,32 @@ class CommandApplier:
                     continue
                 body = self._keep(uow, envelope, reply, known, writes)
                 results.append(Applied(reply, body=body))
+            uow.actor = None
         return results
+
+    @staticmethod
+    def _replays(uow: UnitOfWork, envelopes: list[Envelope]) -> set[str]:
+        """The command ids of signed commands whose signature was applied before and that the broker did
+        not give back (a redelivery is no replay); the others' signatures are remembered."""
+        sealed = [e for e in envelopes if e.seal is not None]
+        seen = SeenSignatures.seen(uow, [e.seal for e in sealed if e.seal is not None])
+        replayed = set()
+        for envelope in sealed:
+            assert envelope.seal is not None
+            if envelope.seal.signature not in seen:
+                SeenSignatures.remember(uow, envelope.seal)
+                seen.add(envelope.seal.signature)
+            elif not envelope.redelivered:
+                replayed.add(envelope.command_id)
+        return replayed
+
+    @staticmethod
+    def _replayed(uow: UnitOfWork, envelope: Envelope) -> Applied:
+        """A replayed signed command: refused, its refusal audited here (the consumer announces it)."""
+        error = Untrusted("signature refused: this signed message was applied before (a replay)")
+        reply = error_reply(envelope, error)
+        AuditLog.record(uow, audit_of(envelope, reply["error"], uow.now()))
+        return Applied(reply, dead_letter=True)
 
     @staticmethod
     def _keep(
@@ -214,10 +256,13 @@ class CommandApplier:
         writes: bool,
     ) -> bytes | None:
         """Remember a reply for the same ``command_id`` later in the batch, and store it with the batch
-        when the batch writes (a read changes nothing: its reply is not kept); the stored body, if any."""
+        when the batch writes (a read changes nothing: its reply is not kept); the stored body, if any.
+        A command that writes is audited with its outcome."""
         known[envelope.command_id] = reply
         if not writes:
             return None
+        if envelope.command not in READ_ONLY:
+            AuditLog.record(uow, audit_of(envelope, reply.get("error"), uow.now()))
         body = encode_reply(reply)
         uow.store_reply(
             envelope.command_id,
@@ -227,6 +272,19 @@ class CommandApplier:
             envelope.correlation_id,
         )
         return body
+
+
+def audit_of(envelope: Envelope, error: dict[str, Any] | None, at: datetime) -> dict[str, Any]:
+    """The audit row of a command's outcome: its reply's ``error``, or None where it was applied."""
+    return audit_row(
+        envelope.principal,
+        envelope.command,
+        envelope.command_id,
+        envelope.args,
+        error["code"] if error else "ok",
+        error["message"] if error else None,
+        at,
+    )
 
 
 def _run_of(
@@ -242,6 +300,8 @@ def _run_of(
     for envelope in envelopes[start:]:
         if _set_based(envelope) != kind or envelope.command_id in known:
             break
+        if envelope.principal != envelopes[start].principal:
+            break  # the events of a run say one ``by``
         job = f"job:{envelope.args.get('job_id')}" if kind in ONCE_PER_JOB else None
         if envelope.command_id in seen or job in seen:
             break

@@ -20,31 +20,30 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
 
 from f8a_jobs_worker import retry
+from f8a_jobs_worker.access.gate import Gate
 from f8a_jobs_worker.clock import Clock
 from f8a_jobs_worker.commands.answers import (
     DEAD_LETTER_CODES,
-    dead_letter,
     error_message,
     error_reply,
     reply_of,
 )
 from f8a_jobs_worker.commands.applier import COMMANDS, Applied, CommandApplier
 from f8a_jobs_worker.commands.envelope import Envelope, decode
+from f8a_jobs_worker.commands.refusals import Refusals
 from f8a_jobs_worker.errors import (
     ERRORS_BY_CODE,
     BrokerUnavailable,
     InternalError,
     JobsError,
     Unavailable,
+    Untrusted,
 )
-from f8a_jobs_worker.events import Event
-from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.lifecycle import Daemon
 from f8a_jobs_worker.logs import command_fields
-from f8a_jobs_worker.messaging.codec import dumps, encode_reply
+from f8a_jobs_worker.messaging.codec import encode_reply
 from f8a_jobs_worker.messaging.names import Names
 from f8a_jobs_worker.messaging.port import Delivery, Outgoing, Transport
 from f8a_jobs_worker.operations.metrics import Metrics
@@ -68,7 +67,10 @@ class CommandConsumer(Daemon):
         prefetch: int,
         metrics: Metrics,
         clock: Clock,
+        gate: Gate | None = None,
     ) -> None:
+        """``gate``: identity, signature and policy checks (None: every command is anonymous and allowed,
+        as in a unit test)."""
         super().__init__("f8a-commands", stop_timeout=30.0)
         self.transport = transport
         self.applier = applier
@@ -76,6 +78,8 @@ class CommandConsumer(Daemon):
         self.prefetch = prefetch
         self.metrics = metrics
         self.clock = clock
+        self.gate = gate
+        self.refusals = Refusals(transport, applier, names, clock)
         #: commands applied in one transaction: what the broker has already delivered, up to the prefetch
         batches = transport.facts.batches and applier.batches
         self.batch_size = max(1, prefetch) if batches else 1
@@ -176,7 +180,7 @@ class CommandConsumer(Daemon):
 
     def _decode(self, delivery: Delivery) -> Envelope:
         try:
-            return decode(delivery, COMMANDS, self.transport.reply_to_problem)
+            return decode(delivery, COMMANDS, self.transport.reply_to_problem, self.gate)
         except Exception as exc:  # a bug in decoding: still one answer and one dead letter
             log.exception("command could not be decoded")
             return Envelope(
@@ -292,10 +296,13 @@ class CommandConsumer(Daemon):
         self._told_unavailable.discard(envelope.command_id)
         reply = applied.reply
         refused = None if reply["ok"] else reply["error"]
-        if refused and refused["code"] in DEAD_LETTER_CODES and not applied.duplicate:
-            # refused by the facade (a handler's kwargs): kept and announced like any refusal
-            self._dead_letter(delivery, ERRORS_BY_CODE[refused["code"]](refused["message"]))
-            self._announce(envelope, refused)
+        kept = refused and refused["code"] in DEAD_LETTER_CODES and not applied.duplicate
+        if refused and (kept or applied.dead_letter):
+            # refused while applied (a handler's kwargs, a replay): kept and announced like any refusal,
+            # audited with the batch already
+            error = ERRORS_BY_CODE[refused["code"]](refused["message"])
+            self.refusals.dead_letter(delivery, error, envelope)
+            self.refusals.announce(envelope, refused, audit=False)
         outcome = "ok" if reply["ok"] else reply["error"]["code"]
         self.metrics.command(envelope.command, outcome, time.monotonic() - self._taken_at)
         log.info(
@@ -324,49 +331,27 @@ class CommandConsumer(Daemon):
     def reject(self, delivery: Delivery, envelope: Envelope, error: JobsError) -> None:
         """Dead-letter (for the codes that never apply), answer, announce, then acknowledge."""
         log.warning(
-            "command %s (%s) rejected: %s: %s",
+            "command %s (%s) from %s rejected: %s: %s",
             envelope.command_id,
             envelope.command,
+            envelope.principal,
             error.code,
             error.message,
             extra=command_fields(envelope.command_id, envelope.command),
         )
-        if error.code in DEAD_LETTER_CODES:
-            self._dead_letter(delivery, error)
+        if error.code in DEAD_LETTER_CODES or isinstance(error, Untrusted):
+            self.refusals.dead_letter(delivery, error, envelope)
         self.metrics.command(envelope.command, error.code, time.monotonic() - self._taken_at)
         reply = error_message(envelope, error)
         if reply is not None:
             self.transport.send([reply])
-        self._announce(envelope, error_reply(envelope, error)["error"])
+        self.refusals.announce(envelope, error_reply(envelope, error)["error"])
         self.transport.ack([delivery])
-
-    def _dead_letter(self, delivery: Delivery, error: JobsError) -> None:
-        self.transport.send([dead_letter(delivery, error, self.names.dead, self.clock.now())])
-
-    def _announce(self, envelope: Envelope, error: dict[str, Any]) -> None:
-        """``command.rejected``, through the outbox; with the store down, straight to the broker (which
-        raises if it cannot take it: the message is then not acknowledged and comes back)."""
-        event = Event(
-            events.COMMAND_REJECTED,
-            None,
-            {"command_id": envelope.command_id, "command": envelope.command, "error": error},
-        )
-        try:
-            self.applier.announce(event)
-        except Unavailable:
-            stamped = event.stamped(self.clock.now())
-            message = Outgoing(
-                dumps(stamped.to_dict()),
-                topic=self.names.events,
-                routing_key=event.name,
-                message_id=event.event_id,
-            )
-            self.transport.send([message])
 
     def _last_resort(self, delivery: Delivery, error: JobsError) -> None:
         """Dead-letter; where even that fails, log the message whole, announce it and acknowledge it."""
         try:
-            self._dead_letter(delivery, error)
+            self.refusals.dead_letter(delivery, error)
         except BrokerUnavailable:
             raise
         except Exception:
@@ -374,7 +359,7 @@ class CommandConsumer(Daemon):
                 "could not dead-letter a message; acknowledging it, its body was: %r", delivery.body
             )
         envelope = Envelope(command_id=_digest(delivery)[:32], reply_to=None, correlation_id="")
-        self._announce(envelope, error.to_dict())
+        self.refusals.announce(envelope, error.to_dict())
         self.transport.ack([delivery])
 
 

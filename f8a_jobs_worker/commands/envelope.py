@@ -14,7 +14,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from f8a_jobs_worker.errors import InvalidJson, JobsError, UnknownCommand, ValidationFailed
+from f8a_jobs_worker.access.gate import Gate
+from f8a_jobs_worker.access.principal import ANONYMOUS, Principal
+from f8a_jobs_worker.access.signing import Seal
+from f8a_jobs_worker.errors import (
+    InvalidJson,
+    JobsError,
+    UnknownCommand,
+    Untrusted,
+    ValidationFailed,
+)
 from f8a_jobs_worker.messaging.port import Delivery
 from f8a_jobs_worker.validation import check, file_validator
 
@@ -39,23 +48,51 @@ class Envelope:
     command: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     refusal: JobsError | None = None
+    #: who sent it, as the broker or a signature vouches (never the body)
+    principal: Principal = ANONYMOUS
+    #: its signature, where one vouched for it
+    seal: Seal | None = None
+    #: delivered before (a signed copy seen again is then not a replay)
+    redelivered: bool = False
 
 
 def decode(
     delivery: Delivery,
     known: Mapping[str, Any],
     reply_to_problem: Callable[[str], str | None] = lambda _: None,
+    gate: Gate | None = None,
 ) -> Envelope:
     """Parse and validate a command: an :class:`Envelope` whose ``refusal`` is invalid_json,
-    validation_error or unknown_command if it never applies. ``known`` maps command names to anything (only
-    membership is used); ``reply_to_problem`` says why a reply address cannot be used on this broker."""
+    validation_error, unknown_command or forbidden if it never applies. ``known`` maps command names to
+    anything (only membership is used); ``reply_to_problem`` says why a reply address cannot be used on this
+    broker. With a ``gate``: identity and signature first, then the envelope, then the policy, then the
+    arguments."""
     envelope = _addressed(delivery)
+    envelope.redelivered = delivery.redelivered
     try:
+        if gate is not None:
+            identity = gate.identify(delivery)
+            envelope.principal, envelope.seal = identity.principal, identity.seal
         document = _checked(delivery, envelope, reply_to_problem)
-        _validate(envelope, document, known)
+        _validate(envelope, document, known, gate)
+    except Untrusted as refusal:
+        _learn_address(delivery, envelope)
+        envelope.principal = refusal.principal or envelope.principal
+        envelope.refusal = refusal
     except JobsError as refusal:
         envelope.refusal = refusal
     return envelope
+
+
+def _learn_address(delivery: Delivery, envelope: Envelope) -> None:
+    """What the body says of the command's id, reply address and name, where it says it (never raises):
+    a refused sender is still answered where it asked."""
+    try:
+        document = _parse(delivery.body)
+    except InvalidJson:
+        return
+    if isinstance(document, dict):
+        _adopt(envelope, document, delivery)
 
 
 def _addressed(delivery: Delivery) -> Envelope:
@@ -108,8 +145,10 @@ def _checked(
     return document
 
 
-def _validate(envelope: Envelope, document: Any, known: Mapping[str, Any]) -> None:
-    """The envelope and the command's arguments against their schemas."""
+def _validate(
+    envelope: Envelope, document: Any, known: Mapping[str, Any], gate: Gate | None
+) -> None:
+    """The envelope, the policy on it, then the command's arguments against their schemas."""
     check(file_validator("envelope.json"), document, "command envelope")
     envelope.command = document["command"]
     if envelope.command not in known:
@@ -118,6 +157,13 @@ def _validate(envelope: Envelope, document: Any, known: Mapping[str, Any]) -> No
             [{"path": "$.command", "message": f"{envelope.command!r} is not a command"}],
         )
     envelope.args = document.get("args") or {}
+    if envelope.seal is not None and envelope.seal.command_id != envelope.command_id:
+        raise Untrusted(
+            f"signature refused: it signs command {envelope.seal.command_id!r}, "
+            f"not {envelope.command_id!r}"
+        )
+    if gate is not None:
+        gate.permit(envelope.principal, envelope.command, envelope.args)
     check(
         file_validator(f"commands/{envelope.command}.json"),
         envelope.args,

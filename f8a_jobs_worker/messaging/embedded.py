@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import pwd
 import socket
 import time
 import uuid
@@ -44,7 +45,7 @@ SETTLING = 2.0
 
 
 class Embedded(Transport):
-    facts = Facts(batches=False, max_hold=300.0)
+    facts = Facts(batches=False, max_hold=300.0, identity="embedded")
 
     def __init__(self, url: str, heartbeat: int = 0) -> None:
         self.folder = Path(unquote(urlsplit(url).path) or DEFAULT_FOLDER)
@@ -164,6 +165,7 @@ class Embedded(Transport):
                 continue
             delivery = _delivery(data)
             delivery.tag = str(taken)
+            delivery.sender = _owner(taken)
             self._taken[delivery.tag] = taken
             found.append(delivery)
             if len(found) == limit:
@@ -276,6 +278,14 @@ def _delivery(data: bytes) -> Delivery:
         if isinstance(document.get(key), str):
             kept[key.replace("-", "_")] = document[key]
     return Delivery(raw, kept, dict(headers or {}), problem="; ".join(problems) or None)
+
+
+def _owner(path: Path) -> str | None:
+    """The local user who wrote a message file (the system vouches for it), or None if it cannot say."""
+    try:
+        return pwd.getpwuid(path.stat().st_uid).pw_name
+    except (OSError, KeyError):
+        return None
 
 
 def _put_back(taken: Iterable[Path], folder: Path) -> None:

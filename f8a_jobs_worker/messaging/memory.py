@@ -68,10 +68,13 @@ def topic_pattern(binding: str) -> re.Pattern[str]:
 
 
 class MemoryTransport(Transport):
-    facts = Facts(batches=True, max_hold=300.0)
+    facts = Facts(batches=True, max_hold=300.0, identity="memory")
 
     def __init__(self, url: str = "memory://", heartbeat: int = 0) -> None:
-        self.broker = broker_named(urlsplit(url).netloc or "unnamed")
+        user, _, name = urlsplit(url).netloc.rpartition("@")
+        self.broker = broker_named(name or "unnamed")
+        #: who this connection's messages come from (``memory://alice@name``), as a broker would vouch
+        self.user = user or None
         self._connected = False
         self._consuming: str | None = None
         self._prefetch = 1
@@ -162,7 +165,9 @@ class MemoryTransport(Transport):
             found = self._taken.pop(tag, None)
             if found is not None:
                 queue, delivery = found
-                self.broker.queue(queue).messages.appendleft(replace(delivery, tag=None))
+                self.broker.queue(queue).messages.appendleft(
+                    replace(delivery, tag=None, redelivered=True)
+                )
 
     def send(self, messages: Iterable[Outgoing], window: int = 0) -> int:
         sent = 0
@@ -181,6 +186,7 @@ class MemoryTransport(Transport):
                     message.body,
                     {k: v for k, v in properties.items() if isinstance(v, str)},
                     dict(message.headers),
+                    sender=self.user,
                 )
                 for queue in self.broker.route(message):
                     self.broker.queue(queue).messages.append(delivery)

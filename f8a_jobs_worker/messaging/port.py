@@ -34,6 +34,8 @@ class Facts:
     #: how long a consumer's receive waits for messages before it looks whether it should stop (seconds):
     #: short where an idle wait costs nothing, whole seconds where each receive is a request (SQS)
     receive_wait: float = 0.25
+    #: what vouches for a delivery's ``sender`` (a principal's ``source``): the broker's name, or "none"
+    identity: str = "none"
 
 
 @dataclass
@@ -50,6 +52,11 @@ class Delivery:
     raw_correlation_id: bytes | None = None
     #: the adapter's handle to acknowledge or give back the message
     tag: Any = None
+    #: who sent it, as the broker vouches (RabbitMQ's validated ``user_id``, SQS's ``SenderId``, the owner
+    #: of an embedded message file); None where it does not say
+    sender: str | None = None
+    #: delivered before and given back (a copy seen again is not a replay of it)
+    redelivered: bool = False
 
     def text(self, name: str) -> str | None:
         """A property that is a non-empty string, else None."""

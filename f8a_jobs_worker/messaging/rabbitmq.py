@@ -40,7 +40,7 @@ FAILURES = (amqp.exceptions.AMQPError, OSError, EOFError, ConnectionError)
 
 class RabbitMQ(Transport):
     #: RabbitMQ closes a channel that holds a delivery longer than its consumer_timeout (30 min by default)
-    facts = Facts(batches=True, max_hold=300.0)
+    facts = Facts(batches=True, max_hold=300.0, identity="rabbitmq")
 
     def __init__(self, url: str, heartbeat: int = 30) -> None:
         parts = urlsplit(url)
@@ -175,6 +175,8 @@ class RabbitMQ(Transport):
             raw_properties=found.raw,
             raw_correlation_id=found.raw_correlation_id,
             tag=message.delivery_info["delivery_tag"],
+            sender=values.get("user_id") if isinstance(values.get("user_id"), str) else None,
+            redelivered=bool(message.delivery_info.get("redelivered")),
         )
 
     def receive(self, timeout: float, limit: int) -> list[Delivery]:
@@ -244,6 +246,8 @@ class RabbitMQ(Transport):
             "content_type": message.content_type,
             "content_encoding": message.content_encoding,
             "delivery_mode": 2,
+            # the broker checks it is this connection's user: the principal of what we send
+            "user_id": self.userid,
         }
         if message.correlation_id is not None:
             properties["correlation_id"] = message.correlation_id

@@ -50,7 +50,7 @@ FAILURES = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 class SQS(Transport):
     #: held at most 30 s while the job store is down: under the visibility timeout (60 s), so a held
     #: message is never delivered to another consumer meanwhile
-    facts = Facts(batches=False, max_hold=30.0, receive_wait=1.0)
+    facts = Facts(batches=False, max_hold=30.0, receive_wait=1.0, identity="sqs")
 
     def __init__(self, url: str, heartbeat: int = 0) -> None:
         parts = urlsplit(url)
@@ -172,6 +172,7 @@ class SQS(Transport):
                 MaxNumberOfMessages=max(1, min(limit, BATCH_COUNT)),
                 WaitTimeSeconds=max(0, min(int(timeout), 20)),
                 MessageAttributeNames=["All"],
+                AttributeNames=["SenderId", "ApproximateReceiveCount"],
             )
         deliveries = [_delivery(message, url) for message in found.get("Messages", [])]
         self._taken.update((d.tag[1], d) for d in deliveries)
@@ -297,8 +298,26 @@ def _delivery(message: dict[str, Any], url: str) -> Delivery:
     raw = message.get("Body") or ""
     tag = (url, message["ReceiptHandle"])
     document, problem = _kombu_envelope(raw)
+    delivery = _from(message, raw, document, problem, tag)
+    system = message.get("Attributes") or {}
+    sender = system.get("SenderId")
+    delivery.sender = sender if isinstance(sender, str) and sender else None
+    delivery.redelivered = str(system.get("ApproximateReceiveCount", "1")) not in ("", "0", "1")
+    return delivery
+
+
+def _from(
+    message: dict[str, Any],
+    raw: str,
+    document: dict[str, Any] | None,
+    problem: str | None,
+    tag: Any,
+) -> Delivery:
+    """The message as kombu's envelope has it, or as it arrived (a plain message)."""
     if document is None:
-        return Delivery(as_bytes(raw), _attributes(message), problem=problem, tag=tag)
+        return Delivery(
+            as_bytes(raw), _attributes(message), _signature(message), problem=problem, tag=tag
+        )
     properties = document["properties"]
     body = document["body"]
     data = base64.b64decode(body) if properties.get("body_encoding") == "base64" else as_bytes(body)
@@ -307,6 +326,20 @@ def _delivery(message: dict[str, Any], url: str) -> Delivery:
         if isinstance(document.get(key), str):
             kept[key.replace("-", "_")] = document[key]
     return Delivery(data, kept, dict(document.get("headers") or {}), tag=tag)
+
+
+def _signature(message: dict[str, Any]) -> dict[str, Any]:
+    """The ``x-f8a-*`` message attributes (a signature) of a plain message, as its headers."""
+    attributes = message.get("MessageAttributes")
+    if not isinstance(attributes, dict):
+        return {}
+    return {
+        name: value["StringValue"]
+        for name, value in attributes.items()
+        if name.startswith("x-f8a-")
+        and isinstance(value, dict)
+        and isinstance(value.get("StringValue"), str)
+    }
 
 
 def _attributes(message: dict[str, Any]) -> dict[str, Any]:

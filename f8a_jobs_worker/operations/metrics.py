@@ -26,6 +26,8 @@ LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 
 #: the label of a command name that is not one of the contract's (bounded label values)
 OTHER_COMMAND = "other"
+#: principals counted by name in refusals; the ones after are counted as ``other`` (bounded label values)
+MAX_PRINCIPALS = 100
 
 
 class Metrics:
@@ -68,6 +70,14 @@ class Metrics:
             buckets=LATENESS_BUCKETS,
             registry=self.registry,
         )
+        self.refusals = Counter(
+            "f8a_jobs_commands_refused",
+            "Commands the policy refused (mode enforce) or would have refused (mode log_only), by "
+            "principal and command.",
+            ["principal", "command", "mode"],
+            registry=self.registry,
+        )
+        self._principals: set[str] = set()
         # the labelled children, looked up once per label values: ``labels()`` validates and locks on
         # every call, a cost paid per command and per run otherwise (label values are bounded: command
         # names, outcomes, handlers)
@@ -93,6 +103,14 @@ class Metrics:
         )
         count.inc()
         duration.observe(max(seconds, 0.0))
+
+    def refused(self, principal: str, command: str, mode: str) -> None:
+        """A command the policy refused, or would have in ``log_only`` mode."""
+        if principal not in self._principals and len(self._principals) < MAX_PRINCIPALS:
+            self._principals.add(principal)
+        label = principal if principal in self._principals else OTHER_COMMAND
+        command = command if command in self.known_commands else OTHER_COMMAND
+        self.refusals.labels(label, command, mode).inc()
 
     def run(self, record: RunRecord) -> None:
         handler = record.handler

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,10 +27,19 @@ class Due:
     job_id: str
     seq: int
     scheduled_at: datetime
+    #: who asked for the backfill (a principal's wire form)
+    started_by: dict[str, Any] | None = None
 
 
 class BackfillStore:
-    def create(self, uow: UnitOfWork, job_id: str, times: list[datetime], concurrency: int) -> str:
+    def create(
+        self,
+        uow: UnitOfWork,
+        job_id: str,
+        times: list[datetime],
+        concurrency: int,
+        started_by: dict[str, Any] | None = None,
+    ) -> str:
         connection = uow.connection
         backfill_id = str(uuid.uuid4())
         connection.execute(
@@ -39,6 +49,7 @@ class BackfillStore:
                 "job_id": job_id,
                 "concurrency": concurrency,
                 "created_at": uow.now(),
+                "started_by": started_by,
             },
         )
         connection.execute(
@@ -55,12 +66,17 @@ class BackfillStore:
         connection = uow.connection
         found: list[Due] = []
         claimed = connection.execute(
-            sa.select(backfills.c.backfill_id, backfills.c.job_id, backfills.c.concurrency)
+            sa.select(
+                backfills.c.backfill_id,
+                backfills.c.job_id,
+                backfills.c.concurrency,
+                backfills.c.started_by,
+            )
             .order_by(backfills.c.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        for backfill_id, job_id, concurrency in claimed:
+        for backfill_id, job_id, concurrency, started_by in claimed:
             running = connection.execute(
                 sa.select(sa.func.count())
                 .select_from(
@@ -77,7 +93,9 @@ class BackfillStore:
                 .order_by(backfill_runs.c.seq)
                 .limit(room)
             ).all()
-            found.extend(Due(backfill_id, job_id, seq, as_utc(at) or at) for seq, at in rows)
+            found.extend(
+                Due(backfill_id, job_id, seq, as_utc(at) or at, started_by) for seq, at in rows
+            )
         return found
 
     def started(self, uow: UnitOfWork, due: Due, run_id: str) -> None:

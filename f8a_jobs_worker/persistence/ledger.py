@@ -33,6 +33,8 @@ class LedgerEntry:
     on_interrupt: str = "report"
     #: the job's ``pause_after_failures`` (not stored: an interrupted run is neither a failure nor a success)
     pause_after_failures: int | None = None
+    #: who started it (``job.run_now``, ``job.backfill``: a principal's wire form); None: the schedule
+    started_by: dict[str, Any] | None = None
 
     @classmethod
     def new(
@@ -43,6 +45,7 @@ class LedgerEntry:
         scheduled_at: datetime,
         on_interrupt: str,
         pause_after_failures: int | None = None,
+        started_by: dict[str, Any] | None = None,
     ) -> LedgerEntry:
         return cls(
             random_id(),
@@ -52,6 +55,7 @@ class LedgerEntry:
             scheduled_at,
             on_interrupt,
             pause_after_failures,
+            started_by,
         )
 
 
@@ -90,6 +94,7 @@ class RunLedger:
                     "submitted_at": now,
                     "on_interrupt": e.on_interrupt,
                     "worker": self.worker,
+                    "started_by": e.started_by,
                 },
             )
 
@@ -115,6 +120,7 @@ class RunLedger:
                     dict(row.kwargs or {}),
                     as_utc(row.scheduled_at) or uow.now(),
                     row.on_interrupt,
+                    started_by=row.started_by,
                 )
                 for row in rows
             ),

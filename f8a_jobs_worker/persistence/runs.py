@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.access.principal import SCHEDULE
 from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.persistence import counts as counters
 from f8a_jobs_worker.persistence.bulk import insert_rows
@@ -82,6 +83,7 @@ class RunRows:
         now: datetime,
         kwargs: dict[str, Any] | None = None,
         traceback: str | None = None,
+        started_by: dict[str, Any] | None = None,
     ) -> RunRows:
         finished = run.finished_at or now
         failure = None
@@ -107,6 +109,7 @@ class RunRows:
                 "summary": run.summary,
                 "error": run.error,
                 "failure_id": None if failure is None else failure["failure_id"],
+                "started_by": started_by,
             },
             failure,
         )
@@ -275,6 +278,7 @@ def _run_view(row: Any) -> dict[str, Any]:
         "summary": row["summary"],
         "error": row["error"],
         "failure_id": row["failure_id"],
+        "started_by": row.get("started_by") or SCHEDULE.to_dict(),
     }
 
 

@@ -13,6 +13,9 @@ by the relay; a reply's row (by ``command_id``) is also its stored copy for idem
 there was interrupted.
 ``f8a_replicas``: the workers sharing this store, with their last heartbeat.
 ``f8a_counts``: how many jobs of each type and failure records there are, kept by triggers (``counts.py``).
+``f8a_audit``: every write and every refusal, with the principal behind it (``audit.py``), kept for its own
+retention.
+``f8a_signatures_seen``: the signatures of signed commands applied within the replay window (``signatures.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ job_runs = sa.Table(
     sa.Column("summary", sa.JSON),
     sa.Column("error", sa.Text),
     sa.Column("failure_id", sa.String(36)),
+    sa.Column("started_by", sa.JSON),  # who started it (run_now, backfill); null: the schedule
     sa.Index("ix_f8a_job_runs_job_id", "job_id", "id"),
     sa.Index("ix_f8a_job_runs_finished_at", "finished_at"),
 )
@@ -121,6 +125,7 @@ backfills = sa.Table(
     sa.Column("job_id", sa.String(191), nullable=False),
     sa.Column("concurrency", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_by", sa.JSON),  # who asked for it
 )
 backfill_runs = sa.Table(
     "f8a_backfill_runs",
@@ -142,6 +147,7 @@ run_ledger = sa.Table(
     sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("on_interrupt", sa.String(16), nullable=False),
     sa.Column("worker", sa.String(128), nullable=False),  # the replica that runs it
+    sa.Column("started_by", sa.JSON),  # who started it (run_now, backfill); null: the schedule
     sa.Index("ix_f8a_run_ledger_job_id", "job_id"),
 )
 
@@ -163,4 +169,31 @@ counts = sa.Table(
     sa.Column("counter", sa.String(32), primary_key=True),  # jobs:user, jobs:default, failures
     sa.Column("shard", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+audit = sa.Table(
+    "f8a_audit",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("principal", sa.String(255), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("on_behalf_of", sa.String(255)),
+    sa.Column("command", sa.String(64)),
+    sa.Column("command_id", sa.String(128), nullable=False),
+    sa.Column("job_id", sa.String(191)),
+    sa.Column("outcome", sa.String(32), nullable=False),  # ok, or the error code
+    sa.Column("message", sa.Text),
+    sa.Index("ix_f8a_audit_job_id", "job_id", "id"),
+    sa.Index("ix_f8a_audit_principal", "principal", "id"),
+    sa.Index("ix_f8a_audit_at", "at"),
+)
+
+signatures_seen = sa.Table(
+    "f8a_signatures_seen",
+    metadata,
+    sa.Column("signature", sa.String(64), primary_key=True),
+    sa.Column("command_id", sa.String(128), nullable=False),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_f8a_signatures_seen_at", "seen_at"),
 )

@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from f8a_jobs_worker.access.principal import Principal
 from f8a_jobs_worker.clock import SYSTEM, Clock
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.persistence.bulk import insert_rows
@@ -40,6 +42,8 @@ class UnitOfWork:
         self.clock = clock
         #: False for read-only work: nothing may be queued for sending
         self.writes = writes
+        #: whose command is being applied (the events it causes say ``by``); None: the worker's own work
+        self.actor: Principal | None = None
         self._rows: list[dict[str, Any]] = []
         self._inserts: dict[sa.Table, list[dict[str, Any]]] = {}
         self._after_commit: list[Callback] = []
@@ -53,6 +57,8 @@ class UnitOfWork:
     def emit(self, event: Event) -> None:
         """Queue an event: written to the outbox with this transaction."""
         self._require_writes()
+        if self.actor is not None and "by" not in event.fields:
+            event = replace(event, fields={**event.fields, "by": self.actor.to_dict()})
         self._rows.append(event_row(event, self.now()))
 
     def store_reply(

@@ -123,6 +123,7 @@ class BackfillDriver(Rounds):
                     due.scheduled_at,
                     options.on_interrupt,
                     options.pause_after_failures,
+                    due.started_by,
                 )
                 self.backfills.started(uow, due, entry.run_id)
                 self.executor.start_entries_after_commit(

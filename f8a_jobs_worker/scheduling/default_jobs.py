@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from f8a_jobs_worker.access.principal import WORKER
 from f8a_jobs_worker.errors import JobsError
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
@@ -163,6 +164,7 @@ def apply_default_jobs(service: JobService, directory: Path) -> Report:
             with service.unit_of_work() as uow:  # one per file: a bad one does not undo the others
                 # replicas starting together apply the same files: one at a time, each sees the others' work
                 advisory_xact_lock(uow.connection, DEFAULT_JOBS_LOCK)
+                uow.actor = WORKER
                 _apply(writes, uow, definition, report)
         except (ValueError, JobsError) as exc:
             report.errors[definition.path.name] = str(exc)
@@ -176,6 +178,7 @@ def _apply(writes: JobWrites, uow: UnitOfWork, definition: Definition, report: R
     spec, declared = definition.spec, definition.declared
     meta = {
         "default": True,
+        "created_by": WORKER.to_dict(),
         **spec.schedule.meta(),
         "declared": declared,
         **parse_options(declared).meta(),
@@ -233,7 +236,7 @@ def _updated(
         job,
         handler=spec.handler,
         kwargs=spec.kwargs,
-        meta=meta,
+        meta={**{k: v for k, v in job.meta.items() if k.startswith("state_changed_")}, **meta},
         misfire_grace_time=spec.misfire_grace_time,
         trigger=spec.schedule.trigger if trigger_changed else job.trigger,
     )

@@ -86,8 +86,15 @@ class RunExecutor:
 
     # -- starting runs -------------------------------------------------------------------------------------
 
-    def start_after_commit(self, uow: UnitOfWork, job: Job, run_times: list[datetime]) -> None:
-        """Enter runs of ``job`` (counted already) in the ledger with ``uow``; start them once it commits."""
+    def start_after_commit(
+        self,
+        uow: UnitOfWork,
+        job: Job,
+        run_times: list[datetime],
+        started_by: dict[str, Any] | None = None,
+    ) -> None:
+        """Enter runs of ``job`` (counted already) in the ledger with ``uow``; start them once it commits.
+        ``started_by``: who asked for them (None: the schedule)."""
         options = job.options
         entries = [
             LedgerEntry.new(
@@ -97,6 +104,7 @@ class RunExecutor:
                 run_time,
                 options.on_interrupt,
                 options.pause_after_failures,
+                started_by,
             )
             for run_time in run_times
         ]

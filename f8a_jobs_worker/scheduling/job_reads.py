@@ -5,6 +5,7 @@ never holds up firing, and a read sent again is answered afresh."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from f8a_jobs_worker import zones
@@ -24,8 +25,16 @@ from f8a_jobs_worker.scheduling.preview import check_count
 from f8a_jobs_worker.scheduling.schedule import build_schedule
 from f8a_jobs_worker.scheduling.view import job_view
 from f8a_jobs_worker.scheduling.zone_rules import stored_rules
+from f8a_jobs_worker.validation import CONTRACT_VERSION
 
 JOB_TYPES = ("all", "user", "default", "failed")
+#: what ``scheduler.state`` says of access where no gate was built (a worker without messaging)
+NO_POLICY: dict[str, Any] = {
+    "policy": "none",
+    "policy_source": None,
+    "signing": "off",
+    "signing_keys": [],
+}
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -39,13 +48,16 @@ class JobReads:
         replicas: Replicas,
         state: SchedulerStateStore,
         filters: FilterRunner | None,
+        access: Callable[[], dict[str, Any]] = lambda: NO_POLICY,
     ) -> None:
+        """``access``: the policy and signing in force, as ``scheduler.state`` shows them."""
         self.jobs = jobs
         self.runs = runs
         self.ledger = ledger
         self.replicas = replicas
         self.state = state
         self.filters = filters
+        self.access = access
 
     def get(self, uow: UnitOfWork, job_id: str, next_runs: Any = None) -> dict[str, Any]:
         """``job.get``; a job that cannot be restored is shown as ``broken``. With ``next_runs``, its next
@@ -136,6 +148,8 @@ class JobReads:
             ],
             "schema": {"store": schema.current(uow.connection), "release": schema.head()},
             "tz_rules": {"store": stored_rules(uow, self.state), "replica": zones.rules_version()},
+            "access": self.access(),
+            "contract": CONTRACT_VERSION,
         }
 
     # -- $filter queries and the analyses report -------------------------------------------------------------

@@ -115,6 +115,7 @@ class JobWrites:
     ) -> dict[str, Any]:
         """``job.create``: add a job, or replace one with ``replace``; ``job_exists`` otherwise."""
         spec, meta = self.parse(handler, kwargs, fields, uow.now())
+        meta = _created(uow, meta)
         existed = replace and self.jobs.find(uow, spec.job_id) is not None
         job = self.store(uow, self.new_job(spec, meta, uow.now()), replace)
         if existed:
@@ -146,7 +147,7 @@ class JobWrites:
                 outcomes.append(exc)
                 continue
             outcomes.append({})
-            specs.append((index, spec, meta))
+            specs.append((index, spec, _created(uow, meta)))
         taken = self.jobs.existing(uow, [spec.job_id for _, spec, _ in specs])
         new: list[Job] = []
         for index, spec, meta in specs:
@@ -185,7 +186,7 @@ class JobWrites:
 
     def pause(self, uow: UnitOfWork, job_id: str) -> dict[str, Any]:
         """``job.pause``: no run until resumed; the schedule is kept."""
-        job = self.require(uow, job_id).moved(None)
+        job = _changed(uow, self.require(uow, job_id).moved(None))
         self.jobs.save(uow, [job])
         uow.emit(Event(events.JOB_PAUSED, job_id))
         self.answer_after_claims(uow)
@@ -195,7 +196,7 @@ class JobWrites:
         """``job.resume``: the next run is computed from the schedule as of now (a schedule with no run
         left removes the job, announced as deleted); its count of consecutive failures starts again."""
         job = self.require(uow, job_id)
-        job = job.moved(job.following(None, uow.now()))
+        job = _changed(uow, job.moved(job.following(None, uow.now())))
         if job.next_run_time is None:
             self.jobs.delete(uow, [job_id])
             self.runs.forget(uow, [job_id])
@@ -244,7 +245,7 @@ class JobWrites:
                 outcomes.append(self.resume(uow, job_id))  # no run left: as resume() removes it
             else:
                 resumed = command == "job.resume"
-                job = job.moved(job.following(None, now) if resumed else None)
+                job = _changed(uow, job.moved(job.following(None, now) if resumed else None))
                 changed.append(job)
                 outcomes.append({"job": job_view(job)})
                 uow.emit(Event(events.JOB_RESUMED if resumed else events.JOB_PAUSED, job_id))
@@ -272,7 +273,8 @@ class JobWrites:
         elsewhere = self.ledger.running_elsewhere(uow, [job_id]).get(job_id, 0)
         if not self.executor.reserve(job_id, job.max_instances, elsewhere):
             raise JobBusy(f"job {job_id!r} is running now; try again when it has finished")
-        self.executor.start_after_commit(uow, job, [uow.now()])
+        by = uow.actor.to_dict() if uow.actor else None
+        self.executor.start_after_commit(uow, job, [uow.now()], started_by=by)
         uow.after_commit(
             partial(
                 log.info,
@@ -300,7 +302,8 @@ class JobWrites:
         times = run_times(job, begin, finish, uow.now())
         backfill_id = None
         if times:
-            backfill_id = self.backfills.create(uow, job_id, times, int(concurrency))
+            by = uow.actor.to_dict() if uow.actor else None
+            backfill_id = self.backfills.create(uow, job_id, times, int(concurrency), by)
             uow.after_commit(self.backfill_bell.ring)
         uow.after_commit(
             partial(
@@ -359,6 +362,16 @@ class JobWrites:
         ahead = self.scheduler.fire_ahead
         if ahead > 0 and uow.first_time("answer after claims"):
             uow.after_commit(partial(time.sleep, ahead))
+
+
+def _created(uow: UnitOfWork, meta: dict[str, Any]) -> dict[str, Any]:
+    """A new job's meta with who created it (the command's principal)."""
+    return meta if uow.actor is None else {**meta, "created_by": uow.actor.to_dict()}
+
+
+def _changed(uow: UnitOfWork, job: Job) -> Job:
+    """A paused or resumed job with who did it."""
+    return job.state_changed(uow.actor.to_dict() if uow.actor else None, uow.now())
 
 
 def _log_added(jobs: list[Job], replaced: bool) -> None:

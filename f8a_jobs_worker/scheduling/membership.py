@@ -127,6 +127,11 @@ class Membership(Rounds):
         for entry in interrupted:
             if entry.on_interrupt == "retry" and self.executor.reserve(entry.job_id, 1):
                 again = LedgerEntry.new(
-                    entry.job_id, entry.handler, entry.kwargs, entry.scheduled_at, "retry"
+                    entry.job_id,
+                    entry.handler,
+                    entry.kwargs,
+                    entry.scheduled_at,
+                    "retry",
+                    started_by=entry.started_by,
                 )
                 self.executor.start_entries_after_commit(uow, entry.job_id, [again], None)

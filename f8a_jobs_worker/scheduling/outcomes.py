@@ -18,11 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from f8a_jobs_worker import retry
+from f8a_jobs_worker.access.principal import WORKER
 from f8a_jobs_worker.errors import Unavailable
 from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
@@ -113,11 +115,14 @@ class Outcomes:
     def _write(self, batch: list[Outcome]) -> list[None]:
         with self.transactions.begin() as uow:
             self._count_failures(uow, batch)
-            rows = [RunRows.of(o.run, uow.now(), o.entry.kwargs, o.traceback) for o in batch]
+            rows = [
+                RunRows.of(o.run, uow.now(), o.entry.kwargs, o.traceback, o.entry.started_by)
+                for o in batch
+            ]
             self.runs.insert(uow, rows)
             self.ledger.end(uow, [o.entry.run_id for o in batch])
             for outcome, written in zip(batch, rows, strict=True):
-                uow.emit(outcome.event(written.failure_id))
+                uow.emit(_started_by(outcome.event(written.failure_id), outcome.entry))
         return [None] * len(batch)
 
     def _count_failures(self, uow: UnitOfWork, batch: list[Outcome]) -> None:
@@ -141,8 +146,8 @@ class Outcomes:
 
     def _pause(self, uow: UnitOfWork, job: Job, failures: int) -> None:
         reason = f"{failures} consecutive failed runs (pause_after_failures)"
-        self.jobs.save(uow, [job.moved(None)])
-        uow.emit(Event(events.JOB_PAUSED, job.job_id, {"reason": reason}))
+        self.jobs.save(uow, [job.moved(None).state_changed(WORKER.to_dict(), uow.now())])
+        uow.emit(Event(events.JOB_PAUSED, job.job_id, {"reason": reason, "by": WORKER.to_dict()}))
         uow.after_commit(
             partial(
                 log.warning,
@@ -156,8 +161,14 @@ class Outcomes:
 
     # -- outcomes decided inside a unit of work (a pass, a take-over): written with it -----------------------
 
-    def record(self, uow: UnitOfWork, run: RunRecord, event: Event) -> None:
-        self.runs.insert(uow, [RunRows.of(run, uow.now())])
+    def record(
+        self,
+        uow: UnitOfWork,
+        run: RunRecord,
+        event: Event,
+        started_by: dict[str, Any] | None = None,
+    ) -> None:
+        self.runs.insert(uow, [RunRows.of(run, uow.now(), started_by=started_by)])
         uow.emit(event)
         uow.after_commit(partial(self.metrics.run, run))
 
@@ -200,7 +211,15 @@ class Outcomes:
                 "scheduled_run_time": entry.scheduled_at.isoformat(),
                 "on_interrupt": entry.on_interrupt,
             }
-            self.record(uow, run, Event(events.JOB_INTERRUPTED, entry.job_id, fields))
+            event = Event(events.JOB_INTERRUPTED, entry.job_id, fields)
+            self.record(uow, run, _started_by(event, entry), entry.started_by)
+
+
+def _started_by(event: Event, entry: LedgerEntry) -> Event:
+    """A run's event, saying who started the run where a person did."""
+    if entry.started_by is None:
+        return event
+    return replace(event, fields={**event.fields, "started_by": entry.started_by})
 
 
 def missed_event(job_id: str, run_time: datetime, reason: str) -> Event:

@@ -292,13 +292,7 @@ def build_schedule(
     zone = zones.DEFAULT_ZONE if timezone is None else zones.check_zone(timezone)
     written = when_and_wall(when, now, zone)
     start = None if written is None else written[0]
-    jitter_s = None
-    if jitter is not None:
-        if not given:
-            raise InvalidSchedule.of(
-                "jitter", "only periodic jobs (periodically, cron or calendar_interval) take jitter"
-            )
-        jitter_s = max(1, round(parse_duration(jitter, "jitter").total_seconds()))
+    jitter_s = _jitter(jitter, bool(given))
     if calendar_interval is not None:
         anchor = zones.local_naive(now, zone) if written is None else written[1]
         calendar = parse_interval(calendar_interval)
@@ -313,14 +307,7 @@ def build_schedule(
             raise InvalidSchedule.of("cron", f"{cron!r} never fires (no such date)")
         return Schedule(trigger, start or now, None, cron, jitter_s, None, zone)
     if periodically is not None:
-        interval = parse_duration(periodically, "periodically")
-        if interval < timedelta(seconds=1):
-            raise InvalidSchedule.of("periodically", f"{periodically!r} is shorter than one second")
-        trigger = IntervalTrigger(
-            seconds=interval.total_seconds(), start_date=start or now, jitter=jitter_s, timezone=UTC
-        )
-        first_run = None if start else now
-        return Schedule(trigger, start or now, interval, None, jitter_s, first_run, zone)
+        return _periodic(periodically, start, now, jitter_s, zone)
     if start is not None and start < now - _PAST_TOLERANCE:
         raise InvalidSchedule.of(
             "when", f"{start.isoformat()} is in the past; omit when to run the job now"
@@ -328,3 +315,28 @@ def build_schedule(
     run_at = start or now
     trigger = DateTrigger(run_date=run_at, timezone=UTC)
     return Schedule(trigger, run_at, None, None, None, run_at, zone)
+
+
+def _jitter(jitter: Any, periodic: bool) -> int | None:
+    """``jitter`` in whole seconds (at least one); only periodic schedules take it."""
+    if jitter is None:
+        return None
+    if not periodic:
+        raise InvalidSchedule.of(
+            "jitter", "only periodic jobs (periodically, cron or calendar_interval) take jitter"
+        )
+    return max(1, round(parse_duration(jitter, "jitter").total_seconds()))
+
+
+def _periodic(
+    periodically: Any, start: datetime | None, now: datetime, jitter_s: int | None, zone: str
+) -> Schedule:
+    """Every ``periodically`` of elapsed time from ``start`` (or now, which is then its first run)."""
+    interval = parse_duration(periodically, "periodically")
+    if interval < timedelta(seconds=1):
+        raise InvalidSchedule.of("periodically", f"{periodically!r} is shorter than one second")
+    trigger = IntervalTrigger(
+        seconds=interval.total_seconds(), start_date=start or now, jitter=jitter_s, timezone=UTC
+    )
+    first_run = None if start else now
+    return Schedule(trigger, start or now, interval, None, jitter_s, first_run, zone)

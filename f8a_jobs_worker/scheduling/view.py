@@ -38,6 +38,9 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
             "misfire_grace_time": None,
             "default": job.default,
             **JobOptions().meta(),
+            "created_by": None,
+            "state_changed_by": None,
+            "state_changed_at": None,
             "error": job.reason,
         }
     trigger = job.trigger
@@ -68,4 +71,7 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         "misfire_grace_time": job.misfire_grace_time,
         "default": job.default,
         **job.options.meta(),
+        "created_by": job.meta.get("created_by"),
+        "state_changed_by": job.meta.get("state_changed_by"),
+        "state_changed_at": job.meta.get("state_changed_at"),
     }
