@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 BENCH_ARGS ?= --json bench/results.json
 
-.PHONY: run test bench lint typecheck pytest services system-packages check-default-jobs clean node-packages
+.PHONY: run test bench lint typecheck pytest services system-packages check-default-jobs clean node-packages screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ typecheck: $(VENV)/.dev
 
 pytest: $(VENV)/.dev
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## screenshot: docs/dashboard.png, taken by the browser tests (Chromium, through Playwright) of a failing job's page
+screenshot: system-packages $(VENV)/.dev services
+	$(BIN)/pytest -q -p no:cacheprovider "tests/test_ui.py::test_a_failing_job_shows_its_traceback_and_a_paused_one_shows_paused"
+	cp "test-artifacts/ui/test_a_failing_job_shows_its_traceback_and_a_paused_one_shows_paused[rabbitmq].png" docs/dashboard.png
 
 check-default-jobs: $(VENV)/.runtime
 	$(BIN)/f8a-jobs-worker check-default-jobs

@@ -75,6 +75,12 @@ class Settings:
     #: a client's key to sign commands with (``key_id:secret``), or the file holding it
     signing_key: str = ""
     signing_key_file: str = ""
+    #: the dashboard (``f8a-jobs-worker ui``): where it listens, whether it may act, who is looking
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 8080
+    ui_actions: bool = False
+    ui_auth_header: str = ""
+    ui_operators: str = ""
 
     @property
     def signing_mode(self) -> str:
@@ -180,6 +186,8 @@ class Settings:
             raise ConfigError(
                 f"{PREFIX}SIGNING_WINDOW must be 10 to 86400 s and {PREFIX}AUDIT_RETENTION_DAYS >= 1"
             )
+        if not 0 <= self.ui_port <= 65535:
+            raise ConfigError(f"{PREFIX}UI_PORT must be a TCP port (0-65535), got {self.ui_port}")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"{PREFIX}LOG_FORMAT must be text or json, got {self.log_format!r}")
         self._check_names()
@@ -285,6 +293,15 @@ class Settings:
         return f"Settings({self.describe()!r})"
 
 
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "default_jobs_dir": Path,
     "threads": int,
@@ -304,6 +321,8 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "signing": str.lower,
     "signing_window": int,
     "audit_retention_days": int,
+    "ui_port": int,
+    "ui_actions": _flag,
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from f8a_jobs_worker import __version__, logs, retry
-from f8a_jobs_worker.cli import audit, db, flows, health, monitor, publish
+from f8a_jobs_worker.cli import audit, db, flows, health, monitor, publish, ui
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.cli.signals import install_signal_handlers
 from f8a_jobs_worker.clock import SYSTEM
@@ -231,6 +231,7 @@ cli.add_command(flows.flows)
 cli.add_command(health.health)
 cli.add_command(db.db)
 cli.add_command(audit.audit)
+cli.add_command(ui.ui)
 
 
 def main() -> None:

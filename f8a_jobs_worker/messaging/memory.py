@@ -68,7 +68,7 @@ def topic_pattern(binding: str) -> re.Pattern[str]:
 
 
 class MemoryTransport(Transport):
-    facts = Facts(batches=True, max_hold=300.0, identity="memory")
+    facts = Facts(batches=True, max_hold=300.0, identity="memory", fanout=True)
 
     def __init__(self, url: str = "memory://", heartbeat: int = 0) -> None:
         user, _, name = urlsplit(url).netloc.rpartition("@")

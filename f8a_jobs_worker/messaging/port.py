@@ -36,6 +36,9 @@ class Facts:
     receive_wait: float = 0.25
     #: what vouches for a delivery's ``sender`` (a principal's ``source``): the broker's name, or "none"
     identity: str = "none"
+    #: every subscriber of a topic gets each message (a private queue bound to it takes nothing from
+    #: others); where not, a topic is one queue its readers compete for
+    fanout: bool = False
 
 
 @dataclass

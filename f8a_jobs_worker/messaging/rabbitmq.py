@@ -40,7 +40,7 @@ FAILURES = (amqp.exceptions.AMQPError, OSError, EOFError, ConnectionError)
 
 class RabbitMQ(Transport):
     #: RabbitMQ closes a channel that holds a delivery longer than its consumer_timeout (30 min by default)
-    facts = Facts(batches=True, max_hold=300.0, identity="rabbitmq")
+    facts = Facts(batches=True, max_hold=300.0, identity="rabbitmq", fanout=True)
 
     def __init__(self, url: str, heartbeat: int = 30) -> None:
         parts = urlsplit(url)

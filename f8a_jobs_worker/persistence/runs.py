@@ -166,8 +166,15 @@ class RunStore:
         uow: UnitOfWork, job_id: str, limit: int = 100, after: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """The latest runs of one job, newest first, from the run after ``after`` (the key of the previous
-        page), and the key of the next page (None on the last)."""
-        query = sa.select(job_runs).where(job_runs.c.job_id == job_id)
+        page), and the key of the next page (None on the last); a failed run with its traceback while its
+        failure record is kept (``jobs.clean_failed`` removes them)."""
+        query = (
+            sa.select(job_runs, job_failures.c.traceback)
+            .select_from(
+                job_runs.outerjoin(job_failures, job_failures.c.failure_id == job_runs.c.failure_id)
+            )
+            .where(job_runs.c.job_id == job_id)
+        )
         if after is not None:
             query = query.where(job_runs.c.id < _run_key(after))
         query = query.order_by(job_runs.c.id.desc()).limit(limit + 1)
@@ -279,6 +286,7 @@ def _run_view(row: Any) -> dict[str, Any]:
         "error": row["error"],
         "failure_id": row["failure_id"],
         "started_by": row.get("started_by") or SCHEDULE.to_dict(),
+        "traceback": row.get("traceback"),
     }
 
 

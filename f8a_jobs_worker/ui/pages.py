@@ -1,0 +1,181 @@
+"""The pages: each reads what it shows through commands of the contract (never the job store), at most one
+page of jobs at a time; actions are commands sent on behalf of the person looking."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.templating import Jinja2Templates
+
+from f8a_jobs_worker.errors import BrokerUnavailable, JobsError, ReplyTimeout
+from f8a_jobs_worker.ui import words
+from f8a_jobs_worker.ui.contract import Contract
+from f8a_jobs_worker.ui.feed import EventFeed
+from f8a_jobs_worker.ui.people import People, Viewer
+
+PAGE = 50
+#: an action's form name -> the command it sends
+ACTIONS = {
+    "pause": "job.pause",
+    "resume": "job.resume",
+    "run_now": "job.run_now",
+    "delete": "job.delete",
+}
+_STATUS = {"job_not_found": 404, "forbidden": 403, "validation_error": 400}
+
+Page = Callable[[Request, Viewer], Awaitable[Response]]
+
+
+class Pages:
+    def __init__(
+        self, contract: Contract, people: People, feed: EventFeed | None, templates: Jinja2Templates
+    ) -> None:
+        self.contract = contract
+        self.people = people
+        self.feed = feed
+        self.templates = templates
+
+    def route(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
+        """A page for a known person, its errors shown as pages of their own."""
+
+        async def handle(request: Request) -> Response:
+            viewer = self.people.of(request)
+            if viewer is None:
+                return Response("no user header from the authenticating proxy", status_code=401)
+            try:
+                return await page(request, viewer)
+            except JobsError as exc:
+                return self._error(
+                    request, viewer, exc.code, exc.message, _STATUS.get(exc.code, 502)
+                )
+            except (BrokerUnavailable, ReplyTimeout) as exc:
+                return self._error(request, viewer, "unavailable", str(exc), 503)
+
+        return handle
+
+    async def call(self, command: str, **args: Any) -> dict[str, Any]:
+        return await run_in_threadpool(self.contract.call, command, args)
+
+    def render(self, request: Request, viewer: Viewer, name: str, **context: Any) -> Response:
+        return self.templates.TemplateResponse(
+            request,
+            name,
+            {
+                "viewer": viewer,
+                "token": self.people.token(viewer),
+                "stream": self.feed is not None,
+                "words": words,
+                "now": words.now(),
+                **context,
+            },
+        )
+
+    def _error(
+        self, request: Request, viewer: Viewer, code: str, message: str, status: int
+    ) -> Response:
+        response = self.render(request, viewer, "error.html", code=code, message=message)
+        response.status_code = status
+        return response
+
+    # -- pages -------------------------------------------------------------------------------------------
+
+    async def overview(self, request: Request, viewer: Viewer) -> Response:
+        state = await self.call("scheduler.state")
+        counts = {
+            kind: (await self.call("job.list", job_type=kind, limit=1))["jobs_count"]
+            for kind in ("user", "default", "failed")
+        }
+        recent = list(self.feed.recent)[:25] if self.feed is not None else []
+        return self.render(
+            request, viewer, "overview.html", state=state, counts=counts, recent=recent
+        )
+
+    async def jobs(self, request: Request, viewer: Viewer) -> Response:
+        kind = request.query_params.get("type", "all")
+        kind = kind if kind in ("all", "user", "default") else "all"
+        args: dict[str, Any] = {"job_type": kind, "limit": PAGE}
+        if after := request.query_params.get("after"):
+            args["after"] = after
+        found = await self.call("job.list", **args)
+        following = (
+            "/jobs?" + urlencode({"type": kind, "after": found["next"]})
+            if "next" in found
+            else None
+        )
+        return self.render(
+            request, viewer, "jobs.html", found=found, kind=kind, following=following
+        )
+
+    async def job(self, request: Request, viewer: Viewer) -> Response:
+        job_id = request.path_params["job_id"]
+        found = await self.call("job.get", job_id=job_id, next_runs=5)
+        history = await self.call("job.history", job_id=job_id, limit=25)
+        return self.render(
+            request,
+            viewer,
+            "job.html",
+            job=found["job"],
+            next_runs=found.get("next_runs", []),
+            runs=history["runs"],
+            done=request.query_params.get("done"),
+        )
+
+    async def failures(self, request: Request, viewer: Viewer) -> Response:
+        args: dict[str, Any] = {"job_type": "failed", "limit": PAGE}
+        if after := request.query_params.get("after"):
+            args["after"] = after
+        found = await self.call("job.list", **args)
+        following = "/failures?" + urlencode({"after": found["next"]}) if "next" in found else None
+        return self.render(request, viewer, "failures.html", found=found, following=following)
+
+    async def act(self, request: Request, viewer: Viewer) -> Response:
+        """An action's form: the person's token checked, the command sent on their behalf."""
+        job_id, action = request.path_params["job_id"], request.path_params["action"]
+        form = await request.form()
+        token = form.get("token")
+        if not viewer.operator or action not in ACTIONS:
+            return Response("actions are not enabled for you", status_code=403)
+        if not isinstance(token, str) or not self.people.valid(viewer, token):
+            return Response("the form is stale or not from this dashboard", status_code=403)
+        await run_in_threadpool(
+            self.contract.call, ACTIONS[action], {"job_id": job_id}, viewer.name
+        )
+        target = "/jobs" if action == "delete" else f"/jobs/{job_id}"
+        return RedirectResponse(f"{target}?{urlencode({'done': action})}", status_code=303)
+
+    # -- live ---------------------------------------------------------------------------------------------
+
+    async def stream(self, request: Request, viewer: Viewer) -> Response:
+        """Server-sent events: each event the shared subscription gets (204 where there is none: poll)."""
+        if self.feed is None:
+            return Response(status_code=204)
+        feed = self.feed
+        queue = feed.subscribe()
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                yield ": live\n\n"
+                while True:
+                    try:
+                        event = await asyncio.wait_for(queue.get(), 15)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    yield f"data: {json.dumps(event)}\n\n"
+            finally:
+                feed.unsubscribe(queue)
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+    async def healthz(self, request: Request) -> Response:
+        """Alive, and whether the live feed is connected (None: this broker has no fan-out)."""
+        live = None if self.feed is None else self.feed.connected
+        return JSONResponse({"ok": True, "live_events": live})
