@@ -172,6 +172,7 @@ def test_boto3_drives_every_command_and_reads_plain_json(
         ("scheduler.resume", {}),
         ("job.delete", {"job_id": "b"}),
         ("audit.list", {"job_id": "b", "limit": 3}),
+        ("runs.summary", {"window_s": 600}),
     ]
     assert {command for command, _ in calls} == set(COMMANDS)
     for n, (command, args) in enumerate(calls):

@@ -131,8 +131,14 @@ def test_the_jobs_list_pages_through_250_jobs(
     assert seen == [f"page-{n:03d}" for n in range(250)]
     page.select_option("select[name=type]", "default")
     page.click(".filters button")
-    page.wait_for_url("**/jobs?type=default")
+    page.wait_for_url("**/jobs?type=default*")
     assert page.locator("#jobs tbody tr").count() == 0
+    page.goto(f"{page.url.split('/jobs')[0]}/jobs")
+    page.fill("input[name=prefix]", "page-24")
+    page.click(".filters button")
+    page.wait_for_url("**prefix=page-24*")
+    ids = page.locator("#jobs tbody tr td:first-child").all_inner_texts()
+    assert ids == [f"page-24{n}" for n in range(10)]
 
 
 def _wait_count(client: Client, count: int) -> bool:
@@ -158,6 +164,13 @@ def test_a_failing_job_shows_its_traceback_and_a_paused_one_shows_paused(
     assert page.inner_text("#job-state") == "paused"
     page.goto(f"{base}/failures")
     assert page.locator("#failures tbody tr").first.inner_text().count("breaks") == 1
+    page.goto(base)
+    assert page.locator("#failing li").all_inner_texts() == ["breaks fail"]
+    assert page.locator("#paused li").all_inner_texts() == ["resting"]
+    assert "failed 1" in page.inner_text("#runs-hour")
+    assert page.locator("#lateness rect").count() == 8
+    page.goto(f"{base}/jobs?failing=1")
+    assert page.locator("#jobs tbody tr td:first-child").all_inner_texts() == ["breaks"]
     page.goto(f"{base}/jobs/breaks")  # last: the page the screenshot shows (make screenshot)
     row = page.locator("#history tbody tr.failed")
     assert row.count() == 1

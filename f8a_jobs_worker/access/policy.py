@@ -29,6 +29,7 @@ READS = (
     "schedule.preview",
     "scheduler.state",
     "report.analyses",
+    "runs.summary",
 )
 CHANGES = (
     "job.create",

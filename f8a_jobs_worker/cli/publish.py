@@ -155,10 +155,17 @@ def create(
 )
 @click.option("--after", help="The next key a previous page printed: the page after it.")
 @click.option("--all", "every", is_flag=True, help="Every page, following each page's next key.")
+@click.option(
+    "--state", type=click.Choice(["running", "paused", "broken"]), help="Only jobs in it."
+)
+@click.option("--handler", help="Only jobs of this handler.")
+@click.option("--prefix", help="Only jobs whose id starts with this.")
+@click.option("--failing", is_flag=True, help="Only jobs whose last run failed.")
 @client_options
 @click.pass_context
 def list_jobs(
     ctx: click.Context,
+    /,
     job_type: str,
     limit: int,
     offset: int | None,
@@ -167,11 +174,13 @@ def list_jobs(
     broker_url: str | None,
     timeout: float,
     as_json: bool,
+    **filters: Any,
 ) -> None:
     """List jobs, or failed runs with --type failed. A page ends with the key of the next one."""
     if offset is not None and (after is not None or every):
         raise click.UsageError("--offset cannot go with --after or --all")
     args: dict[str, Any] = {"job_type": job_type, "limit": limit}
+    args |= {name: value for name, value in filters.items() if value}
     if offset is not None:
         args["offset"] = offset
     if after is not None:

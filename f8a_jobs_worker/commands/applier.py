@@ -18,6 +18,7 @@ from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.messaging.codec import encode_reply
 from f8a_jobs_worker.persistence.audit import AuditLog, audit_row
 from f8a_jobs_worker.persistence.database import ping
+from f8a_jobs_worker.persistence.run_summary import summary as runs_summary
 from f8a_jobs_worker.persistence.signatures import SeenSignatures
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.facade import JobService
@@ -50,6 +51,7 @@ COMMANDS: dict[str, Apply] = {
     "scheduler.pause": lambda service, _, uow: service.pause_scheduler(uow=uow),
     "scheduler.resume": lambda service, _, uow: service.resume_scheduler(uow=uow),
     "audit.list": lambda service, args, uow: AuditLog.page(uow, **{"limit": 100, **args}),
+    "runs.summary": lambda service, args, uow: runs_summary(uow, int(args.get("window_s", 3600))),
 }
 
 #: commands that never change the job store: a batch of only these runs without the job-store lock, and its
@@ -65,6 +67,7 @@ READ_ONLY = frozenset(
         "scheduler.state",
         "report.analyses",
         "audit.list",
+        "runs.summary",
     }
 )
 

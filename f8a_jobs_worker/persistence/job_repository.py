@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 
 from f8a_jobs_worker.job import BrokenJob, Job, decode, encode
 from f8a_jobs_worker.persistence import counts as counters
+from f8a_jobs_worker.persistence import last_runs
 from f8a_jobs_worker.persistence.bulk import insert_rows
 from f8a_jobs_worker.persistence.tables import jobs, run_ledger
 from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
@@ -84,6 +85,40 @@ def moment(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
+@dataclass(frozen=True)
+class JobFilter:
+    """What ``job.list`` may narrow a page to, each read through an index (``revisions/0004``): a state
+    (``running``, ``paused``, ``broken``: marked broken when it fell due), a handler, a job id prefix, and
+    whether the job's last run failed."""
+
+    state: str | None = None
+    handler: str | None = None
+    prefix: str | None = None
+    failing: bool = False
+
+    def conditions(self, dialect: str) -> list[sa.ColumnElement[bool]]:
+        found: list[sa.ColumnElement[bool]] = []
+        if self.state == "paused":
+            found += [_NEXT_RUN.is_(None), jobs.c.broken.is_(None)]
+        elif self.state == "running":
+            found += [_NEXT_RUN.is_not(None), jobs.c.broken.is_(None)]
+        elif self.state == "broken":
+            found.append(jobs.c.broken.is_not(None))
+        if self.handler is not None:
+            found.append(jobs.c.handler == self.handler)
+        if self.prefix:
+            if dialect == "postgresql":  # a range scan of the text_pattern_ops index
+                found.append(jobs.c.id.startswith(self.prefix, autoescape=True))
+            else:  # SQLite's LIKE ignores case
+                found.append(sa.func.substr(jobs.c.id, 1, len(self.prefix)) == self.prefix)
+        if self.failing:
+            found.append(jobs.c.id.in_(last_runs.FAILING))
+        return found
+
+    def __bool__(self) -> bool:
+        return bool(self.state or self.handler is not None or self.prefix or self.failing)
+
+
 @dataclass
 class Claim:
     """What a pass claimed: the due jobs (their rows locked until it commits), how many runs of each are in
@@ -140,13 +175,17 @@ class JobRepository:
         limit: int,
         offset: int = 0,
         after: str | None = None,
+        where: JobFilter | None = None,
     ) -> tuple[list[Job | BrokenJob], int, str | None]:
         """One page of jobs ordered by id (broken ones included), how many jobs of that type there are in
-        all, and the key of the next page (None on the last). ``after`` (the previous page's key) reads
-        the next page through the primary key's index, however deep; ``offset`` walks every row before."""
+        all (whatever ``where`` narrows the page to: counting the matches would cost a scan), and the key
+        of the next page (None on the last). ``after`` (the previous page's key) reads the next page
+        through the primary key's index, however deep; ``offset`` walks every row before."""
         query = sa.select(*_COLUMNS)
         if job_type != "all":
             query = query.where(jobs.c.is_default.is_(job_type == "default"))
+        if where:
+            query = query.where(*where.conditions(uow.connection.dialect.name))
         if after is not None:
             query = query.where(jobs.c.id > after)
         query = query.order_by(jobs.c.id).limit(limit + 1).offset(offset)

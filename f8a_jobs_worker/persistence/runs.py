@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from f8a_jobs_worker.access.principal import SCHEDULE
 from f8a_jobs_worker.errors import ValidationFailed
 from f8a_jobs_worker.persistence import counts as counters
+from f8a_jobs_worker.persistence import last_runs
 from f8a_jobs_worker.persistence.bulk import insert_rows
 from f8a_jobs_worker.persistence.database import as_utc, store_errors
 from f8a_jobs_worker.persistence.tables import failure_streaks, job_failures, job_runs
@@ -124,6 +125,7 @@ class RunStore:
         """Outcomes' rows, one statement per table: failure records, then history rows."""
         insert_rows(uow.connection, job_failures, [o.failure for o in outcomes if o.failure])
         insert_rows(uow.connection, job_runs, [o.run for o in outcomes])
+        last_runs.record(uow, [o.run for o in outcomes])
 
     # -- failure streaks (pause_after_failures) ------------------------------------------------------------
 
@@ -158,6 +160,7 @@ class RunStore:
         if job_ids:
             cls.clear_streaks(uow, job_ids)
             uow.connection.execute(_FORGET_BUFFERED, {"ids": job_ids})
+            last_runs.forget(uow, job_ids)
 
     # -- reads and retention -------------------------------------------------------------------------------
 

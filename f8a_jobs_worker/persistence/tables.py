@@ -16,6 +16,7 @@ there was interrupted.
 ``f8a_audit``: every write and every refusal, with the principal behind it (``audit.py``), kept for its own
 retention.
 ``f8a_signatures_seen``: the signatures of signed commands applied within the replay window (``signatures.py``).
+``f8a_last_runs``: each job's last run that ran, for listing the failing jobs (``last_runs.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ jobs = sa.Table(
     sa.Column("handler", sa.Unicode(191), nullable=False),
     sa.Column("is_default", sa.Boolean, nullable=False, default=False),
     sa.Column("broken", sa.Text, nullable=True),
+    sa.Index("ix_f8a_jobs_handler", "handler", "id"),
+    # job.list's paused jobs, and (PostgreSQL) its job_id prefix through a pattern index whatever the collation
+    sa.Index(
+        "ix_f8a_jobs_paused",
+        "id",
+        postgresql_where=sa.text("next_run_time IS NULL"),
+        sqlite_where=sa.text("next_run_time IS NULL"),
+    ),
+    sa.Index("ix_f8a_jobs_id_prefix", "id", postgresql_ops={"id": "text_pattern_ops"}),
 )
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -196,4 +206,19 @@ signatures_seen = sa.Table(
     sa.Column("command_id", sa.String(128), nullable=False),
     sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_f8a_signatures_seen_at", "seen_at"),
+)
+
+#: each job's last run that ran (executed or failed), for job.list's ``failing`` filter (``last_runs.py``)
+last_runs = sa.Table(
+    "f8a_last_runs",
+    metadata,
+    sa.Column("job_id", sa.String(191), primary_key=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index(
+        "ix_f8a_last_runs_failed",
+        "job_id",
+        postgresql_where=sa.text("outcome = 'failed'"),
+        sqlite_where=sa.text("outcome = 'failed'"),
+    ),
 )

@@ -21,6 +21,7 @@ from f8a_jobs_worker.events import Event
 from f8a_jobs_worker.events import model as events
 from f8a_jobs_worker.logs import job_fields
 from f8a_jobs_worker.persistence.database import ping
+from f8a_jobs_worker.persistence.job_repository import JobFilter
 from f8a_jobs_worker.persistence.notify import STATE, notify
 from f8a_jobs_worker.persistence.scheduler_state import SchedulerStateStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
@@ -106,11 +107,16 @@ class JobService:
         limit: int | None = None,
         offset: int = 0,
         after: str | None = None,
+        state: str | None = None,
+        handler: str | None = None,
+        prefix: str | None = None,
+        failing: bool = False,
         *,
         uow: UnitOfWork | None = None,
     ) -> dict[str, Any]:
+        where = JobFilter(state, handler, prefix, failing)
         with self._work(uow, writes=False) as work:
-            return self.reads.list(work, job_type, limit, offset, after)
+            return self.reads.list(work, job_type, limit, offset, after, where)
 
     def pause_job(self, job_id: str, *, uow: UnitOfWork | None = None) -> dict[str, Any]:
         with self._work(uow) as work:

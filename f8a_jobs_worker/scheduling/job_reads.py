@@ -14,7 +14,7 @@ from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.filters.report import analyses_report
 from f8a_jobs_worker.job import BrokenJob
 from f8a_jobs_worker.persistence import schema
-from f8a_jobs_worker.persistence.job_repository import JobRepository
+from f8a_jobs_worker.persistence.job_repository import JobFilter, JobRepository
 from f8a_jobs_worker.persistence.ledger import RunLedger
 from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.runs import RunStore
@@ -102,9 +102,11 @@ class JobReads:
         limit: int | None = None,
         offset: int = 0,
         after: str | None = None,
+        where: JobFilter | None = None,
     ) -> dict[str, Any]:
-        """``job.list``: a page of jobs (``limit`` defaults to 100, at most 1000), the total count, and
-        ``next``, the key to pass as ``after`` for the following page (absent on the last)."""
+        """``job.list``: a page of jobs (``limit`` defaults to 100, at most 1000), narrowed by ``where``,
+        the total count of the type, and ``next``, the key to pass as ``after`` for the following page
+        (absent on the last)."""
         if job_type not in JOB_TYPES:
             raise ValidationFailed(
                 f"job_type must be one of {', '.join(JOB_TYPES)}",
@@ -119,10 +121,16 @@ class JobReads:
         page = min(DEFAULT_PAGE if limit is None else max(int(limit), 0), MAX_PAGE)
         offset = max(int(offset), 0)
         if job_type == "failed":
+            if where:
+                raise ValidationFailed(
+                    "state, handler, prefix and failing narrow jobs, not failure records",
+                    [{"path": "$.job_type", "message": "filters do not apply to failed"}],
+                )
             failures, total, following = self.runs.failures(uow, page, offset, after)
             return _page({"jobs": failures, "jobs_count": total}, following)
-        jobs, total, following = self.jobs.page(uow, job_type, page, offset, after)  # type: ignore[arg-type]
-        return _page({"jobs": [job_view(job) for job in jobs], "jobs_count": total}, following)
+        jobs, total, following = self.jobs.page(uow, job_type, page, offset, after, where)  # type: ignore[arg-type]
+        found = {"jobs": [job_view(job) for job in jobs], "jobs_count": total}
+        return _page({**found, "filtered": True} if where else found, following)
 
     def history(
         self, uow: UnitOfWork, job_id: str, limit: int = 100, after: str | None = None

@@ -21,6 +21,7 @@ from f8a_jobs_worker.ui.feed import EventFeed
 from f8a_jobs_worker.ui.people import People, Viewer
 
 PAGE = 50
+STATES = ("running", "paused", "broken")
 #: an action's form name -> the command it sends
 ACTIONS = {
     "pause": "job.pause",
@@ -92,25 +93,46 @@ class Pages:
             kind: (await self.call("job.list", job_type=kind, limit=1))["jobs_count"]
             for kind in ("user", "default", "failed")
         }
+        failing = await self.call("job.list", failing=True, limit=10)
+        paused = await self.call("job.list", state="paused", limit=10)
+        runs = await self.call("runs.summary", window_s=3600)
         recent = list(self.feed.recent)[:25] if self.feed is not None else []
         return self.render(
-            request, viewer, "overview.html", state=state, counts=counts, recent=recent
+            request,
+            viewer,
+            "overview.html",
+            state=state,
+            counts=counts,
+            failing=failing,
+            paused=paused,
+            runs=runs,
+            bars=words.bars(runs["lateness"]["buckets"]),
+            recent=recent,
         )
 
     async def jobs(self, request: Request, viewer: Viewer) -> Response:
-        kind = request.query_params.get("type", "all")
-        kind = kind if kind in ("all", "user", "default") else "all"
-        args: dict[str, Any] = {"job_type": kind, "limit": PAGE}
-        if after := request.query_params.get("after"):
+        """A page of jobs, narrowed as the form says (each filter is one of job.list's)."""
+        query = request.query_params
+        chosen = {
+            "type": query.get("type", "all") if query.get("type") in ("user", "default") else "all",
+            "state": query.get("state", "") if query.get("state") in STATES else "",
+            "handler": query.get("handler", "").strip(),
+            "prefix": query.get("prefix", "").strip(),
+            "failing": "1" if query.get("failing") else "",
+        }
+        args: dict[str, Any] = {"job_type": chosen["type"], "limit": PAGE}
+        args |= {key: chosen[key] for key in ("state", "handler", "prefix") if chosen[key]}
+        if chosen["failing"]:
+            args["failing"] = True
+        if after := query.get("after"):
             args["after"] = after
         found = await self.call("job.list", **args)
+        kept = {key: value for key, value in chosen.items() if value and value != "all"}
         following = (
-            "/jobs?" + urlencode({"type": kind, "after": found["next"]})
-            if "next" in found
-            else None
+            "/jobs?" + urlencode({**kept, "after": found["next"]}) if "next" in found else None
         )
         return self.render(
-            request, viewer, "jobs.html", found=found, kind=kind, following=following
+            request, viewer, "jobs.html", found=found, chosen=chosen, following=following
         )
 
     async def job(self, request: Request, viewer: Viewer) -> Response:

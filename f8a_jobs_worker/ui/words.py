@@ -55,5 +55,24 @@ def who(principal: dict[str, Any] | None) -> str:
     return f"{principal['principal']}{acting}"
 
 
+def bars(buckets: list[dict[str, Any]], height: int = 50) -> list[dict[str, Any]]:
+    """A histogram's bars from cumulative buckets: each bucket's own count, its label, its bar height."""
+    own, before = [], 0
+    for bucket in buckets:
+        own.append((bucket["le_ms"], bucket["count"] - before))
+        before = bucket["count"]
+    tallest = max((count for _, count in own), default=0) or 1
+    return [
+        {"label": _bound(bound), "count": count, "height": round(count / tallest * height)}
+        for bound, count in own
+    ]
+
+
+def _bound(bound: float | None) -> str:
+    if bound is None:
+        return "more"
+    return f"<= {bound / 1000:g} s" if bound >= 1000 else f"<= {bound:g} ms"
+
+
 def now() -> datetime:
     return datetime.now(UTC)
