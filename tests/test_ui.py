@@ -23,6 +23,7 @@ from f8a_jobs_worker.ui.app import create_app
 from f8a_jobs_worker.ui.people import People
 from f8a_jobs_worker.worker import Worker
 from tests.helpers import sink_of
+from tests.messaging import body_of, publish_raw, read_queue
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "ui"
 LATER = "2099-01-01T00:00:00Z"
@@ -54,6 +55,7 @@ def serve(broker_url: str, names: Names) -> Iterator[Callable[..., str]]:
             lambda: Client(broker_url, names=names, timeout=30),
             lambda: transport_for(broker_url),
             names.events,
+            names.dead,
         )
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
@@ -269,3 +271,46 @@ def test_beyond_loopback_the_dashboard_needs_an_authenticating_proxy(broker_url:
     assert "F8A_JOBS_UI_AUTH_HEADER" in refused.output
     typo = CliRunner().invoke(cli, ["ui"], env={**env, "F8A_JOBS_UI_PROT": "9000"})
     assert typo.exit_code == 78 and "did you mean F8A_JOBS_UI_PORT" in typo.output
+
+
+def test_dead_letters_are_shown_and_left_in_their_queue(
+    worker: Worker,
+    client: Client,
+    serve: Callable[..., str],
+    page: Page,
+    broker_url: str,
+    names: Names,
+) -> None:
+    publish_raw(broker_url, names.commands, b"{not json", correlation_id="bad-1")
+    sink_of(worker).wait_for("command.rejected")
+    base = serve()
+    for _ in range(2):  # looking twice: the letter is still there
+        page.goto(f"{base}/dead-letters")
+        rows = page.locator("#dead tbody tr")
+        assert rows.count() == 1
+        assert "invalid_json" in rows.first.inner_text() and "{not json" in rows.first.inner_text()
+    (kept,) = read_queue(broker_url, names.dead, 1)
+    assert body_of(kept) == b"{not json"
+
+
+def test_every_page_renders_without_errors_and_leaves_a_screenshot(
+    worker: Worker, client: Client, serve: Callable[..., str], page: Page
+) -> None:
+    create(client, "shown", periodically="1 day", kwargs={})
+    create(client, "fails", handler="fail", when=LATER)
+    client.call("job.run_now", job_id="fails")
+    sink_of(worker).wait_for("job.failed", "fails")
+    base = serve()
+    for name, path in (
+        ("overview", "/"),
+        ("jobs", "/jobs"),
+        ("job", "/jobs/shown"),
+        ("failures", "/failures"),
+        ("dead-letters", "/dead-letters"),
+    ):
+        response = page.goto(base + path)
+        assert response is not None and response.status == 200, path
+        page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=True)
+    # through the request API: a page that answers 404 logs a console error
+    missing = page.request.get(f"{base}/jobs/no-such-job")
+    assert missing.status == 404 and "job_not_found" in missing.text()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import time
 import uuid
 from typing import Any
 
@@ -15,10 +14,10 @@ from f8a_jobs_worker.cli.output import EX_UNAVAILABLE, table
 from f8a_jobs_worker.cli.settings import settings_from
 from f8a_jobs_worker.errors import BrokerUnavailable
 from f8a_jobs_worker.messaging.connect import transport_for
+from f8a_jobs_worker.messaging.dead_letters import describe, peek, take
 from f8a_jobs_worker.messaging.port import Delivery, Outgoing, Transport
 
 #: how long a dead-letter queue is given to yield its first message (SQS cannot say at once it is empty)
-WAIT_FOR_FIRST = 3.0
 
 broker_option = click.option(
     "--broker-url", metavar="URL", help="Broker [env F8A_JOBS_BROKER_URL]."
@@ -122,19 +121,6 @@ def dlq() -> None:
     """Dead-lettered commands: list them, replay them."""
 
 
-def _take(transport: Transport, queue: str, limit: int) -> list[Delivery]:
-    """Up to ``limit`` messages of ``queue`` (to be acknowledged or given back); a broker that cannot tell
-    at once that a queue is empty is given a moment for each."""
-    transport.declare_queue(queue)
-    taken: list[Delivery] = []
-    while len(taken) < limit:
-        delivery = transport.get(queue, wait=0.0 if taken else WAIT_FOR_FIRST)
-        if delivery is None:
-            break
-        taken.append(delivery)
-    return taken
-
-
 flows_option = click.option(
     "--flows",
     "flow_runs",
@@ -157,16 +143,15 @@ def dlq_list(
     names = settings.names()
     transport = _connected(settings.broker_url)
     try:
-        messages = _take(transport, names.flows_dead if flow_runs else names.dead, limit)
-        rows = [_row(m) for m in messages]
-        transport.requeue(messages)
+        messages = peek(transport, names.flows_dead if flow_runs else names.dead, limit)
+        rows = [describe(m) for m in messages]
     finally:
         transport.close()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
         click.echo(
-            table(rows, ["dead_at", "reason", "error", "body"]) if rows else "no dead letters"
+            table(rows, ["dead_at", "reason", "by", "error", "body"]) if rows else "no dead letters"
         )
 
 
@@ -194,7 +179,7 @@ def replay(ctx: click.Context, limit: int, flow_runs: bool, broker_url: str | No
             target = transport.subscribe(names.flows, names.flows_relay)
         transport.declare_queue(target)
         replayed = 0
-        for message in _take(transport, source, limit):
+        for message in take(transport, source, limit):
             transport.send([_replayed(message, target)])
             transport.ack([message])
             replayed += 1
@@ -203,24 +188,17 @@ def replay(ctx: click.Context, limit: int, flow_runs: bool, broker_url: str | No
     click.echo(f"replayed {replayed} dead letter(s) to {target}")
 
 
-def _row(message: Delivery) -> dict[str, Any]:
-    headers = message.headers
-    dead_at = headers.get("x-f8a-dead-at", 0)
-    return {
-        "reason": headers.get("x-f8a-reason"),
-        "error": headers.get("x-f8a-error"),
-        "dead_at": time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(dead_at if isinstance(dead_at, int | float) else 0)
-        ),
-        "body": message.body.decode("utf-8", errors="replace")[:200],
-    }
-
-
 def _replayed(message: Delivery, queue: str) -> Outgoing:
     """A dead letter as it was sent: the body, its headers without the worker's, its properties."""
     headers = dict(message.headers)
     original = headers.pop("x-f8a-original-properties", {}) or {}
-    for key in ("x-f8a-reason", "x-f8a-error", "x-f8a-dead-at", "x-f8a-raw-properties"):
+    for key in (
+        "x-f8a-reason",
+        "x-f8a-error",
+        "x-f8a-dead-at",
+        "x-f8a-raw-properties",
+        "x-f8a-principal",
+    ):
         headers.pop(key, None)
     text = {k: v for k, v in original.items() if isinstance(v, str) and v}
     return Outgoing(

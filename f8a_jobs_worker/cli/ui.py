@@ -59,6 +59,7 @@ def ui(
         partial(Client, settings.broker_url, settings.names(), 30.0),
         partial(transport_for, settings.broker_url),
         settings.names().events,
+        settings.names().dead,
     )
     log.info(
         "dashboard on http://%s:%d/ for the workers on %s; actions %s",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -15,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from f8a_jobs_worker.client import Client
+from f8a_jobs_worker.messaging.dead_letters import describe, peek
 from f8a_jobs_worker.messaging.port import Transport
 from f8a_jobs_worker.ui.contract import Contract
 from f8a_jobs_worker.ui.feed import EventFeed
@@ -54,17 +57,29 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def _peek(make_transport: Callable[[], Transport], queue: str, limit: int) -> list[dict[str, Any]]:
+    transport = make_transport()
+    transport.connect()
+    try:
+        return [describe(message) for message in peek(transport, queue, limit, wait=1.0)]
+    finally:
+        transport.close()
+
+
 def create_app(
     people: People,
     make_client: Callable[[], Client],
     make_transport: Callable[[], Transport],
     events: str,
+    dead: str,
 ) -> Starlette:
-    """``make_client``: the dashboard's connection for commands; ``make_transport``: the one for events,
-    used only where the broker fans events out to every subscriber."""
+    """``make_client``: the dashboard's connection for commands; ``make_transport``: the one for events
+    (used only where the broker fans events out to every subscriber) and for looking at the dead-letter
+    queue ``dead``."""
     contract = Contract(make_client)
     feed = EventFeed(make_transport, events) if make_transport().facts.fanout else None
-    pages = Pages(contract, people, feed, Jinja2Templates(directory=HERE / "templates"))
+    templates = Jinja2Templates(directory=HERE / "templates")
+    pages = Pages(contract, people, feed, templates, partial(_peek, make_transport, dead))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -83,6 +98,7 @@ def create_app(
         Route("/jobs/{job_id:path}/do/{action}", pages.route(pages.act), methods=["POST"]),
         Route("/jobs/{job_id:path}", pages.route(pages.job)),
         Route("/failures", pages.route(pages.failures)),
+        Route("/dead-letters", pages.route(pages.dead)),
         Route("/events/stream", pages.route(pages.stream)),
         Route("/healthz", pages.healthz),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -36,12 +36,19 @@ Page = Callable[[Request, Viewer], Awaitable[Response]]
 
 class Pages:
     def __init__(
-        self, contract: Contract, people: People, feed: EventFeed | None, templates: Jinja2Templates
+        self,
+        contract: Contract,
+        people: People,
+        feed: EventFeed | None,
+        templates: Jinja2Templates,
+        dead_letters: Callable[[int], list[dict[str, Any]]],
     ) -> None:
+        """``dead_letters(limit)``: the first dead letters, looked at and left in their queue."""
         self.contract = contract
         self.people = people
         self.feed = feed
         self.templates = templates
+        self.dead_letters = dead_letters
 
     def route(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
         """A page for a known person, its errors shown as pages of their own."""
@@ -156,6 +163,11 @@ class Pages:
         found = await self.call("job.list", **args)
         following = "/failures?" + urlencode({"after": found["next"]}) if "next" in found else None
         return self.render(request, viewer, "failures.html", found=found, following=following)
+
+    async def dead(self, request: Request, viewer: Viewer) -> Response:
+        """The first dead letters, read and given back: nothing is taken off the queue."""
+        letters = await run_in_threadpool(self.dead_letters, PAGE)
+        return self.render(request, viewer, "dead.html", letters=letters, limit=PAGE)
 
     async def act(self, request: Request, viewer: Viewer) -> Response:
         """An action's form: the person's token checked, the command sent on their behalf."""
