@@ -1,6 +1,6 @@
 """Run the benchmarks and print each project metric beside its raw limit, as a table and as JSON.
 
-    python -m bench                      # all five, 3 repetitions each (make bench)
+    python -m bench                      # all six, 3 repetitions each (make bench)
     python -m bench --only commands -r 5
     python -m bench --scale 0.1 -r 1     # a quick look (a tenth of the sizes)
 
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import fanout, firing, latency, roundtrip, selinon
+from bench import dashboard, fanout, firing, latency, roundtrip, selinon
 from bench.harness import Row, machine, table
 
 BENCHMARKS: dict[str, Callable[[int, float, Path], list[Row]]] = {
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[int, float, Path], list[Row]]] = {
     "firing": firing.run,
     "latency": latency.run,
     "selinon": selinon.run,
+    "dashboard": dashboard.run,
 }
 
 

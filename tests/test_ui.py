@@ -203,14 +203,15 @@ def test_actions_change_the_job_when_enabled(
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(f"{serve(actions=True)}/jobs/acted")
     page.click("button[value=pause]")
-    page.wait_for_url("**/jobs/acted?done=pause")
+    page.wait_for_url("**/jobs/acted?done=pause*")
     assert client.call("job.get", job_id="acted")["job"]["state"] == "paused"
     assert page.inner_text("#job-state") == "paused"
+    assert page.inner_text("#done") == "pause: sent; the worker answered: paused"
     page.click("button[value=resume]")
-    page.wait_for_url("**/jobs/acted?done=resume")
+    page.wait_for_url("**/jobs/acted?done=resume*")
     assert client.call("job.get", job_id="acted")["job"]["state"] == "running"
     page.click("button[value=run_now]")
-    page.wait_for_url("**/jobs/acted?done=run_now")
+    page.wait_for_url("**/jobs/acted?done=run_now*")
     sink_of(worker).wait_for("job.executed", "acted")
     history = client.call("job.history", job_id="acted")["runs"]
     assert history[0]["started_by"]["principal"] == "guest"  # the dashboard's broker user
@@ -252,7 +253,7 @@ def test_behind_a_proxy_the_person_comes_from_its_header_and_the_audit_names_the
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(f"{base}/jobs/proxied")
     page.click("button[value=run_now]")
-    page.wait_for_url("**/jobs/proxied?done=run_now")
+    page.wait_for_url("**/jobs/proxied?done=run_now*")
     sink_of(worker).wait_for("job.executed", "proxied")
     (run,) = client.call("job.history", job_id="proxied")["runs"]
     assert run["started_by"] == {

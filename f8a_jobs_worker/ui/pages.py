@@ -154,6 +154,7 @@ class Pages:
             next_runs=found.get("next_runs", []),
             runs=history["runs"],
             done=request.query_params.get("done"),
+            answer=request.query_params.get("answer"),
         )
 
     async def failures(self, request: Request, viewer: Viewer) -> Response:
@@ -178,11 +179,13 @@ class Pages:
             return Response("actions are not enabled for you", status_code=403)
         if not isinstance(token, str) or not self.people.valid(viewer, token):
             return Response("the form is stale or not from this dashboard", status_code=403)
-        await run_in_threadpool(
+        result = await run_in_threadpool(
             self.contract.call, ACTIONS[action], {"job_id": job_id}, viewer.name
         )
+        answer = result["job"]["state"] if "job" in result else f"removed {job_id}"
         target = "/jobs" if action == "delete" else f"/jobs/{job_id}"
-        return RedirectResponse(f"{target}?{urlencode({'done': action})}", status_code=303)
+        query = urlencode({"done": action, "answer": answer})
+        return RedirectResponse(f"{target}?{query}", status_code=303)
 
     # -- live ---------------------------------------------------------------------------------------------
 
