@@ -244,8 +244,8 @@ class JobService:
 
     def follow_zone_rules(self) -> None:
         """At start: stored next run times of cron jobs in a zone follow this replica's rules if newer."""
-        with self.unit_of_work() as uow:
-            follow_rules(uow, self.writes.jobs, self.state)
+        with self.turns:
+            follow_rules(self.transactions, self.writes.jobs, self.state)
 
     def health(self) -> dict[str, Any]:
         """Liveness (the scheduler thread is there) and readiness (the job store answers)."""
