@@ -107,16 +107,32 @@ class JobFilter:
         if self.handler is not None:
             found.append(jobs.c.handler == self.handler)
         if self.prefix:
-            if dialect == "postgresql":  # a range scan of the text_pattern_ops index
-                found.append(jobs.c.id.startswith(self.prefix, autoescape=True))
+            if dialect == "postgresql":  # one range of the byte-order index, read in its order
+                key = self.key(dialect)
+                found.append(key >= self.prefix)
+                if (above := _after_prefix(self.prefix)) is not None:
+                    found.append(key < above)
             else:  # SQLite's LIKE ignores case
                 found.append(sa.func.substr(jobs.c.id, 1, len(self.prefix)) == self.prefix)
         if self.failing:
             found.append(jobs.c.id.in_(last_runs.FAILING))
         return found
 
+    def key(self, dialect: str) -> sa.ColumnElement[str]:
+        """What pages are ordered and keyed by: the id, in byte order for a prefix on PostgreSQL."""
+        if self.prefix and dialect == "postgresql":
+            return jobs.c.id.collate("C")
+        return jobs.c.id
+
     def __bool__(self) -> bool:
         return bool(self.state or self.handler is not None or self.prefix or self.failing)
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string above every one that starts with ``prefix``, in byte (code point) order; None
+    where there is none (a prefix of nothing but U+10FFFF)."""
+    stem = prefix.rstrip("\U0010ffff")
+    return stem[:-1] + chr(ord(stem[-1]) + 1) if stem else None
 
 
 @dataclass
@@ -184,11 +200,13 @@ class JobRepository:
         query = sa.select(*_COLUMNS)
         if job_type != "all":
             query = query.where(jobs.c.is_default.is_(job_type == "default"))
+        dialect = uow.connection.dialect.name
+        key = (where or JobFilter()).key(dialect)
         if where:
-            query = query.where(*where.conditions(uow.connection.dialect.name))
+            query = query.where(*where.conditions(dialect))
         if after is not None:
-            query = query.where(jobs.c.id > after)
-        query = query.order_by(jobs.c.id).limit(limit + 1).offset(offset)
+            query = query.where(key > after)
+        query = query.order_by(key).limit(limit + 1).offset(offset)
         rows = uow.connection.execute(query).all()
         following = rows[limit - 1].id if len(rows) > limit and limit > 0 else None
         return [_restore(row) for row in rows[:limit]], _count(uow, job_type), following

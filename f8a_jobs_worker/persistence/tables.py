@@ -35,14 +35,14 @@ jobs = sa.Table(
     sa.Column("is_default", sa.Boolean, nullable=False, default=False),
     sa.Column("broken", sa.Text, nullable=True),
     sa.Index("ix_f8a_jobs_handler", "handler", "id"),
-    # job.list's paused jobs, and (PostgreSQL) its job_id prefix through a pattern index whatever the collation
+    # job.list's paused jobs, and (PostgreSQL) job ids in byte order, where a prefix is one range
     sa.Index(
         "ix_f8a_jobs_paused",
         "id",
         postgresql_where=sa.text("next_run_time IS NULL"),
         sqlite_where=sa.text("next_run_time IS NULL"),
     ),
-    sa.Index("ix_f8a_jobs_id_prefix", "id", postgresql_ops={"id": "text_pattern_ops"}),
+    sa.Index("ix_f8a_jobs_id_prefix", sa.text('id COLLATE "C"')),
 )
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

@@ -1,6 +1,6 @@
 """What job.list's filters read through indexes: each job's last run that ran (``f8a_last_runs``, for
-``failing``), jobs by handler, paused jobs, and on PostgreSQL job ids by prefix (``text_pattern_ops``: a
-``LIKE 'prefix%'`` range scan whatever the database's collation).
+``failing``), jobs by handler, paused jobs, and on PostgreSQL job ids in byte order (``COLLATE "C"``): a
+prefix is then one range of that index, read in order, whatever the database's collation.
 
 Revision ID: 0004
 Revises: 0003
@@ -44,9 +44,7 @@ def upgrade() -> None:
             sqlite_where=sa.text("next_run_time IS NULL"),
         )
     if bind.dialect.name == "postgresql" and "ix_f8a_jobs_id_prefix" not in indexes:
-        op.create_index(
-            "ix_f8a_jobs_id_prefix", "f8a_jobs", ["id"], postgresql_ops={"id": "text_pattern_ops"}
-        )
+        op.create_index("ix_f8a_jobs_id_prefix", "f8a_jobs", [sa.text('id COLLATE "C"')])
 
 
 def downgrade() -> None:
