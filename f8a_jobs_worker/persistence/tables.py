@@ -35,14 +35,14 @@ jobs = sa.Table(
     sa.Column("is_default", sa.Boolean, nullable=False, default=False),
     sa.Column("broken", sa.Text, nullable=True),
     sa.Index("ix_f8a_jobs_handler", "handler", "id"),
-    # job.list's paused jobs, and (PostgreSQL) job ids in byte order, where a prefix is one range
+    # job.list's paused jobs (on PostgreSQL revision 0004 also indexes id COLLATE "C", where a job id
+    # prefix is one range: SQLite has no such collation)
     sa.Index(
         "ix_f8a_jobs_paused",
         "id",
         postgresql_where=sa.text("next_run_time IS NULL"),
         sqlite_where=sa.text("next_run_time IS NULL"),
     ),
-    sa.Index("ix_f8a_jobs_id_prefix", sa.text('id COLLATE "C"')),
 )
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
