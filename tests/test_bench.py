@@ -61,7 +61,14 @@ def test_a_tiny_run_of_every_benchmark(
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     benchmarks = {row["benchmark"] for row in report["rows"]}
-    assert benchmarks == {"1 commands", "2 fan-out", "3 firing", "4 latency", "5 selinon"}
+    assert benchmarks == {
+        "1 commands",
+        "2 fan-out",
+        "3 firing",
+        "4 latency",
+        "5 selinon",
+        "6 dashboard",
+    }
     for row in report["rows"]:
         assert row["project"]["median"] > 0, row
         assert row["limit"] is None or row["limit"]["median"] > 0, row
