@@ -30,6 +30,7 @@ from f8a_jobs_worker.persistence import counts  # noqa: E402
 from f8a_jobs_worker.persistence.database import create_engine  # noqa: E402
 from f8a_jobs_worker.persistence.tables import metadata  # noqa: E402
 from f8a_jobs_worker.worker import Worker  # noqa: E402
+from tests.helpers import MovableClock  # noqa: E402
 from tests.messaging import EventWatcher, kombu_connection  # noqa: E402
 
 
@@ -75,9 +76,13 @@ def tables_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa
 
 
 def stop_all(workers: list[Worker]) -> None:
-    """Stop the workers a test left running."""
+    """Stop the workers a test left running. A test that failed with its clock held still may leave runs
+    claimed ahead of that clock, which a stop starts at their moment: the clock is moved on to it first."""
     for worker in workers:
         if worker.started:
+            clock = worker.transactions.clock
+            if isinstance(clock, MovableClock):
+                clock.move(minutes=5)
             worker.stop()
 
 

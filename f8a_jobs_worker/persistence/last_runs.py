@@ -26,10 +26,13 @@ def record(uow: UnitOfWork, runs: list[dict[str, Any]]) -> None:
     if not latest:
         return
     stored = set(uow.connection.execute(_STORED, {"ids": list(latest)}).scalars())
-    rows = [
-        {"job_id": job_id, "outcome": run["outcome"], "finished_at": run["finished_at"]}
-        for job_id, run in latest.items()
-        if job_id in stored
+    rows = [  # in id order: replicas recording the same jobs at once lock their rows in one order
+        {
+            "job_id": job_id,
+            "outcome": latest[job_id]["outcome"],
+            "finished_at": latest[job_id]["finished_at"],
+        }
+        for job_id in sorted(stored)
     ]
     if not rows:
         return
