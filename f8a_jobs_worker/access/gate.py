@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from f8a_jobs_worker.access.policy import Policy
@@ -78,10 +78,6 @@ class Gate:
         self._load_policy = load_policy
         self._lock = threading.Lock()
 
-    @property
-    def policy(self) -> Policy | None:
-        return self.access.policy
-
     def reload(self) -> bool:
         """Read the policy file again; a file that does not parse leaves the policy in force (logged)."""
         if self._load_policy is None:
@@ -93,7 +89,7 @@ class Gate:
             log.error("policy not reloaded, the one in force stays: %s", exc.message)
             return False
         with self._lock:
-            self.access = Access(policy, self.access.keys, self.access.signing, self.access.window)
+            self.access = replace(self.access, policy=policy)
         log.info(
             "policy reloaded from %s (mode %s)",
             policy.source if policy else None,

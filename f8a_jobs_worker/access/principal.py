@@ -9,6 +9,7 @@ principal), ``embedded`` (the local user, or the configured name), ``signature``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,14 @@ class Principal:
     def __str__(self) -> str:
         acting = f" for {self.on_behalf_of}" if self.on_behalf_of else ""
         return f"{self.name} ({self.source}){acting}"
+
+
+def who(wire: Mapping[str, Any] | None) -> str | None:
+    """A principal's wire form in words, as tables and pages show it: its name, and whom it acted for."""
+    if not wire:
+        return None
+    acting = f" for {wire['on_behalf_of']}" if wire.get("on_behalf_of") else ""
+    return f"{wire['principal']}{acting}"
 
 
 #: who a command came from when nothing vouches for its sender and no policy asks

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from f8a_jobs_worker.access.principal import who
 from f8a_jobs_worker.errors import JobsError
 
 EX_NOT_FOUND = 3
@@ -63,14 +64,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _who(principal: dict[str, Any] | None) -> str | None:
-    """A principal as a cell: its name, and whom it acted for."""
-    if not principal:
-        return None
-    acting = f" for {principal['on_behalf_of']}" if principal.get("on_behalf_of") else ""
-    return f"{principal['principal']}{acting}"
-
-
 def show(result: dict[str, Any], as_json: bool) -> None:
     """A command's result: JSON as it came, or the best human form for its shape."""
     if as_json:
@@ -110,14 +103,14 @@ def _jobs(result: dict[str, Any]) -> None:
 
 
 def _audit(result: dict[str, Any]) -> None:
-    rows = [entry | {"by": _who(entry["by"])} for entry in result["entries"]]
+    rows = [entry | {"by": who(entry["by"])} for entry in result["entries"]]
     click.echo(table(rows, ["at", "by", "command", "job_id", "outcome", "message"]))
     if result.get("next"):
         click.echo(f"\nolder entries: --after {result['next']}")
 
 
 def _runs(result: dict[str, Any]) -> None:
-    runs = [run | {"started_by": _who(run.get("started_by"))} for run in result["runs"]]
+    runs = [run | {"started_by": who(run.get("started_by"))} for run in result["runs"]]
     columns = ["finished_at", "outcome", "duration_s", "started_by", "summary", "error"]
     click.echo(table(runs, columns))
     if "next" in result:

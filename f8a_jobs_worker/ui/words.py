@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from f8a_jobs_worker.access.principal import who as principal_in_words
+
 
 def parse(moment: str | None) -> datetime | None:
     return datetime.fromisoformat(moment) if moment else None
@@ -49,10 +51,7 @@ def lateness(run: dict[str, Any]) -> str:
 
 
 def who(principal: dict[str, Any] | None) -> str:
-    if not principal:
-        return ""
-    acting = f" for {principal['on_behalf_of']}" if principal.get("on_behalf_of") else ""
-    return f"{principal['principal']}{acting}"
+    return principal_in_words(principal) or ""
 
 
 def bars(buckets: list[dict[str, Any]], height: int = 50) -> list[dict[str, Any]]:
