@@ -6,6 +6,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +77,14 @@ def tables_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa
 
 
 def stop_all(workers: list[Worker]) -> None:
-    """Stop the workers a test left running. A test that failed with its clock held still may leave runs
-    claimed ahead of that clock, which a stop starts at their moment: the clock is moved on to it first."""
+    """Stop the workers a test left running. A test that failed with its clock held still (or moved back)
+    may leave runs claimed ahead of that clock, which a stop starts at their moment: the clock is moved past
+    the furthest it has been first."""
     for worker in workers:
         if worker.started:
             clock = worker.transactions.clock
             if isinstance(clock, MovableClock):
-                clock.move(minutes=5)
+                clock.set(clock.latest + timedelta(minutes=5))
             worker.stop()
 
 

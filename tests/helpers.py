@@ -17,10 +17,11 @@ T = TypeVar("T")
 
 
 class MovableClock:
-    """The worker's clock, moved by the test."""
+    """The worker's clock, moved by the test (backwards too); ``latest`` is the furthest it has been."""
 
     def __init__(self, start: datetime) -> None:
         self._now = start
+        self.latest = start
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -30,11 +31,13 @@ class MovableClock:
     def move(self, **delta: float) -> datetime:
         with self._lock:
             self._now += timedelta(**delta)
+            self.latest = max(self.latest, self._now)
             return self._now
 
     def set(self, moment: datetime) -> None:
         with self._lock:
             self._now = moment
+            self.latest = max(self.latest, moment)
 
 
 def sink_of(worker: Worker) -> MemoryEventSink:
