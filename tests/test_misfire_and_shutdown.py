@@ -9,24 +9,22 @@ from pathlib import Path
 import pytest
 
 from f8a_jobs_worker.errors import JobNotFound
-from tests.helpers import records, sink_of
-
-
-def sleep_until(moment: datetime) -> None:
-    time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+from tests.helpers import MovableClock, records, sink_of
 
 
 def test_run_inside_grace_time_runs_at_start(make_worker, tmp_path: Path) -> None:
+    """The workers' clock is the test's: however slow the machine, the run falls due while none runs."""
     out = tmp_path / "runs.jsonl"
-    due = datetime.now(UTC) + timedelta(seconds=1.5)
-    worker = make_worker()
+    clock = MovableClock(datetime.now(UTC))
+    due = clock.now() + timedelta(seconds=1.5)
+    worker = make_worker(clock=clock)
     worker.service.create_job(
         "record", {"path": str(out)}, job_id="late", when=due.isoformat(), misfire_grace_time=60
     )
     worker.stop()
-    sleep_until(due + timedelta(seconds=1.5))
+    clock.set(due + timedelta(seconds=1.5))
     assert records(out) == []  # nothing ran while the worker was down
-    again = make_worker()
+    again = make_worker(clock=clock)
     executed = sink_of(again).wait_for("job.executed", "late")[0]
     assert executed.fields["scheduled_run_time"] == due.isoformat()
     assert [r["scheduled_at"] for r in records(out)] == [due.isoformat()]
@@ -34,8 +32,9 @@ def test_run_inside_grace_time_runs_at_start(make_worker, tmp_path: Path) -> Non
 
 def test_run_outside_grace_time_is_recorded_as_missed(make_worker, tmp_path: Path) -> None:
     out = tmp_path / "runs.jsonl"
-    due = datetime.now(UTC) + timedelta(seconds=1.5)
-    worker = make_worker()
+    clock = MovableClock(datetime.now(UTC))
+    due = clock.now() + timedelta(seconds=1.5)
+    worker = make_worker(clock=clock)
     worker.service.create_job(
         "record", {"path": str(out)}, job_id="gone", when=due.isoformat(), misfire_grace_time=1
     )
@@ -48,8 +47,8 @@ def test_run_outside_grace_time_is_recorded_as_missed(make_worker, tmp_path: Pat
         misfire_grace_time=1,
     )
     worker.stop()
-    sleep_until(due + timedelta(seconds=3))
-    again = make_worker()
+    clock.set(due + timedelta(seconds=3))
+    again = make_worker(clock=clock)
     missed = sink_of(again).wait_for("job.missed", "gone")[0]
     assert missed.fields["scheduled_run_time"] == due.isoformat()
     sink_of(again).wait_for("job.missed", "hourly")
