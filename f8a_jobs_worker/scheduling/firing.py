@@ -103,6 +103,32 @@ class Firing:
             next_run_time = self.jobs.advance(uow, moved, fired)
         return Passed(claimed=len(claim.jobs), next_run_time=next_run_time)
 
+    def fire_created(self, uow: UnitOfWork, new: list[Job]) -> list[Job]:
+        """New jobs whose first run is due (a periodic job without ``when``): each run entered in the unit
+        of work that creates the job and started once it commits, as the pass after that commit would have
+        (a run sooner, a pass fewer: no claim, no second write of the row); the jobs as they are to be
+        stored. Jobs that run once (fired, they are removed) and everything while the stored scheduler
+        state is paused are left to the passes."""
+        now = uow.now()
+        until = now + timedelta(seconds=self.fire_ahead)
+        due = {
+            j.job_id: j.next_run_time for j in new if j.next_run_time and j.next_run_time <= until
+        }
+        if not due or self.state.is_paused(uow, lock=True):
+            return new
+        stored = []
+        for job in new:
+            first = due.get(job.job_id)
+            following = None if first is None else job.following(first, now)
+            if first is None or following is None:
+                stored.append(job)
+            elif self.executor.reserve(job.job_id, job.max_instances):
+                self.executor.start_after_commit(uow, job, [first])
+                stored.append(job.moved(following))
+            else:
+                stored.append(job)  # a run of a job of that id, deleted meanwhile, still runs
+        return stored
+
     def _renew(self, uow: UnitOfWork, began: float) -> None:
         """Renew this replica's heartbeat with the pass, unless a renewal committed within the heartbeat
         interval (a catch-up's passes do not each write it)."""

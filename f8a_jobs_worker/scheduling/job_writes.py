@@ -117,7 +117,12 @@ class JobWrites:
         spec, meta = self.parse(handler, kwargs, fields, uow.now())
         meta = _created(uow, meta)
         existed = replace and self.jobs.find(uow, spec.job_id) is not None
-        job = self.store(uow, self.new_job(spec, meta, uow.now()), replace)
+        job = self.new_job(spec, meta, uow.now())
+        if not replace:
+            if self.jobs.existing(uow, [job.job_id]):  # before its first run is entered
+                raise JobExists.of(job.job_id)
+            (job,) = self.scheduler.fire_created(uow, [job])
+        job = self.store(uow, job, replace)
         if existed:
             self.runs.forget(uow, [spec.job_id])
         view = job_view(job)
@@ -150,13 +155,16 @@ class JobWrites:
             specs.append((index, spec, _created(uow, meta)))
         taken = self.jobs.existing(uow, [spec.job_id for _, spec, _ in specs])
         new: list[Job] = []
+        places: list[int] = []
         for index, spec, meta in specs:
             if spec.job_id in taken:
                 outcomes[index] = JobExists.of(spec.job_id)
                 continue
             taken.add(spec.job_id)  # a second create of the id later in the batch
-            job = self.new_job(spec, meta, now)
-            new.append(job)
+            new.append(self.new_job(spec, meta, now))
+            places.append(index)
+        new = self.scheduler.fire_created(uow, new)
+        for index, job in zip(places, new, strict=True):
             view = job_view(job)
             outcomes[index] = {"job": view}
             uow.emit(Event(events.JOB_CREATED, job.job_id, {"job": view}))

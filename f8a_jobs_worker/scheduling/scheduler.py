@@ -19,6 +19,8 @@ from typing import Any
 from f8a_jobs_worker import retry
 from f8a_jobs_worker.clock import Clock
 from f8a_jobs_worker.errors import Unavailable
+from f8a_jobs_worker.job import Job
+from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling.firing import Firing, Passed
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,11 @@ class Scheduler:
         elif not paused and self.state == State.PAUSED:
             self.resume()
             log.info("scheduler resumed (by an operator, through another replica)")
+
+    def fire_created(self, uow: UnitOfWork, new: list[Job]) -> list[Job]:
+        """New jobs as they are to be stored, with the first runs due now entered and started with ``uow``
+        while this scheduler runs (:meth:`Firing.fire_created`)."""
+        return self.firing.fire_created(uow, new) if self.running else new
 
     def wake(self) -> None:
         """Pass now (jobs may be due sooner than planned, or rows were changed behind its back)."""
