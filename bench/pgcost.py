@@ -1,0 +1,142 @@
+"""What one run costs PostgreSQL: the input of the one-PostgreSQL model in docs/benchmarks.md.
+
+A catch-up of one-shot jobs due at once (the heaviest firing the store sees) by 1 and by 3 replicas; over each,
+from PostgreSQL's own counters: WAL bytes, commits and rows written per run, PostgreSQL's and the workers' CPU
+per run, and the rate. Then the claim query's plan over a store of that size with every row due.
+
+    python -m bench.pgcost                 # 10,000 runs per case
+    python -m bench.pgcost --runs 50000 --stored 1000000
+
+``--stored`` adds that many jobs due in 30 days (not fired) to the store first: the claim's cost with a
+large store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.harness import (
+    cpu_seconds,
+    fresh_database,
+    service_cpu_seconds,
+    start_worker,
+    unique_prefix,
+    worker_env,
+)
+from bench.jobfill import fill_worker_store
+
+#: the claim of a scheduler pass as PostgreSQL sees it (persistence/job_repository.py builds the same)
+CLAIM = """
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT id, job_state, (SELECT count(*) FROM f8a_run_ledger l WHERE l.job_id = f8a_jobs.id AND l.worker != '')
+FROM f8a_jobs WHERE next_run_time <= :until ORDER BY next_run_time LIMIT 100 FOR UPDATE SKIP LOCKED
+"""
+_COUNTERS = """
+SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, xact_commit, tup_inserted, tup_updated, tup_deleted
+FROM pg_stat_database WHERE datname = current_database()
+"""
+
+
+@dataclass
+class Counters:
+    wal: int
+    commits: int
+    inserted: int
+    updated: int
+    deleted: int
+    postgres_cpu: float
+
+    @classmethod
+    def read(cls, engine: sa.Engine) -> Counters:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+            row = connection.execute(sa.text(_COUNTERS)).one()
+        wal, commits, inserted, updated, deleted = (int(value) for value in row)
+        cpu = service_cpu_seconds()["postgresql"]
+        return cls(wal, commits, inserted, updated, deleted, cpu)
+
+
+def _wait_fired(engine: sa.Engine, timeout: float = 900.0) -> None:
+    """Until every due job fired and every outcome and event left the ledger and the outbox."""
+    deadline = time.monotonic() + timeout
+    query = sa.text(
+        "SELECT (SELECT count(*) FROM f8a_jobs WHERE next_run_time < :soon)"
+        " + (SELECT count(*) FROM f8a_run_ledger)"
+        " + (SELECT count(*) FROM f8a_outbox WHERE published_at IS NULL)"
+    )
+    soon = (datetime.now(UTC) + timedelta(days=1)).timestamp()
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if not connection.execute(query, {"soon": soon}).scalar_one():
+                return
+        time.sleep(0.2)
+    raise RuntimeError("the catch-up did not finish")
+
+
+def catch_up(database_url: str, runs: int, replicas: int, log_dir: Path) -> dict[str, float]:
+    """Per-run costs of ``runs`` one-shot jobs due at once, fired by ``replicas`` workers."""
+    engine = sa.create_engine(database_url)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    fill_worker_store(engine, [past] * runs, f"due{replicas}")
+    prefix = unique_prefix()
+    before = Counters.read(engine)
+    started = time.perf_counter()
+    workers = [start_worker(worker_env(database_url, prefix), log_dir) for _ in range(replicas)]
+    try:
+        _wait_fired(engine)
+        elapsed = time.perf_counter() - started
+        worker_cpu = sum(cpu_seconds(worker.pid) for worker in workers)
+        after = Counters.read(engine)
+    finally:
+        for worker in workers:
+            worker.stop()
+        engine.dispose()
+    return {
+        "replicas": replicas,
+        "runs": runs,
+        "runs/s (start-up included)": runs / elapsed,
+        "WAL bytes per run": (after.wal - before.wal) / runs,
+        "commits per run": (after.commits - before.commits) / runs,
+        "rows inserted per run": (after.inserted - before.inserted) / runs,
+        "rows updated per run": (after.updated - before.updated) / runs,
+        "rows deleted per run": (after.deleted - before.deleted) / runs,
+        "PostgreSQL CPU ms per run": 1000 * (after.postgres_cpu - before.postgres_cpu) / runs,
+        "worker CPU ms per run (start-up included)": 1000 * worker_cpu / runs,
+    }
+
+
+def claim_plan(database_url: str, due: int) -> str:
+    engine = sa.create_engine(database_url)
+    fill_worker_store(engine, [datetime.now(UTC) - timedelta(seconds=1)] * due, "plan")
+    with engine.connect() as connection:  # rolled back at close: the claim's row locks go with it
+        connection.execute(sa.text("ANALYZE f8a_jobs"))
+        plan = connection.execute(sa.text(CLAIM), {"until": time.time()}).scalars().all()
+    engine.dispose()
+    return "\n".join(plan)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.pgcost", description=__doc__)
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--stored", type=int, default=0, help="jobs due in 30 days, stored first")
+    args = parser.parse_args()
+    log_dir = Path(tempfile.mkdtemp(prefix="f8a-pgcost-"))
+    with fresh_database() as database_url:
+        if args.stored:
+            far = datetime.now(UTC) + timedelta(days=30)
+            fill_worker_store(sa.create_engine(database_url), [far] * args.stored, "stored")
+        for replicas in (1, 3):
+            print(json.dumps(catch_up(database_url, args.runs, replicas, log_dir), indent=1))
+        print(claim_plan(database_url, args.runs))
+
+
+if __name__ == "__main__":
+    main()
