@@ -94,11 +94,14 @@ def catch_up(database_url: str, runs: int, replicas: int, log_dir: Path) -> dict
         _wait_fired(engine)
         elapsed = time.perf_counter() - started
         worker_cpu = sum(cpu_seconds(worker.pid) for worker in workers)
-        after = Counters.read(engine)
+        # while the workers' sessions live: an ended backend takes its CPU time with it
+        postgres_cpu = service_cpu_seconds()["postgresql"]
     finally:
         for worker in workers:
             worker.stop()
-        engine.dispose()
+    after = Counters.read(engine)  # once the workers' sessions ended: they report their counts at exit
+    after.postgres_cpu = postgres_cpu
+    engine.dispose()
     return {
         "replicas": replicas,
         "runs": runs,

@@ -74,3 +74,40 @@ def test_a_tiny_run_of_every_benchmark(
         assert row["limit"] is None or row["limit"]["median"] > 0, row
     assert report["machine"]["cpus"] >= 1
     assert "ratio" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_profile_and_the_postgresql_costs_measure_what_they_say(
+    pg_admin_url: str, rabbitmq_url: str
+) -> None:
+    """A tiny run of bench.profile (with py-spy) and of bench.pgcost: every figure measured, the counts
+    consistent with what was fired (one history row and one event per run at least)."""
+    env = {
+        **os.environ,
+        "F8A_BENCH_POSTGRES_URL": pg_admin_url,
+        "F8A_BENCH_RABBITMQ_URL": rabbitmq_url,
+    }
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    profiled = run("bench.profile", "running", "--count", "300", "--spy")
+    assert "running @50:" in profiled and "samples holding the GIL" in profiled
+    assert "thread: f8a-commands" in profiled
+    costs = run("bench.pgcost", "--runs", "300")
+    reports = json.loads("[" + costs[: costs.index("Limit")].replace("}\n{", "},\n{") + "]")
+    assert [r["replicas"] for r in reports] == [1, 3]
+    for report in reports:
+        assert report["rows inserted per run"] >= 2.0  # its history row and its event, at least
+        assert report["WAL bytes per run"] > 0 and report["commits per run"] > 0
+        assert report["PostgreSQL CPU ms per run"] > 0
+    assert "Index Scan using ix_f8a_jobs_next_run_time" in costs
