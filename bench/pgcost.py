@@ -99,7 +99,9 @@ def catch_up(database_url: str, runs: int, replicas: int, log_dir: Path) -> dict
     finally:
         for worker in workers:
             worker.stop()
-    after = Counters.read(engine)  # once the workers' sessions ended: they report their counts at exit
+    after = Counters.read(
+        engine
+    )  # once the workers' sessions ended: they report their counts at exit
     after.postgres_cpu = postgres_cpu
     engine.dispose()
     return {
