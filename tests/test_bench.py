@@ -39,19 +39,15 @@ def test_rows_report_median_spread_and_ratio() -> None:
     assert Row("x", "m", "s", Stats((1.0,))).ratio is None
 
 
-@pytest.mark.slow
-def test_a_tiny_run_of_every_benchmark(
-    pg_admin_url: str, rabbitmq_url: str, tmp_path: Path
-) -> None:
-    out = tmp_path / "results.json"
+def bench(pg_admin_url: str, rabbitmq_url: str, module: str, *args: str) -> str:
+    """Run ``python -m module args`` against the test services; what it printed (it must succeed)."""
     env = {
         **os.environ,
         "F8A_BENCH_POSTGRES_URL": pg_admin_url,
         "F8A_BENCH_RABBITMQ_URL": rabbitmq_url,
     }
-    args = ["--scale", "0.01", "-r", "1", "--json", str(out), "--log-dir", str(tmp_path)]
     done = subprocess.run(
-        [sys.executable, "-m", "bench", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -59,6 +55,16 @@ def test_a_tiny_run_of_every_benchmark(
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_a_tiny_run_of_every_benchmark(
+    pg_admin_url: str, rabbitmq_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "results.json"
+    args = ["--scale", "0.01", "-r", "1", "--json", str(out), "--log-dir", str(tmp_path)]
+    printed = bench(pg_admin_url, rabbitmq_url, "bench", *args)
     report = json.loads(out.read_text())
     benchmarks = {row["benchmark"] for row in report["rows"]}
     assert benchmarks == {
@@ -73,7 +79,7 @@ def test_a_tiny_run_of_every_benchmark(
         assert row["project"]["median"] > 0, row
         assert row["limit"] is None or row["limit"]["median"] > 0, row
     assert report["machine"]["cpus"] >= 1
-    assert "ratio" in done.stdout
+    assert "ratio" in printed
 
 
 @pytest.mark.slow
@@ -82,23 +88,9 @@ def test_the_profile_and_the_postgresql_costs_measure_what_they_say(
 ) -> None:
     """A tiny run of bench.profile (with py-spy) and of bench.pgcost: every figure measured, the counts
     consistent with what was fired (one history row and one event per run at least)."""
-    env = {
-        **os.environ,
-        "F8A_BENCH_POSTGRES_URL": pg_admin_url,
-        "F8A_BENCH_RABBITMQ_URL": rabbitmq_url,
-    }
 
     def run(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return done.stdout
+        return bench(pg_admin_url, rabbitmq_url, *args)
 
     profiled = run("bench.profile", "running", "--count", "300", "--spy")
     assert "running @50:" in profiled and "samples holding the GIL" in profiled
