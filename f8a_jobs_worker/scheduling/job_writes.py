@@ -117,12 +117,7 @@ class JobWrites:
         spec, meta = self.parse(handler, kwargs, fields, uow.now())
         meta = _created(uow, meta)
         existed = replace and self.jobs.find(uow, spec.job_id) is not None
-        job = self.new_job(spec, meta, uow.now())
-        if not replace:
-            if self.jobs.existing(uow, [job.job_id]):  # before its first run is entered
-                raise JobExists.of(job.job_id)
-            (job,) = self.scheduler.fire_created(uow, [job])
-        job = self.store(uow, job, replace)
+        job = self.store(uow, self.new_job(spec, meta, uow.now()), replace)
         if existed:
             self.runs.forget(uow, [spec.job_id])
         view = job_view(job)
@@ -175,11 +170,13 @@ class JobWrites:
         return outcomes
 
     def store(self, uow: UnitOfWork, job: Job, replace: bool = False) -> Job:
-        """Write a new or replacing job (``job_exists`` for an id taken, without ``replace``)."""
+        """Write a new or replacing job (``job_exists`` for an id taken, without ``replace``); a new one with
+        its first run started with ``uow`` where it is due at once (:meth:`Scheduler.fire_created`)."""
         with store_errors("job store"):
             if not (replace and self.jobs.save(uow, [job])):
                 if self.jobs.existing(uow, [job.job_id]):  # checked first: a failed INSERT would
                     raise JobExists.of(job.job_id)  # abort a shared transaction
+                (job,) = self.scheduler.fire_created(uow, [job])
                 try:
                     self.jobs.insert(uow, [job])
                 except sa.exc.IntegrityError:
