@@ -120,13 +120,11 @@ class Firing:
         for job in new:
             first = due.get(job.job_id)
             following = None if first is None else job.following(first, now)
-            if first is None or following is None:
-                stored.append(job)
-            elif self.executor.reserve(job.job_id, job.max_instances):
+            # not reserved: a run of a job of that id, deleted meanwhile, still runs (left to the passes)
+            if first and following and self.executor.reserve(job.job_id, job.max_instances):
                 self.executor.start_after_commit(uow, job, [first])
-                stored.append(job.moved(following))
-            else:
-                stored.append(job)  # a run of a job of that id, deleted meanwhile, still runs
+                job = job.moved(following)
+            stored.append(job)
         return stored
 
     def _renew(self, uow: UnitOfWork, began: float) -> None:
