@@ -48,11 +48,14 @@ _MARK_BROKEN = (
     .values(broken=sa.bindparam("reason"), next_run_time=None)
 )
 # a data-modifying WITH runs whether or not the query reads it, and the query sees the rows as they were
-# before it: hence the ids left out of the minimum too
+# before it: hence the ids left out of the earliest too. ORDER BY ... LIMIT 1, not min(): PostgreSQL reads
+# min() off an index only in a query without a WITH, so min() here scanned the whole table
 _FIRED = sa.bindparam("ids", type_=postgresql.ARRAY(sa.Unicode))
 _REMOVE_AND_NEXT = (
-    sa.select(sa.func.min(_NEXT_RUN))
+    sa.select(_NEXT_RUN)
     .where(_NEXT_RUN.is_not(None), jobs.c.id != sa.all_(_FIRED))
+    .order_by(_NEXT_RUN)
+    .limit(1)
     .add_cte(jobs.delete().where(jobs.c.id == sa.any_(_FIRED)).cte("gone"))
 )
 
