@@ -79,7 +79,7 @@ class ExecutedEvents:
         self.conn.release()
 
 
-def _rate(times: list[float]) -> float:
+def arrival_rate(times: list[float]) -> float:
     return (len(times) - 1) / (max(times) - min(times))
 
 
@@ -217,7 +217,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                     arrived = _fire(
                         engine, database_url, prefix, events, due_at_once, log_dir, replicas
                     )
-                    collected.add(f"catch-up project {replicas}", _rate(arrived))
+                    collected.add(f"catch-up project {replicas}", arrival_rate(arrived))
                     _clear_runs(engine)
                 fill_bare_store(engine, [past] * due_at_once, "due")
                 bare = run_bare(database_url, due_at_once, log_dir)
@@ -230,7 +230,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                     fill_worker_store(engine, times, "stream")
                     arrived = _fire(engine, database_url, prefix, events, stream, log_dir, replicas)
                     lateness = _worker_lateness(engine)
-                    collected.add(f"stream rate project {replicas}", _rate(arrived))
+                    collected.add(f"stream rate project {replicas}", arrival_rate(arrived))
                     collected.add(f"stream p50 project {replicas}", percentile(lateness, 50))
                     collected.add(f"stream p99 project {replicas}", percentile(lateness, 99))
                     _clear_runs(engine)

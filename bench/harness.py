@@ -377,9 +377,11 @@ def worker_env(database_url: str, prefix: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], log_dir: Path) -> Process:
+def start_worker(env: dict[str, str], log_dir: Path, cpus: str | None = None) -> Process:
+    """A worker process; with ``cpus`` (``"1"``, ``"0,1"``) pinned to those cores by ``taskset``."""
     args = [sys.executable, "-m", "f8a_jobs_worker", "run", "--no-default-jobs"]
-    return Process(args, env, log_dir, "worker")
+    pinned = ["taskset", "--cpu-list", cpus] if cpus else []
+    return Process([*pinned, *args], env, log_dir, "worker")
 
 
 def python_module(module: str, *args: str, log_dir: Path, name: str) -> Process:

@@ -33,13 +33,34 @@ SPACING = 0.025  # seconds between probe runs: 40 due per second over 5 s
 PAGE_REQUESTS = 50
 
 
-def _started(driver: Driver, queue: str, worker: Process) -> float:
+def started(driver: Driver, queue: str, worker: Process) -> float:
     """Seconds from spawning the worker until it answers a command."""
     wait_ready(driver, queue)
     return time.perf_counter() - worker.started
 
 
-def _probe_lateness(engine: sa.Engine, timeout: float = 120.0) -> list[float]:
+def create_probes(driver: Driver, queue: str) -> None:
+    """PROBES one-shot jobs due SPACING apart from 3 s on, each created by its own ``job.create``."""
+    first = time.time() + 3.0
+    for n in range(PROBES):
+        at = datetime.fromtimestamp(first + n * SPACING, UTC)
+        reply = driver.call(
+            queue,
+            command(
+                "job.create",
+                {
+                    "handler": "noop",
+                    "job_id": f"probe-{n}",
+                    "when": at.isoformat(),
+                    "misfire_grace_time": None,
+                },
+            ),
+        )
+        assert reply["ok"], reply
+
+
+def probe_lateness(engine: sa.Engine, timeout: float = 120.0) -> list[float]:
+    """Milliseconds from each probe's scheduled time to its handler's start, once all have run."""
     late = (JOB_RUNS.c.started_at - JOB_RUNS.c.scheduled_at).label("late")
     query = sa.select(late).where(JOB_RUNS.c.job_id.like("probe-%"))
     deadline = time.monotonic() + timeout
@@ -53,7 +74,8 @@ def _probe_lateness(engine: sa.Engine, timeout: float = 120.0) -> list[float]:
         time.sleep(0.2)
 
 
-def _latencies(driver: Driver, queue: str, name: str, args: dict[str, object]) -> list[float]:
+def latencies(driver: Driver, queue: str, name: str, args: dict[str, object]) -> list[float]:
+    """PAGE_REQUESTS sequential round trips of one command, in milliseconds."""
     result = driver.run(queue, lambda _: command(name, args), PAGE_REQUESTS, 1)
     return result.latencies_ms
 
@@ -73,7 +95,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
             def once(collected: Collector) -> None:
                 worker = start_worker(worker_env(empty_url, prefix), log_dir)
                 try:
-                    collected.add("startup empty", _started(driver, commands, worker))
+                    collected.add("startup empty", started(driver, commands, worker))
                 finally:
                     worker.stop()
 
@@ -81,29 +103,14 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                     connection.execute(JOB_RUNS.delete())
                 worker = start_worker(worker_env(database_url, prefix), log_dir)
                 try:
-                    collected.add("startup", _started(driver, commands, worker))
-                    first = time.time() + 3.0
-                    for n in range(PROBES):
-                        at = datetime.fromtimestamp(first + n * SPACING, UTC)
-                        reply = driver.call(
-                            commands,
-                            command(
-                                "job.create",
-                                {
-                                    "handler": "noop",
-                                    "job_id": f"probe-{n}",
-                                    "when": at.isoformat(),
-                                    "misfire_grace_time": None,
-                                },
-                            ),
-                        )
-                        assert reply["ok"], reply
-                    lateness = _probe_lateness(engine)
+                    collected.add("startup", started(driver, commands, worker))
+                    create_probes(driver, commands)
+                    lateness = probe_lateness(engine)
                     collected.add("fire p50", percentile(lateness, 50))
                     collected.add("fire p99", percentile(lateness, 99))
-                    get = _latencies(driver, commands, "job.get", {"job_id": "stored-1"})
-                    first_page = _latencies(driver, commands, "job.list", {"limit": 100})
-                    last_page = _latencies(
+                    get = latencies(driver, commands, "job.get", {"job_id": "stored-1"})
+                    first_page = latencies(driver, commands, "job.list", {"limit": 100})
+                    last_page = latencies(
                         driver, commands, "job.list", {"limit": 100, "offset": stored - 100}
                     )
                     with engine.connect() as connection:  # the key before the last page of 100
@@ -111,7 +118,7 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                             sa.text("SELECT id FROM f8a_jobs ORDER BY id LIMIT 1 OFFSET :n"),
                             {"n": stored - 101},
                         ).scalar_one()
-                    after_page = _latencies(
+                    after_page = latencies(
                         driver, commands, "job.list", {"limit": 100, "after": deep_key}
                     )
                     for key, values in (

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bench.harness import Row, Stats, percentile, table
 
@@ -103,3 +104,39 @@ def test_the_profile_and_the_postgresql_costs_measure_what_they_say(
         assert report["WAL bytes per run"] > 0 and report["commits per run"] > 0
         assert report["PostgreSQL CPU ms per run"] > 0
     assert "Index Scan using ix_f8a_jobs_next_run_time" in costs
+
+
+@pytest.mark.slow
+def test_a_tiny_run_of_the_scale_benchmark(
+    pg_admin_url: str, rabbitmq_url: str, tmp_path: Path
+) -> None:
+    """The opt-in ten-million-job benchmark at 10,000 jobs: its template filled, copied and dropped with
+    the copy, every figure measured, the counts exact, the claim plan printed."""
+    out = tmp_path / "results.json"
+    args = ["--only", "scale", "--scale", "0.001", "-r", "1", "--json", str(out)]
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+
+    def databases() -> list[str]:
+        """Drop the template (filled anew by each run of this test); the databases left."""
+        with admin.connect() as connection:
+            connection.execute(sa.text("DROP DATABASE IF EXISTS f8a_bench_template_10000"))
+            names = ("f8a_bench_template_10000", "f8a_bench_template_10000_run")
+            query = sa.text("SELECT datname FROM pg_database WHERE datname IN :names")
+            query = query.bindparams(sa.bindparam("names", names, expanding=True))
+            return list(connection.execute(query).scalars())
+
+    databases()
+    try:
+        printed = bench(pg_admin_url, rabbitmq_url, "bench", *args, "--log-dir", str(tmp_path))
+    finally:
+        left = databases()
+        admin.dispose()
+    assert left == []
+    rows = {row["metric"]: row for row in json.loads(out.read_text())["rows"]}
+    assert rows["jobs_count - count(*), 10,000 stored"]["project"]["values"] == [0]
+    measured = [row for metric, row in rows.items() if not metric.startswith("jobs_count")]
+    assert len(measured) >= 13
+    for row in measured:
+        assert row["project"]["median"] > 0, row
+    assert any(metric.startswith("fill of the template") for metric in rows)
+    assert "Index Scan using ix_f8a_jobs_next_run_time" in printed
