@@ -43,6 +43,13 @@ jobs = sa.Table(
         postgresql_where=sa.text("next_run_time IS NULL"),
         sqlite_where=sa.text("next_run_time IS NULL"),
     ),
+    # jobs marked broken: looked for at every start and by job.list's state filter (revision 0005)
+    sa.Index(
+        "ix_f8a_jobs_broken",
+        "id",
+        postgresql_where=sa.text("broken IS NOT NULL"),
+        sqlite_where=sa.text("broken IS NOT NULL"),
+    ),
 )
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
