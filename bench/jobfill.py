@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,10 +118,15 @@ def fill_worker_store(
 
 
 def copy_worker_store(
-    engine: sa.Engine, run_times: Iterable[datetime], prefix: str = "job", per_commit: int = 200_000
+    engine: sa.Engine,
+    run_times: Iterable[datetime],
+    prefix: str = "job",
+    per_commit: int = 200_000,
+    before_commit: Callable[[Any], None] | None = None,
 ) -> int:
     """:func:`fill_worker_store` by ``COPY`` on PostgreSQL, a commit every ``per_commit`` rows: the way to
-    millions of jobs (each COPY fires the table's counting trigger once)."""
+    millions of jobs (each COPY fires the table's counting trigger once). ``before_commit`` is called with
+    the (psycopg) connection before each commit: the rows are there, and no one else sees them yet."""
     upgrade_store(engine.url.render_as_string(hide_password=False))
     columns = ("id", "next_run_time", "job_state", "handler", "is_default")
     sql = f"COPY f8a_jobs ({', '.join(columns)}) FROM STDIN"
@@ -137,6 +142,8 @@ def copy_worker_store(
             with cursor.copy(sql) as copy:
                 for row in batch:
                     copy.write_row(tuple(row[c] for c in columns))
+            if before_commit is not None:
+                before_commit(raw)
             raw.commit()
             written += len(batch)
     finally:

@@ -7,10 +7,10 @@ The jobs (one-shot, due over the day 30 days on, as package versions scheduled f
 written once by ``COPY`` into a template database that is kept (``f8a_bench_template_<jobs>``; drop it with
 ``dropdb`` to get the disk back) and copied per repetition (``CREATE DATABASE ... TEMPLATE``, file copy). On
 the copy, one replica: start-up, fire latency of probe jobs, ``job.get``, ``job.list`` pages (first, by
-``after`` deep in the store, filtered), the counts against ``count(*)``, RSS. Then a catch-up of
-20,000 one-shot jobs due at once by 1 and by 3 replicas, every worker pinned to the same core
-(``taskset --cpu-list 1``: the same CPU for one replica as for three; PostgreSQL, RabbitMQ and this driver
-keep both cores), then unpinned. Last, the store's size on disk and the claim query's plan over it.
+``after`` deep in the store, filtered), the counts against ``count(*)``, RSS. Then a catch-up: 20,000
+one-shot jobs due a moment ago, committed once 1 (then 3) replicas are ready, every worker pinned to the
+same core (``taskset --cpu-list 1``: the same CPU for one replica as for three; PostgreSQL, RabbitMQ and this
+driver keep both cores), then unpinned. Last, the store's size on disk and the claim query's plan over it.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from bench.driver import Driver, command
-from bench.firing import ExecutedEvents, arrival_rate
+from bench.firing import ExecutedEvents
 from bench.harness import (
     JOB_RUNS,
     POSTGRES_URL,
@@ -51,6 +52,9 @@ from bench.pgcost import claim_plan
 JOBS = 10_000_000
 DUE = 20_000  # one-shot jobs due at once, fired by 1 and by 3 replicas (at scale 1)
 PINNED = "1"  # the core every worker of the catch-up runs on
+READY_WITHIN = (
+    8.0  # seconds for the catch-up's replicas to start (three on one core) before the runs fall due
+)
 
 
 def _admin() -> sa.Engine:
@@ -76,6 +80,7 @@ def _template(jobs: int) -> tuple[str, float | None]:
         engine.dispose()
         if complete:
             admin.dispose()
+            upgrade_store(_url(name))  # once, not per copy, when the worker's schema moved on
             return name, None
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
@@ -107,9 +112,6 @@ def _copy_of(template: str) -> Iterator[tuple[str, float]]:
         )
         copied = time.perf_counter() - began
     try:
-        upgrade_store(
-            _url(name)
-        )  # nothing to do unless the worker's schema moved on since the fill
         yield _url(name), copied
     finally:
         with admin.connect() as connection:
@@ -148,6 +150,17 @@ def _one_replica(
     collected.add("rss", peak_rss_mb(worker.pid))
 
 
+def _wait_ready(workers: list[Process]) -> None:
+    """Until every worker says it is ready."""
+    deadline = time.monotonic() + 120
+    while not all("worker ready" in worker.output() for worker in workers):
+        for worker in workers:
+            worker.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError("the replicas did not all get ready")
+        time.sleep(0.05)
+
+
 def _catch_up(
     engine: sa.Engine,
     url: str,
@@ -158,13 +171,23 @@ def _catch_up(
     cpus: str | None,
     log_dir: Path,
 ) -> float:
-    """``due`` one-shot jobs due at once fired by ``replicas`` workers on ``cpus``: runs per second."""
+    """``due`` one-shot jobs due a moment ago, fired by ``replicas`` workers on ``cpus``: runs per second
+    from the rows' commit to the last run's event. The rows are committed once every replica is ready (no
+    replica's start-up among the others' runs), with the wake-up a command's commit would send
+    (persistence/notify.py)."""
     label = f"due{replicas}{'pinned' if cpus else 'free'}"
-    past = datetime.now(UTC) - timedelta(seconds=1)
-    copy_worker_store(engine, [past] * due, label)
     env = worker_env(url, prefix)
-    workers = [start_worker(env, log_dir, cpus=cpus) for _ in range(replicas)]
+    workers: list[Process] = []
+
+    def start_replicas(connection: Any) -> None:
+        workers.extend(start_worker(env, log_dir, cpus=cpus) for _ in range(replicas))
+        _wait_ready(workers)
+        connection.execute("SELECT pg_notify('f8a_jobs', 'wake')")
+
+    past = datetime.now(UTC) - timedelta(seconds=1)
     try:
+        copy_worker_store(engine, [past] * due, label, per_commit=due, before_commit=start_replicas)
+        committed = time.time()
         arrived = events.wait(due, workers)
     finally:
         for worker in workers:
@@ -180,7 +203,7 @@ def _catch_up(
         ).scalar_one()
     if runs != due or left:
         raise RuntimeError(f"{runs} of {due} runs recorded, {left} due jobs left")
-    return arrival_rate(arrived)
+    return due / (max(arrived) - committed)
 
 
 def _sizes(engine: sa.Engine) -> dict[str, float]:
