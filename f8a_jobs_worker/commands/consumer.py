@@ -30,7 +30,7 @@ from f8a_jobs_worker.commands.answers import (
     error_reply,
     reply_of,
 )
-from f8a_jobs_worker.commands.applier import COMMANDS, Applied, CommandApplier
+from f8a_jobs_worker.commands.applier import COMMANDS, READ_ONLY, Applied, CommandApplier
 from f8a_jobs_worker.commands.envelope import Envelope, decode
 from f8a_jobs_worker.commands.refusals import Refusals
 from f8a_jobs_worker.errors import (
@@ -305,7 +305,10 @@ class CommandConsumer(Daemon):
             self.refusals.announce(envelope, refused, audit=False)
         outcome = "ok" if reply["ok"] else reply["error"]["code"]
         self.metrics.command(envelope.command, outcome, time.monotonic() - self._taken_at)
-        log.info(
+        # a read that was answered changed nothing: at DEBUG, or a dashboard's polling fills the log
+        quiet = reply["ok"] and envelope.command in READ_ONLY
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
             "command %s %s: %s%s",
             envelope.command,
             envelope.command_id,

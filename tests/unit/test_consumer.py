@@ -4,6 +4,7 @@ bytes that are no command get (a reply, an event, a byte-for-byte dead letter, n
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 from f8a_jobs_worker.client import Client
@@ -74,3 +75,24 @@ def test_bytes_that_are_no_command_get_a_reply_an_event_and_a_dead_letter(
     assert publisher.get(names.dead) is None
     assert client.call("job.list")["jobs"] == []  # refused: no effect
     json.dumps(reply)  # the reply is plain JSON
+
+
+def test_answered_reads_log_at_debug_and_everything_else_at_info(
+    unit_worker, client: Client, caplog
+) -> None:
+    """A dashboard polls job.list every few seconds: an answered read changed nothing and says so only at
+    DEBUG; a write, and a read that was refused, say what happened at INFO."""
+    unit_worker()
+    caplog.set_level(logging.DEBUG, logger="f8a_jobs_worker.commands.consumer")
+    created = client.request("job.create", {"handler": "noop", "job_id": "j", "state": "paused"})
+    read = client.request("job.get", {"job_id": "j"})
+    missing = client.request("job.get", {"job_id": "nope"})
+    assert created["ok"] and read["ok"] and missing["error"]["code"] == "job_not_found"
+    levels = {
+        record.command_id: record.levelname  # type: ignore[attr-defined]
+        for record in caplog.records
+        if hasattr(record, "command_id")
+    }
+    assert levels[created["command_id"]] == "INFO"
+    assert levels[read["command_id"]] == "DEBUG"
+    assert levels[missing["command_id"]] == "INFO"
