@@ -160,10 +160,12 @@ class Transactions:
     def begin(self, writes: bool = True) -> Iterator[UnitOfWork]:
         """A unit of work: committed when the block ends (the outbox rows with it), then its after-commit
         work is done; rolled back if the block raises. A store that does not answer is
-        :class:`~f8a_jobs_worker.errors.Unavailable`."""
+        :class:`~f8a_jobs_worker.errors.Unavailable`. Read-only work runs without a transaction: under READ
+        COMMITTED each statement reads its own snapshot either way, and a read saves BEGIN's and COMMIT's
+        round trips."""
         uow: UnitOfWork | None = None
         try:
-            with store_errors("job store"), self.engine.begin() as connection:
+            with store_errors("job store"), self._connection(writes) as connection:
                 uow = UnitOfWork(connection, self.outbox, self.clock, writes)
                 yield uow
                 wrote = uow.flush()
@@ -174,6 +176,16 @@ class Transactions:
         if wrote:
             self.wrote_outbox()
         _run_all(uow._after_commit, "after-commit")
+
+
+    @contextmanager
+    def _connection(self, writes: bool) -> Iterator[sa.Connection]:
+        if writes:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self.engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _run_all(callbacks: list[Callback], what: str) -> None:
