@@ -59,7 +59,8 @@ def _bodies(name: str, tag: str) -> Any:
 
 
 def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
-    counts = {1: max(50, int(300 * scale)), 50: max(200, int(2000 * scale))}
+    # one in flight: 1,000 round trips, so that p99 is the tenth slowest, not the third
+    counts = {1: max(50, int(1000 * scale)), 50: max(200, int(2000 * scale))}
     prefix = unique_prefix()
     commands, echo = f"{prefix}_commands", f"{prefix}_echo"
     with fresh_database() as database_url:
@@ -223,7 +224,7 @@ def _rows(c: Collector) -> list[Row]:
         )
         if key == "job.get @50":
             ratio = rate.ratio or 0.0
-            rate = Row(**{**rate.__dict__, "goal": ">= 0.6 x echo", "goal_met": ratio >= 0.6})
+            rate = Row(**{**rate.__dict__, "goal": ">= 0.9 x echo", "goal_met": ratio >= 0.9})
         if key == "job.create @50":
             goal = ">= 2,000/s"
             # a goal above what the echo answers on this machine says so
@@ -242,8 +243,8 @@ def _rows(c: Collector) -> list[Row]:
                 higher_is_better=False,
             )
             if key == "job.get @1" and pct == "p99":  # sequential job.get
-                met = latency.project.median <= 5.0
-                latency = Row(**{**latency.__dict__, "goal": "<= 5 ms", "goal_met": met})
+                met = (latency.ratio or 0.0) <= 2.0
+                latency = Row(**{**latency.__dict__, "goal": "<= 2 x echo", "goal_met": met})
             rows.append(latency)
         if in_flight > 1:
             rows.extend(_cpu_rows(c, key))
