@@ -177,7 +177,6 @@ class Transactions:
             self.wrote_outbox()
         _run_all(uow._after_commit, "after-commit")
 
-
     @contextmanager
     def _connection(self, writes: bool) -> Iterator[sa.Connection]:
         if writes:
