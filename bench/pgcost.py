@@ -8,7 +8,8 @@ per run, and the rate. Then the claim query's plan over a store of that size wit
     python -m bench.pgcost --runs 50000 --stored 1000000
 
 ``--stored`` adds that many jobs due in 30 days (not fired) to the store first: the claim's cost with a
-large store.
+large store. Prints one JSON document: ``catch_ups`` (per-run figures for 1 and 3 replicas) and
+``claim_plan`` (the plan's lines).
 """
 
 from __future__ import annotations
@@ -138,9 +139,11 @@ def main() -> None:
         if args.stored:
             far = datetime.now(UTC) + timedelta(days=30)
             fill_worker_store(sa.create_engine(database_url), [far] * args.stored, "stored")
-        for replicas in (1, 3):
-            print(json.dumps(catch_up(database_url, args.runs, replicas, log_dir), indent=1))
-        print(claim_plan(database_url, args.runs))
+        report = {
+            "catch_ups": [catch_up(database_url, args.runs, n, log_dir) for n in (1, 3)],
+            "claim_plan": claim_plan(database_url, args.runs).splitlines(),
+        }
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
