@@ -26,7 +26,7 @@ run: $(VENV)/.runtime
 ## test: set up, start the services the tests need, lint, type-check and run the whole test suite
 test: system-packages $(VENV)/.dev node-packages services lint typecheck pytest
 
-## bench: run the four benchmarks against PostgreSQL and RabbitMQ on 127.0.0.1 (about 10 minutes; docs/benchmarks.md)
+## bench: run the benchmarks against PostgreSQL and RabbitMQ on 127.0.0.1 (about 10 minutes; docs/benchmarks.md)
 bench: system-packages $(VENV)/.dev node-packages services
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
