@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,20 +78,30 @@ def fill(database_url: str, rows: int) -> None:
     engine.dispose()
 
 
-def _queue_depth(conn: Connection, name: str) -> int:
-    return int(conn.channel().queue_declare(name, passive=True).message_count)
+def _wait_depth(
+    conn: Connection, name: str, count: int, timeout: float = 120.0, poll: float = 0.05
+) -> None:
+    """Until the queue ``name`` holds ``count`` messages, asked every ``poll`` seconds on one channel."""
+    channel = conn.channel()
+    try:
+        deadline = time.monotonic() + timeout
+        while (depth := int(channel.queue_declare(name, passive=True).message_count)) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name}: {depth} of {count} messages")
+            time.sleep(poll)
+    finally:
+        channel.close()
 
 
-def _wait_depth(conn: Connection, name: str, count: int, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while _queue_depth(conn, name) < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{name}: {_queue_depth(conn, name)} of {count} messages")
-        time.sleep(0.05)
-
-
-def bare_publish(body: bytes, count: int, exchange: str, confirms: bool) -> float:
-    """Seconds for a bare kombu producer to publish ``count`` copies of ``body``."""
+def bare_publish(
+    body: bytes,
+    count: int,
+    exchange: str,
+    confirms: bool,
+    arrived: Callable[[], None] = lambda: None,
+) -> float:
+    """Seconds for a bare kombu producer to publish ``count`` copies of ``body``, and for ``arrived`` to
+    return (without confirms a publish returns once the socket took the message, not the queue)."""
     options = {"confirm_publish": True} if confirms else {}
     with Connection(RABBITMQ_URL, transport_options=options) as conn:
         producer = Producer(conn.channel())
@@ -104,6 +116,7 @@ def bare_publish(body: bytes, count: int, exchange: str, confirms: bool) -> floa
                 content_encoding="utf-8",
                 delivery_mode=2,
             )
+        arrived()
         return time.perf_counter() - started
 
 
@@ -152,8 +165,8 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                 collected.add("project", rows / seconds)
 
                 channel.queue_purge(bare_sink)
-                bare = bare_publish(body, rows, f"{prefix}_bare", confirms=False)
-                _wait_depth(conn, bare_sink, rows)  # all of them reached the queue
+                in_queue = partial(_wait_depth, conn, bare_sink, rows, poll=0.002)
+                bare = bare_publish(body, rows, f"{prefix}_bare", False, in_queue)
                 channel.queue_purge(bare_sink)
                 collected.add("unconfirmed", rows / bare)
                 bare = bare_publish(body, confirmed_rows, f"{prefix}_bare", confirms=True)
