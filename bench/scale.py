@@ -263,95 +263,55 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
 
 def _rows(c: Collector, jobs: int, due: int, filled: float | None) -> list[Row]:
     at = f"{jobs:,} stored"
+
+    def row(
+        metric: str,
+        unit: str,
+        project: Stats,
+        limit: tuple[Stats, str] | None = None,
+        goal: tuple[str, bool] | None = None,
+        higher: bool = False,
+    ) -> Row:
+        """One line: ``limit`` is (its figures, its name), ``goal`` (in words, met)."""
+        against, name = limit or (None, "")
+        words, met = goal or ("", None)
+        return Row("7 scale", f"{metric}, {at}", unit, project, against, name, higher, words, met)
+
     get_p99 = c["get p99"]
     rows = [
-        Row(
-            "7 scale",
-            f"start-up, {at}",
-            "s",
-            c["startup"],
-            c["startup empty"],
-            "empty store",
-            False,
-            goal="<= 1 s",
-            goal_met=c["startup"].median <= 1,
-        ),
-        Row("7 scale", f"fire latency p50, {at}", "ms", c["fire p50"], higher_is_better=False),
-        Row(
-            "7 scale",
-            f"fire latency p99, {at}",
-            "ms",
-            c["fire p99"],
-            higher_is_better=False,
-            goal="<= 5 ms",
-            goal_met=c["fire p99"].median <= 5,
-        ),
-        Row("7 scale", f"job.get p50, {at}", "ms", c["get p50"], higher_is_better=False),
-        Row("7 scale", f"job.get p99, {at}", "ms", get_p99, higher_is_better=False),
-    ]
+        row("start-up", "s", c["startup"], (c["startup empty"], "empty store"),
+            ("<= 1 s", c["startup"].median <= 1)),
+        row("fire latency p50", "ms", c["fire p50"]),
+        row("fire latency p99", "ms", c["fire p99"], goal=("<= 5 ms", c["fire p99"].median <= 5)),
+        row("job.get p50", "ms", c["get p50"]),
+        row("job.get p99", "ms", get_p99),
+    ]  # fmt: skip
     for key, what in (
         ("first", "job.list first page"),
         ("after", "job.list page by after, last 100"),
         ("handler", "job.list handler filter, by after"),
         ("prefix", "job.list prefix filter"),
     ):
+        met = c[f"{key} p99"].median <= 2 * get_p99.median
         rows.append(
-            Row(
-                "7 scale",
-                f"{what} p99, {at}",
-                "ms",
-                c[f"{key} p99"],
-                get_p99,
-                "job.get p99",
-                False,
-                goal="<= 2 x job.get p99",
-                goal_met=c[f"{key} p99"].median <= 2 * get_p99.median,
-            )
-        )
+            row(f"{what} p99", "ms", c[f"{key} p99"], (get_p99, "job.get p99"),
+                ("<= 2 x job.get p99", met))
+        )  # fmt: skip
+    count_error = c["count error"]
     rows += [
-        Row(
-            "7 scale",
-            f"jobs_count - count(*), {at}",
-            "jobs",
-            c["count error"],
-            higher_is_better=False,
-            goal="0 (exact)",
-            goal_met=max(c["count error"].values) == 0,
-        ),
-        Row(
-            "7 scale",
-            f"worker peak RSS, {at}",
-            "MiB",
-            c["rss"],
-            c["rss empty"],
-            "empty store, started",
-            False,
-            goal="<= 150 MiB",
-            goal_met=c["rss"].median <= 150,
-        ),
-        *(
-            Row(
-                "7 scale",
-                f"catch-up of {due:,} due, 3 replicas {where}, {at}",
-                "runs/s",
-                c[f"catch-up 3 {cpus}"],
-                c[f"catch-up 1 {cpus}"],
-                f"1 replica {where}",
-                goal=">= 1.0 x one replica",
-                goal_met=c[f"catch-up 3 {cpus}"].median >= c[f"catch-up 1 {cpus}"].median,
-            )
-            for cpus, where in ((PINNED, f"on core {PINNED}"), ("free", "on both cores"))
-        ),
-        Row("7 scale", f"copy of the template, {at}", "s", c["copy"], higher_is_better=False),
-    ]
-    if filled is not None:
+        row("jobs_count - count(*)", "jobs", count_error,
+            goal=("0 (exact)", max(count_error.values) == 0)),
+        row("worker peak RSS", "MiB", c["rss"], (c["rss empty"], "empty store, started"),
+            ("<= 150 MiB", c["rss"].median <= 150)),
+    ]  # fmt: skip
+    for cpus, where in ((PINNED, f"on core {PINNED}"), ("free", "on both cores")):
+        three, one = c[f"catch-up 3 {cpus}"], c[f"catch-up 1 {cpus}"]
         rows.append(
-            Row(
-                "7 scale",
-                f"fill of the template by COPY, {at}",
-                "s",
-                Stats((filled,)),
-                higher_is_better=False,
-            )
-        )
+            row(f"catch-up of {due:,} due, 3 replicas {where}", "runs/s", three,
+                (one, f"1 replica {where}"), (">= 1.0 x one replica", three.median >= one.median),
+                higher=True)
+        )  # fmt: skip
+    rows.append(row("copy of the template", "s", c["copy"]))
+    if filled is not None:
+        rows.append(row("fill of the template by COPY", "s", Stats((filled,))))
     return rows
