@@ -384,6 +384,17 @@ def start_worker(env: dict[str, str], log_dir: Path, cpus: str | None = None) ->
     return Process([*pinned, *args], env, log_dir, "worker")
 
 
+def wait_all_ready(workers: list[Process], timeout: float = 120.0) -> None:
+    """Until every worker's log says it is ready."""
+    deadline = time.monotonic() + timeout
+    while not all("worker ready" in worker.output() for worker in workers):
+        for worker in workers:
+            worker.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workers did not all get ready")
+        time.sleep(0.05)
+
+
 def python_module(module: str, *args: str, log_dir: Path, name: str) -> Process:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return Process([sys.executable, "-m", module, *args], env, log_dir, name)

@@ -8,8 +8,9 @@ per run, and the rate. Then the claim query's plan over a store of that size wit
     python -m bench.pgcost --runs 50000 --stored 1000000
 
 ``--stored`` adds that many jobs due in 30 days (not fired) to the store first: the claim's cost with a
-large store. Prints one JSON document: ``catch_ups`` (per-run figures for 1 and 3 replicas) and
-``claim_plan`` (the plan's lines).
+large store. Then a steady stream of as many runs due ``--stream-rate`` a second (500) to one replica
+started first: commits per run where passes are small. Prints one JSON document: ``catch_ups`` (per-run
+figures for 1 and 3 replicas), ``stream`` and ``claim_plan`` (the plan's lines).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.harness import (
+    Process,
     cpu_seconds,
     fresh_database,
     service_cpu_seconds,
     start_worker,
     unique_prefix,
+    wait_all_ready,
     worker_env,
 )
 from bench.jobfill import fill_worker_store
@@ -83,15 +86,44 @@ def _wait_fired(engine: sa.Engine, timeout: float = 900.0) -> None:
 
 
 def catch_up(database_url: str, runs: int, replicas: int, log_dir: Path) -> dict[str, float]:
-    """Per-run costs of ``runs`` one-shot jobs due at once, fired by ``replicas`` workers."""
+    """Per-run costs of ``runs`` one-shot jobs due at once, fired by ``replicas`` workers started after."""
+    due = [datetime.now(UTC) - timedelta(seconds=1)] * runs
+    return _costs(database_url, due, replicas, log_dir, f"due{replicas}", ready_first=False)
+
+
+def stream(database_url: str, runs: int, rate: float, log_dir: Path) -> dict[str, float]:
+    """Per-run costs of ``runs`` one-shot jobs due ``rate`` a second, fired by one ready worker."""
+    first = datetime.now(UTC) + timedelta(seconds=1)
+    due = [first + timedelta(seconds=n / rate) for n in range(runs)]
+    costs = _costs(database_url, due, 1, log_dir, "stream", ready_first=True)
+    return {"due per second": rate, **costs}
+
+
+def _costs(
+    database_url: str,
+    due: list[datetime],
+    replicas: int,
+    log_dir: Path,
+    label: str,
+    ready_first: bool,
+) -> dict[str, float]:
+    """Fire the one-shot jobs due at ``due`` with ``replicas`` workers (started before the rows are written,
+    and woken as a command would wake them, when ``ready_first``); PostgreSQL's counters per run."""
     engine = sa.create_engine(database_url)
-    past = datetime.now(UTC) - timedelta(seconds=1)
-    fill_worker_store(engine, [past] * runs, f"due{replicas}")
-    prefix = unique_prefix()
-    before = Counters.read(engine)
-    started = time.perf_counter()
-    workers = [start_worker(worker_env(database_url, prefix), log_dir) for _ in range(replicas)]
+    env = worker_env(database_url, unique_prefix())
+    workers: list[Process] = []
+    if ready_first:
+        workers += [start_worker(env, log_dir) for _ in range(replicas)]
+        wait_all_ready(workers)
     try:
+        fill_worker_store(engine, due, label)
+        if ready_first:
+            with engine.begin() as connection:  # persistence/notify.py: what a create sends
+                connection.execute(sa.text("SELECT pg_notify('f8a_jobs', 'wake')"))
+        before = Counters.read(engine)
+        started = time.perf_counter()
+        if not ready_first:
+            workers += [start_worker(env, log_dir) for _ in range(replicas)]
         _wait_fired(engine)
         elapsed = time.perf_counter() - started
         worker_cpu = sum(cpu_seconds(worker.pid) for worker in workers)
@@ -100,22 +132,22 @@ def catch_up(database_url: str, runs: int, replicas: int, log_dir: Path) -> dict
     finally:
         for worker in workers:
             worker.stop()
-    after = Counters.read(
-        engine
-    )  # once the workers' sessions ended: they report their counts at exit
+    after = Counters.read(engine)  # once the sessions ended: they report their counts at exit
     after.postgres_cpu = postgres_cpu
     engine.dispose()
+    runs = len(due)
+    start_up = "" if ready_first else " (start-up included)"
     return {
         "replicas": replicas,
         "runs": runs,
-        "runs/s (start-up included)": runs / elapsed,
+        f"runs/s{start_up}": runs / elapsed,
         "WAL bytes per run": (after.wal - before.wal) / runs,
         "commits per run": (after.commits - before.commits) / runs,
         "rows inserted per run": (after.inserted - before.inserted) / runs,
         "rows updated per run": (after.updated - before.updated) / runs,
         "rows deleted per run": (after.deleted - before.deleted) / runs,
         "PostgreSQL CPU ms per run": 1000 * (after.postgres_cpu - before.postgres_cpu) / runs,
-        "worker CPU ms per run (start-up included)": 1000 * worker_cpu / runs,
+        f"worker CPU ms per run{start_up}": 1000 * worker_cpu / runs,
     }
 
 
@@ -133,6 +165,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.pgcost", description=__doc__)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--stored", type=int, default=0, help="jobs due in 30 days, stored first")
+    parser.add_argument(
+        "--stream-rate", type=float, default=500.0, help="runs due per second in the steady stream"
+    )
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="f8a-pgcost-"))
     with fresh_database() as database_url:
@@ -141,6 +176,7 @@ def main() -> None:
             fill_worker_store(sa.create_engine(database_url), [far] * args.stored, "stored")
         report = {
             "catch_ups": [catch_up(database_url, args.runs, n, log_dir) for n in (1, 3)],
+            "stream": stream(database_url, args.runs, args.stream_rate, log_dir),
             "claim_plan": claim_plan(database_url, args.runs).splitlines(),
         }
     print(json.dumps(report, indent=1))

@@ -43,6 +43,7 @@ from bench.harness import (
     start_worker,
     unique_prefix,
     upgrade_store,
+    wait_all_ready,
     worker_env,
 )
 from bench.jobfill import copy_worker_store
@@ -150,17 +151,6 @@ def _one_replica(
     collected.add("rss", peak_rss_mb(worker.pid))
 
 
-def _wait_ready(workers: list[Process]) -> None:
-    """Until every worker says it is ready."""
-    deadline = time.monotonic() + 120
-    while not all("worker ready" in worker.output() for worker in workers):
-        for worker in workers:
-            worker.check_alive()
-        if time.monotonic() > deadline:
-            raise TimeoutError("the replicas did not all get ready")
-        time.sleep(0.05)
-
-
 def _catch_up(
     engine: sa.Engine,
     url: str,
@@ -181,7 +171,7 @@ def _catch_up(
 
     def start_replicas(connection: Any) -> None:
         workers.extend(start_worker(env, log_dir, cpus=cpus) for _ in range(replicas))
-        _wait_ready(workers)
+        wait_all_ready(workers)
         connection.execute("SELECT pg_notify('f8a_jobs', 'wake')")
 
     past = datetime.now(UTC) - timedelta(seconds=1)

@@ -103,6 +103,9 @@ def test_the_profile_and_the_postgresql_costs_measure_what_they_say(
         assert report["rows inserted per run"] >= 2.0  # its history row and its event, at least
         assert report["WAL bytes per run"] > 0 and report["commits per run"] > 0
         assert report["PostgreSQL CPU ms per run"] > 0
+    streamed = costs["stream"]
+    assert streamed["runs"] == 300 and streamed["due per second"] == 500
+    assert streamed["rows inserted per run"] >= 2.0 and streamed["commits per run"] > 0
     assert any("Index Scan using ix_f8a_jobs_next_run_time" in line for line in costs["claim_plan"])
 
 
