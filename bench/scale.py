@@ -53,9 +53,6 @@ from bench.pgcost import claim_plan
 JOBS = 10_000_000
 DUE = 20_000  # one-shot jobs due at once, fired by 1 and by 3 replicas (at scale 1)
 PINNED = "1"  # the core every worker of the catch-up runs on
-READY_WITHIN = (
-    8.0  # seconds for the catch-up's replicas to start (three on one core) before the runs fall due
-)
 
 
 def _admin() -> sa.Engine:
@@ -125,7 +122,6 @@ def _one_replica(
 ) -> None:
     """What one replica shows on the big store: start-up, fire latency, reads, counts, memory."""
     collected.add("startup", started(driver, commands, worker))
-    collected.add("rss started", rss_mb(worker.pid))
     create_probes(driver, commands)
     lateness = probe_lateness(engine)
     collected.add("fire p50", percentile(lateness, 50))
