@@ -384,6 +384,10 @@ def start_worker(env: dict[str, str], log_dir: Path, cpus: str | None = None) ->
     return Process([*pinned, *args], env, log_dir, "worker")
 
 
+#: what a create's commit sends the replicas (persistence/notify.py): plan again, a job may be due sooner
+WAKE_REPLICAS = "SELECT pg_notify('f8a_jobs', 'wake')"
+
+
 def wait_all_ready(workers: list[Process], timeout: float = 120.0) -> None:
     """Until every worker's log says it is ready."""
     deadline = time.monotonic() + timeout

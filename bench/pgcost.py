@@ -26,6 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.harness import (
+    WAKE_REPLICAS,
     Process,
     cpu_seconds,
     fresh_database,
@@ -35,7 +36,7 @@ from bench.harness import (
     wait_all_ready,
     worker_env,
 )
-from bench.jobfill import fill_worker_store
+from bench.jobfill import copy_worker_store, fill_worker_store
 
 #: the claim of a scheduler pass as PostgreSQL sees it (persistence/job_repository.py builds the same)
 CLAIM = """
@@ -116,10 +117,8 @@ def _costs(
         workers += [start_worker(env, log_dir) for _ in range(replicas)]
         wait_all_ready(workers)
     try:
-        fill_worker_store(engine, due, label)
-        if ready_first:
-            with engine.begin() as connection:  # persistence/notify.py: what a create sends
-                connection.execute(sa.text("SELECT pg_notify('f8a_jobs', 'wake')"))
+        wake = (lambda raw: raw.execute(WAKE_REPLICAS)) if ready_first else None
+        copy_worker_store(engine, due, label, per_commit=len(due), before_commit=wake)
         before = Counters.read(engine)
         started = time.perf_counter()
         if not ready_first:

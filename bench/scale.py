@@ -29,6 +29,7 @@ from bench.firing import ExecutedEvents
 from bench.harness import (
     JOB_RUNS,
     POSTGRES_URL,
+    WAKE_REPLICAS,
     Collector,
     Process,
     Row,
@@ -168,7 +169,7 @@ def _catch_up(
     def start_replicas(connection: Any) -> None:
         workers.extend(start_worker(env, log_dir, cpus=cpus) for _ in range(replicas))
         wait_all_ready(workers)
-        connection.execute("SELECT pg_notify('f8a_jobs', 'wake')")
+        connection.execute(WAKE_REPLICAS)
 
     past = datetime.now(UTC) - timedelta(seconds=1)
     try:
