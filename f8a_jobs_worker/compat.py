@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 #: distribution name -> the release series (major.minor) the private uses below were checked against
-CHECKED = {"amqp": "5.4", "selinon": "1.4"}
+CHECKED = {"selinon": "1.4"}
 
 
 class PrivateUse(NamedTuple):
@@ -22,13 +22,6 @@ class PrivateUse(NamedTuple):
 
 
 PRIVATE = [
-    PrivateUse(
-        "amqp",
-        "amqp.abstract_channel:AbstractChannel.send_method",
-        "messaging/rabbitmq.py",
-        "a batch published without the socket read py-amqp's basic_publish makes before each message "
-        "(called with Basic.Publish's argument signature, PUBLISH_ARGUMENTS there)",
-    ),
     PrivateUse(
         "selinon",
         "selinon.selective:compute_selective_run",

@@ -45,14 +45,3 @@ MOST = 10
 
 def test_the_register_stays_short() -> None:
     assert len(PRIVATE) <= MOST, [use.target for use in PRIVATE]
-
-
-def test_basic_publish_is_still_sent_with_the_signature_the_adapter_uses() -> None:
-    """messaging/rabbitmq.py sends Basic.Publish itself (AbstractChannel.send_method) with py-amqp's own
-    argument signature for it: the one py-amqp's basic_publish passes."""
-    from amqp.channel import Channel
-
-    from f8a_jobs_worker.messaging.rabbitmq import PUBLISH_ARGUMENTS
-
-    signature = inspect.signature(Channel._basic_publish)
-    assert signature.parameters["argsig"].default == PUBLISH_ARGUMENTS

@@ -18,12 +18,12 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import amqp
-from amqp import spec
 
 from f8a_jobs_worker.errors import BrokerRefused, BrokerUnavailable
 from f8a_jobs_worker.messaging.amqp_frames import Cork, Frames
 from f8a_jobs_worker.messaging.confirms import ConfirmedTags
 from f8a_jobs_worker.messaging.port import Delivery, Facts, Outgoing, Transport
+from f8a_jobs_worker.messaging.publish_frames import encode_properties, publish_frames
 from f8a_jobs_worker.retry import reason
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 GATHER_TIMEOUT = 0.1
 CONFIRM_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
-#: the arguments of Basic.Publish (reserved, exchange, routing key, mandatory, immediate), as py-amqp sends them
-PUBLISH_ARGUMENTS = "Bssbb"
 #: what py-amqp and the socket raise when the broker or the connection fails
 FAILURES = (amqp.exceptions.AMQPError, OSError, EOFError, ConnectionError)
 
@@ -259,15 +257,22 @@ class RabbitMQ(Transport):
             properties["application_headers"] = message.headers
         exchange = message.topic
         key = message.routing_key if exchange else message.queue
-        self._tags.sent()
-        # py-amqp's basic_publish first reads whatever the broker sent (a socket call per message, to see a
-        # connection.blocked early); the connection logs that notice whenever it reads
-        channel.send_method(
-            spec.Basic.Publish,
-            PUBLISH_ARGUMENTS,
-            (0, exchange, key, False, False),
-            amqp.Message(message.body, **properties),
+        conn = channel.connection
+        if conn is None:  # what py-amqp's own publish says of a closed channel
+            raise amqp.exceptions.RecoverableConnectionError("channel already closed")
+        frames = publish_frames(
+            channel.channel_id,
+            exchange,
+            key or "",
+            encode_properties(properties),
+            message.body,
+            conn.frame_max,
         )
+        self._tags.sent()
+        # written whole (py-amqp's basic_publish would first read whatever the broker sent, a socket call per
+        # message, to see a connection.blocked early; the connection logs that notice whenever it reads)
+        self._cork.write(frames)
+        conn.bytes_sent += 1  # what py-amqp's heartbeats count as traffic sent
 
     def _confirm_channel(self) -> Any:
         conn, _ = self._live()
