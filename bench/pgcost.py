@@ -10,7 +10,9 @@ per run, and the rate. Then the claim query's plan over a store of that size wit
 ``--stored`` adds that many jobs due in 30 days (not fired) to the store first: the claim's cost with a
 large store. Then a steady stream of as many runs due ``--stream-rate`` a second (500) to one replica
 started first: commits per run where passes are small. Prints one JSON document: ``catch_ups`` (per-run
-figures for 1 and 3 replicas), ``stream`` and ``claim_plan`` (the plan's lines).
+figures for 1 and 3 replicas), ``pinned_catch_ups`` (the same with every worker pinned to ``--cpus``, one
+core by default, and ready first: what 3 replicas cost where one core is all they get), ``stream`` and
+``claim_plan`` (the plan's lines).
 """
 
 from __future__ import annotations
@@ -92,6 +94,17 @@ def catch_up(database_url: str, runs: int, replicas: int, log_dir: Path) -> dict
     return _costs(database_url, due, replicas, log_dir, f"due{replicas}", ready_first=False)
 
 
+def pinned_catch_up(
+    database_url: str, runs: int, replicas: int, cpus: str, log_dir: Path
+) -> dict[str, float | str]:
+    """The same catch-up with every worker pinned to ``cpus`` (taskset) and ready before the jobs are
+    written: pinned start-ups would share the core with the runs."""
+    due = [datetime.now(UTC) - timedelta(seconds=1)] * runs
+    label = f"pinned{replicas}"
+    costs = _costs(database_url, due, replicas, log_dir, label, ready_first=True, cpus=cpus)
+    return {"cpus": cpus, **costs}
+
+
 def stream(database_url: str, runs: int, rate: float, log_dir: Path) -> dict[str, float]:
     """Per-run costs of ``runs`` one-shot jobs due ``rate`` a second, fired by one ready worker."""
     first = datetime.now(UTC) + timedelta(seconds=1)
@@ -107,6 +120,7 @@ def _costs(
     log_dir: Path,
     label: str,
     ready_first: bool,
+    cpus: str | None = None,
 ) -> dict[str, float]:
     """Fire the one-shot jobs due at ``due`` with ``replicas`` workers (started before the rows are written,
     and woken as a command would wake them, when ``ready_first``); PostgreSQL's counters per run."""
@@ -114,18 +128,20 @@ def _costs(
     env = worker_env(database_url, unique_prefix())
     workers: list[Process] = []
     if ready_first:
-        workers += [start_worker(env, log_dir) for _ in range(replicas)]
+        workers += [start_worker(env, log_dir, cpus=cpus) for _ in range(replicas)]
         wait_all_ready(workers)
     try:
         wake = (lambda raw: raw.execute(WAKE_REPLICAS)) if ready_first else None
         copy_worker_store(engine, due, label, per_commit=len(due), before_commit=wake)
         before = Counters.read(engine)
+        # a ready worker's start-up is not the runs' (one started after is, and says so)
+        worker_cpu_before = sum(cpu_seconds(worker.pid) for worker in workers)
         started = time.perf_counter()
         if not ready_first:
             workers += [start_worker(env, log_dir) for _ in range(replicas)]
         _wait_fired(engine)
         elapsed = time.perf_counter() - started
-        worker_cpu = sum(cpu_seconds(worker.pid) for worker in workers)
+        worker_cpu = sum(cpu_seconds(worker.pid) for worker in workers) - worker_cpu_before
         # while the workers' sessions live: an ended backend takes its CPU time with it
         postgres_cpu = service_cpu_seconds()["postgresql"]
     finally:
@@ -165,6 +181,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--stored", type=int, default=0, help="jobs due in 30 days, stored first")
     parser.add_argument(
+        "--cpus",
+        default="1",
+        help="the cores the pinned catch-ups' workers share (taskset --cpu-list)",
+    )
+    parser.add_argument(
         "--stream-rate", type=float, default=500.0, help="runs due per second in the steady stream"
     )
     args = parser.parse_args()
@@ -175,6 +196,9 @@ def main() -> None:
             fill_worker_store(sa.create_engine(database_url), [far] * args.stored, "stored")
         report = {
             "catch_ups": [catch_up(database_url, args.runs, n, log_dir) for n in (1, 3)],
+            "pinned_catch_ups": [
+                pinned_catch_up(database_url, args.runs, n, args.cpus, log_dir) for n in (1, 3)
+            ],
             "stream": stream(database_url, args.runs, args.stream_rate, log_dir),
             "claim_plan": claim_plan(database_url, args.runs).splitlines(),
         }

@@ -99,7 +99,9 @@ def test_the_profile_and_the_postgresql_costs_measure_what_they_say(
     costs = json.loads(run("bench.pgcost", "--runs", "300"))
     reports = costs["catch_ups"]
     assert [r["replicas"] for r in reports] == [1, 3]
-    for report in reports:
+    pinned = costs["pinned_catch_ups"]
+    assert [(r["replicas"], r["cpus"]) for r in pinned] == [(1, "1"), (3, "1")]
+    for report in [*reports, *pinned]:
         assert report["rows inserted per run"] >= 2.0  # its history row and its event, at least
         assert report["WAL bytes per run"] > 0 and report["commits per run"] > 0
         assert report["PostgreSQL CPU ms per run"] > 0
