@@ -64,10 +64,13 @@ def uninstall(connection: sa.Connection, tables: list[str]) -> None:
             connection.execute(sa.text(statement))
 
 
+#: built once: building a statement and its cache key cost more than running this one
+_TOTALS = sa.select(counts.c.counter, sa.func.sum(counts.c.n)).group_by(counts.c.counter)
+
+
 def totals(connection: sa.Connection) -> dict[str, int]:
     """Every counter's value."""
-    query = sa.select(counts.c.counter, sa.func.sum(counts.c.n)).group_by(counts.c.counter)
-    found = {counter: int(n or 0) for counter, n in connection.execute(query)}
+    found = {counter: int(n or 0) for counter, n in connection.execute(_TOTALS)}
     return {name: found.get(name, 0) for name in (USER_JOBS, DEFAULT_JOBS, FAILURES)}
 
 

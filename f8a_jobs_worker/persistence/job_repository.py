@@ -108,18 +108,41 @@ class JobFilter:
         elif self.state == "broken":
             found.append(jobs.c.broken.is_not(None))
         if self.handler is not None:
-            found.append(jobs.c.handler == self.handler)
+            found.append(jobs.c.handler == sa.bindparam("handler"))
         if self.prefix:
+            prefix = sa.bindparam("prefix", type_=sa.String)
             if dialect == "postgresql":  # one range of the byte-order index, read in its order
                 key = self.key(dialect)
-                found.append(key >= self.prefix)
-                if (above := _after_prefix(self.prefix)) is not None:
-                    found.append(key < above)
+                found.append(key >= prefix)
+                if _after_prefix(self.prefix) is not None:
+                    found.append(key < sa.bindparam("above", type_=sa.String))
             else:  # SQLite's LIKE ignores case
-                found.append(sa.func.substr(jobs.c.id, 1, len(self.prefix)) == self.prefix)
+                length = sa.bindparam("prefix_length", type_=sa.Integer)
+                found.append(sa.func.substr(jobs.c.id, 1, length) == prefix)
         if self.failing:
             found.append(jobs.c.id.in_(last_runs.FAILING))
         return found
+
+    def values(self) -> dict[str, Any]:
+        """The values of the parameters of :meth:`conditions`."""
+        found: dict[str, Any] = {}
+        if self.handler is not None:
+            found["handler"] = self.handler
+        if self.prefix:
+            found["prefix"] = self.prefix
+            found["prefix_length"] = len(self.prefix)
+            found["above"] = _after_prefix(self.prefix)
+        return found
+
+    def shape(self) -> tuple[object, ...]:
+        """What the statement of :meth:`conditions` depends on (its parameters' values aside)."""
+        return (
+            self.state,
+            self.handler is not None,
+            bool(self.prefix),
+            _after_prefix(self.prefix) is not None if self.prefix else False,
+            self.failing,
+        )
 
     def key(self, dialect: str) -> sa.ColumnElement[str]:
         """What pages are ordered and keyed by: the id, in byte order for a prefix on PostgreSQL."""
@@ -200,17 +223,10 @@ class JobRepository:
         all (whatever ``where`` narrows the page to: counting the matches would cost a scan), and the key
         of the next page (None on the last). ``after`` (the previous page's key) reads the next page
         through the primary key's index, however deep; ``offset`` walks every row before."""
-        query = sa.select(*_COLUMNS)
-        if job_type != "all":
-            query = query.where(jobs.c.is_default.is_(job_type == "default"))
-        dialect = uow.connection.dialect.name
-        key = (where or JobFilter()).key(dialect)
-        if where:
-            query = query.where(*where.conditions(dialect))
-        if after is not None:
-            query = query.where(key > after)
-        query = query.order_by(key).limit(limit + 1).offset(offset)
-        rows = uow.connection.execute(query).all()
+        where = where or JobFilter()
+        query = _page_query(job_type, where, after is not None, uow.connection.dialect.name)
+        values = {"after": after, "limit": limit + 1, "offset": offset, **where.values()}
+        rows = uow.connection.execute(query, values).all()
         following = rows[limit - 1].id if len(rows) > limit and limit > 0 else None
         return [_restore(row) for row in rows[:limit]], _count(uow, job_type), following
 
@@ -293,6 +309,30 @@ class JobRepository:
             return moment(uow.connection.execute(_REMOVE_AND_NEXT, {"ids": fired}).scalar())
         self.delete(uow, fired)
         return self.next_run_time(uow)
+
+
+#: page statements by shape, built once each: building one and its cache key cost more than running it
+_PAGES: dict[tuple[object, ...], sa.Select[Any]] = {}
+
+
+def _page_query(job_type: JobType, where: JobFilter, keyed: bool, dialect: str) -> sa.Select[Any]:
+    """The statement of a page of ``job_type`` narrowed by ``where`` (after the key ``after`` if
+    ``keyed``), with parameters for the values: one per shape of page, whatever the values."""
+    shape = (job_type, where.shape(), keyed, dialect)
+    if (query := _PAGES.get(shape)) is None:
+        query = sa.select(*_COLUMNS)
+        if job_type != "all":
+            query = query.where(jobs.c.is_default.is_(job_type == "default"))
+        key = where.key(dialect)
+        query = query.where(*where.conditions(dialect))
+        if keyed:
+            query = query.where(key > sa.bindparam("after", type_=sa.String))
+        limit, offset = (
+            sa.bindparam("limit", type_=sa.Integer),
+            sa.bindparam("offset", type_=sa.Integer),
+        )
+        query = _PAGES[shape] = query.order_by(key).limit(limit).offset(offset)
+    return query
 
 
 def _row(job: Job) -> dict[str, Any]:
