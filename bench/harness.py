@@ -327,13 +327,16 @@ class CpuMeter:
 class Process:
     """A child process (worker, echo server, bare scheduler) with its output in a log file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_dir: Path, name: str) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log_dir: Path, name: str, cwd: Path = ROOT
+    ) -> None:
+        """``cwd``: the checkout whose code ``python -m`` runs (this one by default)."""
         self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self._log = self.log_path.open("wb")
         self.started = time.perf_counter()
         self.started_wall = time.time()
         self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+            args, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     @property
@@ -377,11 +380,14 @@ def worker_env(database_url: str, prefix: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], log_dir: Path, cpus: str | None = None) -> Process:
-    """A worker process; with ``cpus`` (``"1"``, ``"0,1"``) pinned to those cores by ``taskset``."""
+def start_worker(
+    env: dict[str, str], log_dir: Path, cpus: str | None = None, checkout: Path = ROOT
+) -> Process:
+    """A worker process (of ``checkout``'s code); with ``cpus`` (``"1"``, ``"0,1"``) pinned to those cores
+    by ``taskset``."""
     args = [sys.executable, "-m", "f8a_jobs_worker", "run", "--no-default-jobs"]
     pinned = ["taskset", "--cpu-list", cpus] if cpus else []
-    return Process([*pinned, *args], env, log_dir, "worker")
+    return Process([*pinned, *args], env, log_dir, "worker", cwd=checkout)
 
 
 #: what a create's commit sends the replicas (persistence/notify.py): plan again, a job may be due sooner

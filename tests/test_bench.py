@@ -145,3 +145,26 @@ def test_a_tiny_run_of_the_scale_benchmark(
         assert row["project"]["median"] > 0, row
     assert any(metric.startswith("fill of the template") for metric in rows)
     assert "Index Scan using ix_f8a_jobs_next_run_time" in printed
+
+
+@pytest.mark.slow
+def test_the_paired_comparison_and_the_adapter_costs_measure_what_they_say(
+    pg_admin_url: str, rabbitmq_url: str
+) -> None:
+    """bench.paired of this checkout against itself (two workers, every command answered) and a tiny run
+    of bench.amqpcost: every figure measured."""
+    report = json.loads(
+        bench(
+            pg_admin_url,
+            rabbitmq_url,
+            "bench.paired",
+            *("--base", str(ROOT), "--command", "job.list", "--count", "20", "--stored", "200"),
+        )
+    )
+    assert report["command"] == "job.list" and report["count"] == 20
+    for side in ("base", "this"):
+        assert 0 < report[side]["p50_ms"] <= report[side]["p90_ms"] <= report[side]["p99_ms"]
+    assert report["this/base"]["p50_ms"] > 0
+    costs = json.loads(bench(pg_admin_url, rabbitmq_url, "bench.amqpcost", "--count", "500"))
+    assert costs["messages"] == 500
+    assert all(value > 0 for value in costs.values()), costs
