@@ -6,14 +6,20 @@ is larger than most changes, falls on both alike.
     git worktree add /tmp/base HEAD~1
     python -m bench.paired --base /tmp/base --command job.get
     python -m bench.paired --base /tmp/base --command job.list --stored 100000 --count 1000
+    python -m bench.paired --base /tmp/base --command start-up --count 7
 
-Prints one JSON document: p50, p90 and p99 in ms per side, and this side's over the base's.
+``start-up`` times a worker of each side in turn from spawn to its first answer, on one database (the first
+start also upgrades it, one reading the median is not moved by).
+
+Prints one JSON document: p50, p90 and p99 in ms per side (for start-up the median and every reading, in
+s), and this side's over the base's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from contextlib import ExitStack
@@ -69,15 +75,44 @@ def paired(base: Path, name: str, count: int, stored: int, log_dir: Path) -> dic
     return report
 
 
+def start_ups(base: Path, count: int, log_dir: Path) -> dict[str, Any]:
+    """Seconds from spawn to the first answer of ``count`` workers of each side, started in turn."""
+    sides = {"base": base, "this": ROOT}
+    seconds: dict[str, list[float]] = {side: [] for side in sides}
+    with fresh_database() as url:
+        driver = Driver()
+        try:
+            for n in range(count):
+                order = list(sides.items())
+                for side, checkout in order if n % 2 else reversed(order):
+                    prefix = unique_prefix()
+                    worker = start_worker(worker_env(url, prefix), log_dir, checkout=checkout)
+                    try:
+                        wait_ready(driver, f"{prefix}_commands")
+                        seconds[side].append(time.perf_counter() - worker.started)
+                    finally:
+                        worker.stop()
+        finally:
+            driver.close()
+    report: dict[str, Any] = {"command": "start-up", "count": count}
+    for side, values in seconds.items():
+        report[side] = {"median_s": statistics.median(values), "all_s": values}
+    report["this/base"] = {"median_s": report["this"]["median_s"] / report["base"]["median_s"]}
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.paired", description=__doc__)
     parser.add_argument("--base", type=Path, required=True, help="the other checkout")
-    parser.add_argument("--command", choices=sorted(ARGS), default="job.get")
+    parser.add_argument("--command", choices=[*sorted(ARGS), "start-up"], default="job.get")
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--stored", type=int, default=1000)
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="f8a-paired-"))
-    report = paired(args.base.resolve(), args.command, args.count, args.stored, log_dir)
+    if args.command == "start-up":
+        report = start_ups(args.base.resolve(), args.count, log_dir)
+    else:
+        report = paired(args.base.resolve(), args.command, args.count, args.stored, log_dir)
     print(json.dumps(report, indent=1))
 
 

@@ -165,6 +165,16 @@ def test_the_paired_comparison_and_the_adapter_costs_measure_what_they_say(
     for side in ("base", "this"):
         assert 0 < report[side]["p50_ms"] <= report[side]["p90_ms"] <= report[side]["p99_ms"]
     assert report["this/base"]["p50_ms"] > 0
+    start_ups = json.loads(
+        bench(
+            pg_admin_url,
+            rabbitmq_url,
+            "bench.paired",
+            *("--base", str(ROOT), "--command", "start-up", "--count", "2"),
+        )
+    )
+    assert [len(start_ups[side]["all_s"]) for side in ("base", "this")] == [2, 2]
+    assert start_ups["this"]["median_s"] > 0 and start_ups["this/base"]["median_s"] > 0
     costs = json.loads(bench(pg_admin_url, rabbitmq_url, "bench.amqpcost", "--count", "500"))
     assert costs["messages"] == 500
     assert all(value > 0 for value in costs.values()), costs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
 import sys
 
 import pytest
@@ -210,3 +211,21 @@ def test_what_start_up_built_is_out_of_the_collectors_sight_once_running() -> No
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
     assert not any(type(o) is Garbage for o in gc.get_objects())  # collected first, not frozen
+
+
+def test_the_command_line_loads_a_subcommand_only_when_it_is_named() -> None:
+    """`run` starts without the dashboard's web stack or Alembic (a store at head needs neither); `ui`
+    loads its own."""
+    program = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from f8a_jobs_worker.cli.main import cli\n"
+        "heavy = ('starlette', 'uvicorn', 'jinja2', 'alembic')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "CliRunner().invoke(cli, ['ui', '--help'], catch_exceptions=False)\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["[]", "['jinja2', 'starlette', 'uvicorn']"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +90,26 @@ def engine(store_url: str) -> Iterator[sa.Engine]:
     made = create_engine(store_url)
     yield made
     made.dispose()
+
+
+def test_the_release_head_is_the_head_of_its_revision_files() -> None:
+    assert schema.scripted_head() == schema.HEAD, "a revision was added: set schema.HEAD to it"
+
+
+def test_a_start_on_a_store_at_head_never_loads_alembic(engine: sa.Engine, store_url: str) -> None:
+    """The check at start reads the version row; Alembic's imports are for upgrades."""
+    schema.upgrade(engine)
+    program = (
+        "import sys\n"
+        "from f8a_jobs_worker.persistence import schema\n"
+        "from f8a_jobs_worker.persistence.database import create_engine\n"
+        f"found = schema.ensure(create_engine({store_url!r}), upgrade_allowed=True)\n"
+        "print(found.current, found.at_head, any(m.startswith('alembic') for m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [schema.HEAD, "True", "False"]
 
 
 def test_an_empty_store_is_created_at_head_with_every_table(engine: sa.Engine) -> None:

@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a check failed, 2 bad usage, 69 a dependency is unavail
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import signal
 import sys
@@ -18,7 +19,6 @@ from typing import Any
 import click
 
 from f8a_jobs_worker import __version__, logs, retry
-from f8a_jobs_worker.cli import audit, db, flows, health, monitor, publish, ui
 from f8a_jobs_worker.cli.settings import EX_CONFIG, settings_from
 from f8a_jobs_worker.cli.signals import install_signal_handlers
 from f8a_jobs_worker.clock import SYSTEM
@@ -37,7 +37,41 @@ EX_UNAVAILABLE = 69
 log = logging.getLogger("f8a_jobs_worker.cli")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+#: commands in modules of their own, imported when named: their libraries (the dashboard's web stack, the
+#: client's) are no part of a worker's start-up
+SUBCOMMANDS = {
+    "jobs": "publish",
+    "scheduler": "publish",
+    "send": "publish",
+    "events": "monitor",
+    "dlq": "monitor",
+    "flows": "flows",
+    "health": "health",
+    "db": "db",
+    "audit": "audit",
+    "ui": "ui",
+}
+
+
+class _Commands(click.Group):
+    """This module's commands, and :data:`SUBCOMMANDS` loaded by name (click's lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *SUBCOMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(f"f8a_jobs_worker.cli.{SUBCOMMANDS[cmd_name]}")
+        command = getattr(module, cmd_name)
+        assert isinstance(command, click.Command), command
+        return command
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="f8a-jobs-worker")
 @click.option(
     "--log-level",
@@ -220,18 +254,6 @@ def demo_data(ctx: click.Context, database_url: str | None) -> None:
         f"demo analytics data in {redact_url(url)}: "
         + ", ".join(f"{n} {table}" for table, n in counts.items())
     )
-
-
-cli.add_command(publish.jobs)
-cli.add_command(publish.scheduler)
-cli.add_command(publish.send)
-cli.add_command(monitor.events)
-cli.add_command(monitor.dlq)
-cli.add_command(flows.flows)
-cli.add_command(health.health)
-cli.add_command(db.db)
-cli.add_command(audit.audit)
-cli.add_command(ui.ui)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+# the newest revision: persistence/schema.py's HEAD names it (tests/test_schema_versions.py checks)
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 
