@@ -25,7 +25,7 @@ import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -36,6 +36,13 @@ from bench.jobfill import fill_worker_store
 #: what each command asks for, of the jobs stored (``stored-0`` ... by bench.jobfill)
 ARGS: dict[str, dict[str, Any]] = {"job.get": {"job_id": "stored-0"}, "job.list": {"limit": 100}}
 WARM_UP = 100
+T = TypeVar("T")
+
+
+def _in_turn(sides: dict[str, T], round_: int) -> list[tuple[str, T]]:
+    """The sides in the order of round ``round_``: flipped every round, so neither is always first."""
+    order = list(sides.items())
+    return order if round_ % 2 else order[::-1]
 
 
 def paired(base: Path, name: str, count: int, stored: int, log_dir: Path) -> dict[str, Any]:
@@ -61,8 +68,7 @@ def paired(base: Path, name: str, count: int, stored: int, log_dir: Path) -> dic
             wait_ready(driver, queue)
         latencies: dict[str, list[float]] = {side: [] for side in sides}
         for n in range(WARM_UP + count):
-            order = list(queues.items())
-            for side, queue in order if n % 2 else reversed(order):
+            for side, queue in _in_turn(queues, n):
                 started = time.perf_counter()
                 reply = driver.call(queue, command(name, ARGS[name]))
                 assert reply["ok"], reply
@@ -83,8 +89,7 @@ def start_ups(base: Path, count: int, log_dir: Path) -> dict[str, Any]:
         driver = Driver()
         try:
             for n in range(count):
-                order = list(sides.items())
-                for side, checkout in order if n % 2 else reversed(order):
+                for side, checkout in _in_turn(sides, n):
                     prefix = unique_prefix()
                     worker = start_worker(worker_env(url, prefix), log_dir, checkout=checkout)
                     try:
