@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -130,13 +131,27 @@ def _costs(
     if ready_first:
         workers += [start_worker(env, log_dir, cpus=cpus) for _ in range(replicas)]
         wait_all_ready(workers)
+    #: where the runs start from, for ready workers taken just before the commit that lets them fire (a
+    #: ready worker's start-up is not the runs'; one started after is, and says so)
+    marks: dict[str, float] = {}
+
+    def wake(raw: Any) -> None:
+        marks.update(
+            workers=sum(cpu_seconds(worker.pid) for worker in workers),
+            postgresql=service_cpu_seconds()["postgresql"],
+            started=time.perf_counter(),
+        )
+        raw.execute(WAKE_REPLICAS)
+
     try:
-        wake = (lambda raw: raw.execute(WAKE_REPLICAS)) if ready_first else None
-        copy_worker_store(engine, due, label, per_commit=len(due), before_commit=wake)
+        copy_worker_store(
+            engine, due, label, per_commit=len(due), before_commit=wake if ready_first else None
+        )
+        # after the commit, or the COPY's rows would count; the few runs fired meanwhile are left out
         before = Counters.read(engine)
-        # a ready worker's start-up is not the runs' (one started after is, and says so)
-        worker_cpu_before = sum(cpu_seconds(worker.pid) for worker in workers)
-        started = time.perf_counter()
+        before.postgres_cpu = marks.get("postgresql", before.postgres_cpu)
+        worker_cpu_before = marks.get("workers", 0.0)
+        started = marks.get("started", time.perf_counter())
         if not ready_first:
             workers += [start_worker(env, log_dir) for _ in range(replicas)]
         _wait_fired(engine)
