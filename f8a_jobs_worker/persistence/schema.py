@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: this release's newest revision (tests/test_schema_versions.py checks it is the revisions' head)
-HEAD = "0005"
+HEAD = "0006"
 VERSION_TABLE = "f8a_schema_version"
 #: Alembic's version table: one row, the revision
 _VERSION = sa.table(VERSION_TABLE, sa.column("version_num", sa.String))

@@ -109,8 +109,10 @@ outbox = sa.Table(
     sa.Column("published_at", sa.DateTime(timezone=True)),
     sa.Column("replica", sa.String(128)),  # whose relay sends the row (None: any replica's)
     sa.Index("ux_f8a_outbox_command_id", "command_id", unique=True),
+    # each relay reads its own replica's unsent rows in order (revision 0006)
     sa.Index(
-        "ix_f8a_outbox_pending",
+        "ix_f8a_outbox_unsent",
+        "replica",
         "id",
         postgresql_where=sa.text("published_at IS NULL"),
         sqlite_where=sa.text("published_at IS NULL"),

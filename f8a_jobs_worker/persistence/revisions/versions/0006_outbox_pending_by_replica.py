@@ -1,0 +1,36 @@
+"""The outbox's unsent rows indexed by the replica that sends them, then by order.
+
+Each relay takes its replica's oldest unsent rows. With the index on ``id`` alone, PostgreSQL read every
+entry of the partial index, those of rows other replicas send and those of rows already sent whose entries
+wait for a vacuum, then filtered by replica and sorted: a take's cost grew with the events since the last
+vacuum (4 ms after 6,000 creates of running jobs, against 0.08 ms with this index, read in order and
+stopping at the limit). Created before the old index is dropped, so a replica of an older release takes its
+rows through the new one.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+
+_UNSENT = sa.text("published_at IS NULL")
+
+
+def _index(name: str, columns: list[str]) -> None:
+    op.create_index(name, "f8a_outbox", columns, postgresql_where=_UNSENT, sqlite_where=_UNSENT)
+
+
+def upgrade() -> None:
+    _index("ix_f8a_outbox_unsent", ["replica", "id"])
+    op.drop_index("ix_f8a_outbox_pending", "f8a_outbox")
+
+
+def downgrade() -> None:
+    _index("ix_f8a_outbox_pending", ["id"])
+    op.drop_index("ix_f8a_outbox_unsent", "f8a_outbox")
