@@ -4,6 +4,7 @@ summed by thread and by function.
 
     python -m bench.profile running --count 3000           # CPU per create of a running periodic job
     python -m bench.profile running --count 3000 --spy     # and the profile (py-spy, the dev extra)
+    python -m bench.profile running --count 3000 --spy --idle   # every thread's time, waits too
     python -m bench.profile paused --in-flight 1
 
 A profile run is slower than a plain one (py-spy samples 200 times a second): compare rates without ``--spy``.
@@ -42,6 +43,8 @@ BODIES = {
 
 #: 200 samples a second, per thread, only of the thread holding the GIL (where the worker's CPU goes)
 SPY = ["-r", "200", "--threads", "--nonblocking", "--gil"]
+#: ``--idle``: 500 samples a second of every thread, waiting or not (where a thread's time goes)
+SPY_IDLE = ["-r", "500", "--threads", "--nonblocking", "--idle"]
 
 
 def _body(kind: str, tag: str) -> Any:
@@ -52,7 +55,7 @@ def _body(kind: str, tag: str) -> Any:
     )
 
 
-def summary(raw: Path, top: int = 40) -> str:
+def summary(raw: Path, top: int = 40, what: str = "samples holding the GIL") -> str:
     """py-spy's raw (collapsed) stacks as samples per thread and the functions most often on the stack."""
     threads: collections.Counter[str] = collections.Counter()
     functions: collections.Counter[str] = collections.Counter()
@@ -65,7 +68,7 @@ def summary(raw: Path, top: int = 40) -> str:
         names = {re.sub(r" \((.*?):\d+\)", lambda m: " " + Path(m[1]).name, f) for f in frames[1:]}
         for name in names:
             functions[name] += int(count)
-    lines = [f"{total} samples holding the GIL"]
+    lines = [f"{total} {what}"]
     lines += [f"{100 * n / total:5.1f}%  {name}" for name, n in threads.most_common(8)]
     lines += ["functions on the stack:"]
     lines += [f"{100 * n / total:5.1f}%  {name}" for name, n in functions.most_common(top)]
@@ -78,6 +81,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--in-flight", type=int, default=50)
     parser.add_argument("--spy", action="store_true", help="record the worker with py-spy")
+    parser.add_argument(
+        "--idle", action="store_true", help="with --spy: every thread's time, waits included"
+    )
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="f8a-profile-"))
     prefix = unique_prefix()
@@ -97,7 +103,7 @@ def main() -> None:
                 found = str(beside) if beside.exists() else shutil.which("py-spy")
                 assert found, "py-spy is in the dev extra: make .venv/.dev"
                 spy = subprocess.Popen(
-                    [found, "record", "-p", str(worker.pid), "-o", str(raw), "-f", "raw", *SPY],
+                    [found, "record", "-p", str(worker.pid), "-o", str(raw), "-f", "raw", *(SPY_IDLE if args.idle else SPY)],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -114,7 +120,7 @@ def main() -> None:
             per = meter.per_command_us(args.count)
             print("CPU per command (us): " + ", ".join(f"{k} {v:.0f}" for k, v in per.items()))
             if spy is not None:
-                print(summary(raw))
+                print(summary(raw, what="samples" if args.idle else "samples holding the GIL"))
         finally:
             driver.close()
             worker.stop()
