@@ -102,8 +102,19 @@ def main() -> None:
                 beside = Path(sys.executable).with_name("py-spy")  # the venv's, not on PATH
                 found = str(beside) if beside.exists() else shutil.which("py-spy")
                 assert found, "py-spy is in the dev extra: make .venv/.dev"
+                sampling = SPY_IDLE if args.idle else SPY
                 spy = subprocess.Popen(
-                    [found, "record", "-p", str(worker.pid), "-o", str(raw), "-f", "raw", *(SPY_IDLE if args.idle else SPY)],
+                    [
+                        found,
+                        "record",
+                        "-p",
+                        str(worker.pid),
+                        "-o",
+                        str(raw),
+                        "-f",
+                        "raw",
+                        *sampling,
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )

@@ -46,7 +46,9 @@ def rows_read(node: dict[str, Any], table: str = "f8a_jobs") -> int:
     own = 0
     scans_table = node.get("Relation Name") == table and "Scan" in node["Node Type"]
     if scans_table or node.get("Index Name", "").startswith(f"ix_{table}_"):
-        removed = node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Index Recheck", 0)
+        removed = node.get("Rows Removed by Filter", 0) + node.get(
+            "Rows Removed by Index Recheck", 0
+        )
         own = node["Actual Rows"] + removed
     return own + sum(rows_read(child, table) for child in node.get("Plans", []))
 
