@@ -6,6 +6,7 @@ summed by thread and by function.
     python -m bench.profile running --count 3000 --spy     # and the profile (py-spy, the dev extra)
     python -m bench.profile running --count 3000 --spy --idle   # every thread's time, waits too
     python -m bench.profile paused --in-flight 1
+    python -m bench.profile list --in-flight 1 --count 2000 --spy   # job.list's first page of 100
 
 A profile run is slower than a plain one (py-spy samples 200 times a second): compare rates without ``--spy``.
 """
@@ -47,9 +48,14 @@ SPY = ["-r", "200", "--threads", "--nonblocking", "--gil"]
 SPY_IDLE = ["-r", "500", "--threads", "--nonblocking", "--idle"]
 
 
+#: the reads, of the jobs the warm-up created (200 running periodic jobs)
+READS = {"get": ("job.get", {"job_id": "profile-get"}), "list": ("job.list", {"limit": 100})}
+
+
 def _body(kind: str, tag: str) -> Any:
-    if kind == "get":
-        return lambda _i: command("job.get", {"job_id": "profile-get"})
+    if kind in READS:
+        name, args = READS[kind]
+        return lambda _i: command(name, args)
     return lambda i: command(
         "job.create", {"handler": "noop", "job_id": f"{tag}-{i}", **BODIES[kind]}
     )
@@ -77,7 +83,7 @@ def summary(raw: Path, top: int = 40, what: str = "samples holding the GIL") -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("kind", choices=[*BODIES, "get"])
+    parser.add_argument("kind", choices=[*BODIES, *READS])
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--in-flight", type=int, default=50)
     parser.add_argument("--spy", action="store_true", help="record the worker with py-spy")
@@ -95,7 +101,8 @@ def main() -> None:
             wait_ready(driver, commands)
             created = {"handler": "noop", "job_id": "profile-get", "periodically": "1 day"}
             driver.call(commands, command("job.create", created))
-            driver.run(commands, _body(args.kind, "warm"), 200, args.in_flight)
+            warm = "running" if args.kind in READS else args.kind
+            driver.run(commands, _body(warm, "warm"), 200, args.in_flight)
             spy = None
             raw = log_dir / "profile.txt"
             if args.spy:
