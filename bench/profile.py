@@ -49,7 +49,10 @@ SPY_IDLE = ["-r", "500", "--threads", "--nonblocking", "--idle"]
 
 
 #: the reads, of the jobs the warm-up created (200 running periodic jobs)
-READS = {"get": ("job.get", {"job_id": "profile-get"}), "list": ("job.list", {"limit": 100})}
+READS: dict[str, tuple[str, dict[str, Any]]] = {
+    "get": ("job.get", {"job_id": "profile-get"}),
+    "list": ("job.list", {"limit": 100}),
+}
 
 
 def _body(kind: str, tag: str) -> Any:
