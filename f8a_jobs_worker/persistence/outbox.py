@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.ids import random_id
+from f8a_jobs_worker.messaging.codec import dumps_text
 from f8a_jobs_worker.persistence.bulk import insert_rows
 from f8a_jobs_worker.persistence.database import as_utc
 from f8a_jobs_worker.persistence.tables import outbox
@@ -64,7 +65,6 @@ _TAKE = {
     .returning(*pending.selected_columns)
     for mine, pending in _PENDING.items()
 }
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def event_row(event: Event, now: datetime) -> dict[str, Any]:
         "command_id": None,
         "reply_to": None,
         "correlation_id": None,
-        "body": _ENCODER.encode(event.to_dict()),
+        "body": dumps_text(event.to_dict()),
         "created_at": now,
         "published_at": None,
     }
