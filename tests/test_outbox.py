@@ -1,6 +1,7 @@
 """The outbox relay's read: the rows a replica wrote and has not sent, taken (read and marked published) in
 one statement, in the order they were written; a transaction rolled back (a send that failed) leaves them
-to be taken again. PostgreSQL and SQLite."""
+to be taken again. The unsent rows of replicas that are gone (or of none) are adopted by one that is there.
+PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.persistence.outbox import Outbox, event_row
+from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.tables import outbox
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
 
@@ -85,3 +87,36 @@ def test_an_event_row_is_what_the_relay_reads_back(engine: sa.Engine) -> None:
         event.event_id,
         expected["body"],
     )
+
+
+def test_the_unsent_rows_of_gone_replicas_and_of_none_are_adopted_and_no_others(
+    engine: sa.Engine,
+) -> None:
+    here, still_there = Replicas("here"), Replicas("still-there")
+    for replica in (here, still_there):
+        with Transactions(engine).begin() as uow:
+            replica.register(uow)
+    writers = {
+        name: Transactions(engine, Outbox(name)) for name in ("gone-1", "gone-2", "still-there")
+    }
+    for name, writer in writers.items():
+        _write(writer, [f"{name}-{i}" for i in range(3)])
+    _write(Transactions(engine, Outbox(None)), ["nobodys"])
+    with writers["gone-1"].begin() as uow:  # sent already: stays as it is
+        uow.outbox.take(uow.connection, 1, datetime.now(UTC))
+    with Transactions(engine).begin() as uow:
+        assert here.adopt_outbox(uow) == 6
+    with Transactions(engine).begin() as uow:
+        assert here.adopt_outbox(uow) == 0
+    with engine.connect() as connection:
+        unsent = connection.execute(
+            sa.select(outbox.c.replica, outbox.c.body).where(outbox.c.published_at.is_(None))
+        ).all()
+    owners = {_job(body): replica for replica, body in unsent}
+    assert owners == {
+        "gone-1-1": "here",
+        "gone-1-2": "here",
+        **{f"gone-2-{i}": "here" for i in range(3)},
+        "nobodys": "here",
+        **{f"still-there-{i}": "still-there" for i in range(3)},
+    }

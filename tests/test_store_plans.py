@@ -20,6 +20,7 @@ from bench.jobfill import fill_worker_store
 from f8a_jobs_worker.events.model import Event
 from f8a_jobs_worker.persistence.job_repository import JobRepository
 from f8a_jobs_worker.persistence.outbox import Outbox, event_row
+from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.unit_of_work import Transactions
 
 Sent = list[tuple[str, Any]]
@@ -117,6 +118,17 @@ def test_a_relays_take_reads_its_unsent_rows_not_those_sent_or_of_other_replicas
         taken = mine.take(uow.connection, 500, uow.now())
     assert len(taken) == 10
     statements = [(s, p) for s, p in sent if "f8a_outbox" in s]
+    for rows, statement in read_by(engine, statements, "f8a_outbox"):
+        assert rows <= 40, f"{rows} rows of f8a_outbox read by {statement}"
+
+    # every heartbeat looks for rows of replicas that are gone: not by reading the 2,000 of one still there
+    with transactions.begin() as uow:
+        for name in ("replica-a", "replica-b"):
+            Replicas(name).register(uow)
+    with captured(engine) as sent, transactions.begin() as uow:
+        assert Replicas("replica-a").adopt_outbox(uow) == 0
+    statements = [(s, p) for s, p in sent if "f8a_outbox" in s]
+    assert statements
     for rows, statement in read_by(engine, statements, "f8a_outbox"):
         assert rows <= 40, f"{rows} rows of f8a_outbox read by {statement}"
     engine.dispose()

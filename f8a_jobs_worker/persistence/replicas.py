@@ -34,6 +34,34 @@ from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 FENCE_MARGIN = 1.5
 
 
+def _owners_of_unsent_rows() -> sa.CTE:
+    """The replicas that own unsent outbox rows, one index descent each (a loose scan of
+    ``ix_f8a_outbox_unsent``): a backlog of a million unsent rows costs as many descents as it has owners."""
+    first = sa.select(sa.func.min(outbox.c.replica).label("replica")).where(
+        outbox.c.published_at.is_(None)
+    )
+    owners = first.cte("owners", recursive=True)
+    row = outbox.alias("o")
+    following = (
+        sa.select(sa.func.min(row.c.replica))
+        .where(row.c.published_at.is_(None), row.c.replica > owners.c.replica)
+        .scalar_subquery()
+    )
+    return owners.union_all(sa.select(following).where(owners.c.replica.is_not(None)))
+
+
+_OWNERS = _owners_of_unsent_rows()
+#: owners of unsent rows that are no longer registered (gone, or stopped without sending everything)
+_GONE_OWNERS = sa.select(_OWNERS.c.replica).where(
+    _OWNERS.c.replica.is_not(None), _OWNERS.c.replica.not_in(sa.select(replicas.c.replica_id))
+)
+_ADOPT = outbox.update().values(replica=sa.bindparam("me"))
+_ADOPT_UNOWNED = _ADOPT.where(outbox.c.published_at.is_(None), outbox.c.replica.is_(None))
+_ADOPT_GONE = _ADOPT.where(
+    outbox.c.published_at.is_(None), outbox.c.replica.in_(sa.bindparam("owners", expanding=True))
+)
+
+
 def replica_identity() -> str:
     """host:pid:random, unique per process start."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:128]
@@ -134,19 +162,13 @@ class Replicas:
 
     def adopt_outbox(self, uow: UnitOfWork) -> int:
         """Take over the unsent outbox rows of replicas that are gone (or of none): this replica's relay
-        sends them."""
-        adopted = uow.connection.execute(
-            outbox.update()
-            .where(
-                outbox.c.published_at.is_(None),
-                sa.or_(
-                    outbox.c.replica.is_(None),
-                    outbox.c.replica.not_in(sa.select(replicas.c.replica_id)),
-                ),
-            )
-            .values(replica=self.replica_id)
-        )
-        return int(adopted.rowcount or 0)
+        sends them. The rows of replicas still there are never read (:data:`_GONE_OWNERS`)."""
+        connection, me = uow.connection, self.replica_id
+        adopted = connection.execute(_ADOPT_UNOWNED, {"me": me}).rowcount or 0
+        gone = list(connection.execute(_GONE_OWNERS).scalars())
+        if gone:
+            adopted += connection.execute(_ADOPT_GONE, {"me": me, "owners": gone}).rowcount or 0
+        return int(adopted)
 
     def all(self, uow: UnitOfWork) -> list[tuple[ReplicaView, int]]:
         """Every registered replica with the runs it has in progress, oldest first."""
