@@ -4,8 +4,9 @@ Each relay takes its replica's oldest unsent rows. With the index on ``id`` alon
 entry of the partial index, those of rows other replicas send and those of rows already sent whose entries
 wait for a vacuum, then filtered by replica and sorted: a take's cost grew with the events since the last
 vacuum (4 ms after 6,000 creates of running jobs, against 0.08 ms with this index, read in order and
-stopping at the limit). Created before the old index is dropped, so a replica of an older release takes its
-rows through the new one.
+stopping at the limit). The heartbeat's search for rows of replicas that are gone reads it too, one
+descent per replica. A replica of an older release, during a rolling deploy, takes its rows through the new
+index with the same statement.
 
 Revision ID: 0006
 Revises: 0005
