@@ -23,15 +23,23 @@ down_revision = "0005"
 _UNSENT = sa.text("published_at IS NULL")
 
 
-def _index(name: str, columns: list[str]) -> None:
-    op.create_index(name, "f8a_outbox", columns, postgresql_where=_UNSENT, sqlite_where=_UNSENT)
+def _indexes() -> set[str | None]:
+    return {index["name"] for index in sa.inspect(op.get_bind()).get_indexes("f8a_outbox")}
+
+
+def _replace(old: str, new: str, columns: list[str]) -> None:
+    """``new`` created where missing and ``old`` dropped where present: a store adopted without a recorded
+    revision may have either already."""
+    found = _indexes()
+    if new not in found:
+        op.create_index(new, "f8a_outbox", columns, postgresql_where=_UNSENT, sqlite_where=_UNSENT)
+    if old in found:
+        op.drop_index(old, "f8a_outbox")
 
 
 def upgrade() -> None:
-    _index("ix_f8a_outbox_unsent", ["replica", "id"])
-    op.drop_index("ix_f8a_outbox_pending", "f8a_outbox")
+    _replace("ix_f8a_outbox_pending", "ix_f8a_outbox_unsent", ["replica", "id"])
 
 
 def downgrade() -> None:
-    _index("ix_f8a_outbox_pending", ["id"])
-    op.drop_index("ix_f8a_outbox_unsent", "f8a_outbox")
+    _replace("ix_f8a_outbox_unsent", "ix_f8a_outbox_pending", ["id"])
