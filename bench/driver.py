@@ -20,6 +20,20 @@ from kombu import Connection, Consumer, Producer, Queue
 from bench.harness import RABBITMQ_URL, percentile
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """The driver's own garbage collection paused while it times round trips, as ``timeit`` does: the
+    benchmarks' process holds their large lists (run times, stored jobs), and its full collections took
+    ~50 ms, added to whichever round trip was in flight."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 @dataclass(frozen=True)
 class RoundTrips:
     count: int
@@ -65,6 +79,7 @@ class Driver:
         if sent is not None:
             self._done.append(((time.perf_counter() - sent) * 1000, message.body))
 
+    @collection_paused()
     def run(
         self,
         queue: str,
@@ -75,18 +90,6 @@ class Driver:
         timeout: float = 300.0,
     ) -> RoundTrips:
         """Send ``count`` requests (``bodies(i)``), at most ``in_flight`` unanswered at any time."""
-        with collection_paused():
-            return self._run(queue, bodies, count, in_flight, headers, timeout)
-
-    def _run(
-        self,
-        queue: str,
-        bodies: Callable[[int], dict[str, Any]],
-        count: int,
-        in_flight: int,
-        headers: dict[str, Any] | None,
-        timeout: float,
-    ) -> RoundTrips:
         if (
             queue not in self._declared
         ):  # a request sent before the consumer declared it would be dropped
@@ -133,20 +136,6 @@ class Driver:
 
     def close(self) -> None:
         self.conn.release()
-
-
-@contextmanager
-def collection_paused() -> Iterator[None]:
-    """The driver's own garbage collection paused while it times round trips, as ``timeit`` does: the
-    benchmarks' process holds their large lists (run times, stored jobs), and its full collections took
-    ~50 ms, added to whichever round trip was in flight."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def command(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
