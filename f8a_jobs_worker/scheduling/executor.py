@@ -21,7 +21,6 @@ import collections
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -34,6 +33,7 @@ from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.runs import RunStore
 from f8a_jobs_worker.persistence.unit_of_work import Transactions, UnitOfWork
 from f8a_jobs_worker.scheduling.alarm import AlarmClock
+from f8a_jobs_worker.scheduling.pool import ThreadPool
 from f8a_jobs_worker.scheduling.runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class RunExecutor:
         self.replicas = replicas
         #: starts the runs a pass claimed ahead of their time, at their time
         self.alarm = AlarmClock(transactions.clock, "f8a-fire-ahead")
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="f8a-job")
+        self._pool = ThreadPool(threads, "f8a-job")
         self._instances: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self._declined: list[LedgerEntry] = []
@@ -148,15 +148,21 @@ class RunExecutor:
             if counted:
                 self.release(job_id)
             return
-        future = self._pool.submit(self.runner.run, entries, grace)
-        future.add_done_callback(partial(self._ended, job_id, on_end, counted))
+        self._pool.submit(partial(self._run, job_id, entries, grace, on_end, counted))
 
-    def _ended(
-        self, job_id: str, on_end: Callback | None, counted: bool, future: Future[None]
+    def _run(
+        self,
+        job_id: str,
+        entries: list[LedgerEntry],
+        grace: int | None,
+        on_end: Callback | None,
+        counted: bool,
     ) -> None:
-        error = future.exception()
-        if error is not None:
-            log.error("a run of job %s failed outside its handler", job_id, exc_info=error)
+        """On a thread of the pool: the runs, then what follows their end."""
+        try:
+            self.runner.run(entries, grace)
+        except Exception:
+            log.exception("a run of job %s failed outside its handler", job_id)
         if counted:
             self.release(job_id)
         if on_end is not None and not self._stopping.is_set():
