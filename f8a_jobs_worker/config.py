@@ -44,6 +44,8 @@ class Settings:
     history_per_job: int = 100
     reply_max_age_days: int = 7
     prefetch: int = 50
+    #: seconds the consumer waits for more commands once one arrived, to apply them in one batch
+    batch_wait: float = 0.0
     replica_lapse: float = 4.0
     poll_interval: float = 5.0
     filter_timeout: int = 30
@@ -163,6 +165,8 @@ class Settings:
             raise ConfigError(
                 f"{PREFIX}PREFETCH and {PREFIX}FLOW_RELAY_PREFETCH must be at least 1"
             )
+        if not 0.0 <= self.batch_wait <= 5.0:
+            raise ConfigError(f"{PREFIX}BATCH_WAIT must be 0 to 5 seconds, got {self.batch_wait}")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ConfigError(
                 f"{PREFIX}METRICS_PORT must be a TCP port (0-65535), got {self.metrics_port}"
@@ -262,6 +266,7 @@ class Settings:
             "history_per_job": self.history_per_job,
             "reply_max_age_days": self.reply_max_age_days,
             "prefetch": self.prefetch,
+            "batch_wait": self.batch_wait,
             "replica_lapse": self.replica_lapse,
             "poll_interval": self.poll_interval,
             "filter_timeout": self.filter_timeout,
@@ -311,6 +316,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "reply_max_age_days": int,
     "prefetch": int,
     "flow_relay_prefetch": int,
+    "batch_wait": float,
     "metrics_port": _optional_int,
     "replica_lapse": float,
     "poll_interval": float,

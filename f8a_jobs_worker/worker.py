@@ -241,6 +241,7 @@ class Worker:
                 self.metrics,
                 clock,
                 gate,
+                self.settings.batch_wait,
             )
 
     def _watch(self) -> Watch:

@@ -152,6 +152,16 @@ def publish_raw(url: str, queue: str, body: bytes, **properties: Any) -> None:
         )
 
 
+def until_taken(url: str, queue: str, timeout: float = 30.0) -> None:
+    """Wait until RabbitMQ has delivered every message of ``queue`` (none is left ready)."""
+    deadline = time.monotonic() + timeout
+    with kombu_connection(url) as conn:
+        channel = conn.default_channel
+        while channel.queue_declare(queue, passive=True).message_count:
+            assert time.monotonic() < deadline, f"{queue}: messages still ready after {timeout} s"
+            time.sleep(0.01)
+
+
 class ReplyCollector:
     """Every reply that arrives on a queue of its own, duplicates included: through kombu, or on SQS through
     boto3 as docs/clients.md reads it (kombu does not read SQS message attributes, where a plain reply's

@@ -28,8 +28,10 @@ from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.tables import job_runs
 from f8a_jobs_worker.scheduling import runner
 from f8a_jobs_worker.scheduling.view import job_view
-from tests.messaging import ReplyCollector, read_queue
+from tests.messaging import ReplyCollector, read_queue, until_taken
 
+#: the queued commands reach the consumer as one batch, even when the broker delivers them in bursts
+BATCH_WAIT = 1.0
 LATER = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
 
 rabbitmq_only = pytest.mark.parametrize("broker_url", ["rabbitmq"], indirect=True)
@@ -108,7 +110,7 @@ def pipelined_with_a_repeat(
 def test_pipelined_commands_apply_in_order_and_commit_together(
     messaging_worker, client: Client, broker_url: str, database_url: str
 ) -> None:
-    worker = messaging_worker(start=False)
+    worker = messaging_worker(start=False, batch_wait=BATCH_WAIT)
     create = ("job.create", {"handler": "noop", "job_id": "b", "periodically": "1 day"})
     commands = [
         create,
@@ -170,7 +172,7 @@ def test_a_command_that_fails_unexpectedly_rolls_back_alone(
     other kinds: in a savepoint of its own). Only that savepoint is rolled back; the command is
     dead-lettered with ``internal_error``, the others apply."""
     refuse(database_url, "f8a_jobs", "id", "refused")
-    worker = messaging_worker(start=False)
+    worker = messaging_worker(start=False, batch_wait=BATCH_WAIT)
     commands = [
         ("job.create", {"handler": "noop", "job_id": "before", "when": LATER}),
         ("job.pause", {"job_id": "before"}),
@@ -234,7 +236,7 @@ def test_a_batch_that_fails_as_a_whole_is_applied_again_one_by_one(
     is one insert, both outside any savepoint: when the database refuses one reply, or one job (as it would
     an id another replica inserted meanwhile), the batch's transaction is rolled back and each command is
     applied on its own; only the culprit is dead-lettered."""
-    worker = messaging_worker(start=False)
+    worker = messaging_worker(start=False, batch_wait=BATCH_WAIT)
     commands = [
         ("job.create", {"handler": "noop", "job_id": "one", "when": LATER}),
         ("job.create", {"handler": "noop", "job_id": "refused", "when": LATER}),
@@ -264,7 +266,7 @@ def test_creates_in_a_row_are_one_insert_with_each_outcome_in_order(
     """A run of ``job.create``s: each gets the reply it would have got alone (a bad one its
     validation_error, an existing id and an id repeated in the run job_exists, a command_id repeated the
     first one's reply), all in one statement; the rows are what APScheduler's stock store reads."""
-    worker = messaging_worker(start=False)
+    worker = messaging_worker(start=False, batch_wait=BATCH_WAIT)
     engine = sa.create_engine(database_url)
     schema.upgrade(engine)
     engine.dispose()
@@ -332,7 +334,7 @@ def test_pauses_resumes_and_deletes_in_a_row_each_get_their_own_outcome(
     """Runs of job.pause, job.resume and job.delete are applied with set-based statements; each command
     still gets the reply and the event it would have got alone, in order (a job named twice in a run is
     applied after the first, as if sent one by one)."""
-    worker = messaging_worker(start=False)
+    worker = messaging_worker(start=False, batch_wait=BATCH_WAIT)
     engine = sa.create_engine(database_url)
     schema.upgrade(engine)
     with worker.service.unit_of_work() as uow:
@@ -481,3 +483,36 @@ def statements_here(engine: sa.Engine) -> Iterator[list[str]]:
         yield statements
     finally:
         sa.event.remove(engine, "before_cursor_execute", executed)
+
+
+@rabbitmq_only
+def test_commands_arriving_within_the_batch_wait_share_one_transaction(
+    messaging_worker, client: Client, broker_url: str, database_url: str, names
+) -> None:
+    """``F8A_JOBS_BATCH_WAIT``: commands sent one after another, each after the one before was taken off the
+    queue, still make one batch when they come within the wait."""
+    messaging_worker(batch_wait=3.0)
+    collector = ReplyCollector(broker_url)
+    try:
+        ids = []
+        for n in range(3):
+            ids += send_all(
+                client,
+                collector.name,
+                [("job.create", {"handler": "noop", "job_id": f"w{n}", "when": LATER})],
+            )
+            until_taken(broker_url, names.commands)
+        collector.until(lambda replies: len(replies) >= 3, timeout=30)
+    finally:
+        collector.close()
+    assert sorted(reply["command_id"] for reply in collector.replies) == sorted(ids)
+    assert all(reply["ok"] for reply in collector.replies)
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            writers = connection.execute(
+                sa.text("SELECT DISTINCT xmin::text FROM f8a_jobs WHERE id IN ('w0', 'w1', 'w2')")
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(writers) == 1

@@ -55,6 +55,8 @@ def test_environment_then_flags() -> None:
         ({"F8A_JOBS_COMMANDS_QUEUE": "jobs-commands"}, "F8A_JOBS_COMMANDS_QUEUE 'jobs-commands'"),
         ({"F8A_JOBS_REPLICA_LAPSE": "1"}, "REPLICA_LAPSE must be 2 to 300 seconds"),
         ({"F8A_JOBS_POLL_INTERVAL": "0"}, "POLL_INTERVAL must be 0.1 to 3600 seconds"),
+        ({"F8A_JOBS_BATCH_WAIT": "-1"}, "BATCH_WAIT must be 0 to 5 seconds"),
+        ({"F8A_JOBS_BATCH_WAIT": "30"}, "BATCH_WAIT must be 0 to 5 seconds"),
     ],
 )
 def test_bad_settings_are_errors(env: dict[str, str], message: str) -> None:

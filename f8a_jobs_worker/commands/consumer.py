@@ -68,9 +68,11 @@ class CommandConsumer(Daemon):
         metrics: Metrics,
         clock: Clock,
         gate: Gate | None = None,
+        batch_wait: float = 0.0,
     ) -> None:
         """``gate``: identity, signature and policy checks (None: every command is anonymous and allowed,
-        as in a unit test)."""
+        as in a unit test). ``batch_wait``: seconds to wait for more commands once one arrived, to apply
+        them in one batch (0: only those already delivered)."""
         super().__init__("f8a-commands", stop_timeout=30.0)
         self.transport = transport
         self.applier = applier
@@ -83,6 +85,7 @@ class CommandConsumer(Daemon):
         #: commands applied in one transaction: what the broker has already delivered, up to the prefetch
         batches = transport.facts.batches and applier.batches
         self.batch_size = max(1, prefetch) if batches else 1
+        self.batch_wait = batch_wait
         #: times the loop was restarted after an unexpected error (the last resort)
         self.restarts = 0
         self.connected = False
@@ -154,11 +157,18 @@ class CommandConsumer(Daemon):
             while not self._stopping.is_set():
                 batch = transport.receive(transport.facts.receive_wait, self.batch_size)
                 if batch:
-                    self.handle(batch)
+                    self.handle(self._filled(transport, batch))
         finally:
             self.connected = False  # readiness says so while the broker is retried
 
     # -- batches ---------------------------------------------------------------------------------------
+
+    def _filled(self, transport: Transport, batch: list[Delivery]) -> list[Delivery]:
+        """``batch`` and what arrives within ``batch_wait`` seconds of it, up to the batch size."""
+        deadline = time.monotonic() + self.batch_wait
+        while len(batch) < self.batch_size and (left := deadline - time.monotonic()) > 0:
+            batch += transport.receive(left, self.batch_size - len(batch))
+        return batch
 
     def handle(self, deliveries: list[Delivery]) -> None:
         """Suspects alone, refusals one by one, valid commands as one batch."""
