@@ -33,6 +33,8 @@ class _Writer:
     def __init__(self, handler: logging.Handler, stream: TextIO) -> None:
         self.records: collections.deque[logging.LogRecord] = collections.deque()
         self._handler, self._stream = handler, stream
+        #: lines in order when another thread flushes (reentrant: a signal handler may flush mid-write)
+        self._writing = threading.RLock()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="f8a-logs", daemon=True)
         self._thread.start()
@@ -45,13 +47,18 @@ class _Writer:
         """Write every line still queued, and end the thread."""
         self._stopped.set()
         self._thread.join()
-        self._write()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the lines queued, in one write."""
+        with self._writing:
+            self._write_queued()
 
     def _run(self) -> None:
         while not self._stopped.wait(WRITE_EVERY):
-            self._write()
+            self.flush()
 
-    def _write(self) -> None:
+    def _write_queued(self) -> None:
         lines = []
         while self.records:
             record = self.records.popleft()
@@ -88,6 +95,12 @@ def job_fields(job_id: str, handler: str | None = None) -> dict[str, str]:
 def command_fields(command_id: str, command: str | None) -> dict[str, str]:
     """``extra=`` of a log line about a command."""
     return {"command_id": command_id, "command": command or ""}
+
+
+def flush() -> None:
+    """Write the lines queued for the writing thread now (before the process exits without ``atexit``)."""
+    if _listener is not None:
+        _listener.flush()
 
 
 def formatter(fmt: str = "text") -> logging.Formatter:

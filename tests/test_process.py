@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -161,3 +162,20 @@ def test_a_url_that_cannot_work_stops_the_start_with_one_line(tmp_path: Path, pr
         "'postgresql+nosuchdriver'; expected postgresql://user:password@host:5432/database or "
         "sqlite:///path/to/file.sqlite"
     ]
+
+
+def test_a_second_sigterm_exits_at_once_and_says_so(tmp_path: Path, processes) -> None:
+    """The first SIGTERM waits for the running handler; a second one exits without waiting, and its log line
+    (queued for the writing thread) is written before the process ends."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "long.yaml").write_text(
+        "job_id: long\nhandler: sleep\nkwargs:\n  seconds: 600\nperiodically: 1 day\n"
+    )
+    worker = WorkerProcess.run(tmp_path, clean_env(F8A_JOBS_DEFAULT_JOBS_DIR=str(jobs)))
+    processes.append(worker)
+    worker.wait_for("worker ready")
+    worker.proc.send_signal(signal.SIGTERM)
+    worker.wait_for("stopping: waiting for running jobs")
+    assert worker.terminate() == 128 + signal.SIGTERM
+    assert worker.output.rstrip().endswith("SIGTERM again: exiting now without waiting")

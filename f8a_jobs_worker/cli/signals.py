@@ -8,6 +8,8 @@ import signal
 import threading
 from types import FrameType
 
+from f8a_jobs_worker import logs
+
 log = logging.getLogger("f8a_jobs_worker.cli")
 
 
@@ -19,6 +21,7 @@ def install_signal_handlers() -> threading.Event:
         name = signal.Signals(signum).name
         if stop.is_set():
             log.warning("%s again: exiting now without waiting", name)
+            logs.flush()
             logging.shutdown()
             os._exit(128 + signum)
         log.info("%s received: shutting down (send it again to exit at once)", name)
