@@ -11,12 +11,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bench.jobfill import fill_worker_store
 from f8a_jobs_worker.errors import ValidationFailed
+from f8a_jobs_worker.job import Job as StoredJob
+from f8a_jobs_worker.job import decode, encode
 from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.tables import job_failures, job_runs
 from f8a_jobs_worker.scheduling.default_jobs import apply_default_jobs
+from f8a_jobs_worker.scheduling.view import RecentViews, job_view
 from f8a_jobs_worker.validation import file_validator
 from tests.helpers import eventually
 
@@ -203,3 +207,55 @@ def test_limits_written_as_whole_floats_page_too(worker: Any) -> None:
     assert worker.service.list_jobs(job_type="failed", limit=2.0)["jobs"] == []  # type: ignore[arg-type]
     assert worker.service.job_history("f0", limit=2.0)["runs"] == []  # type: ignore[arg-type]
     assert not list(file_validator("commands/job.list.json").iter_errors({"limit": 2.0}))
+
+
+def test_a_page_read_again_shows_every_change_made_since(worker: Any) -> None:
+    """Pages read again reuse the jobs and views of the jobs that did not change; each change shows at
+    once: a pause, a resume, a replace with new arguments, a delete, a job added."""
+    when = LATER.isoformat()
+    for job_id in ("a", "b", "c"):
+        worker.service.create_job(
+            "noop", {"message": "one"}, job_id=job_id, periodically="1 day", when=when
+        )
+
+    def page() -> dict[str, dict[str, Any]]:
+        return {job["job_id"]: job for job in worker.service.list_jobs(limit=10)["jobs"]}
+
+    first = page()
+    assert page() == first
+    worker.service.pause_job("b")
+    worker.service.create_job(
+        "noop", {"message": "two"}, job_id="c", periodically="1 day", when=when, replace=True
+    )
+    second = page()
+    assert second["a"] == first["a"]
+    assert second["b"]["state"] == "paused" and first["b"]["state"] == "running"
+    assert second["c"]["kwargs"] == {"message": "two"}
+    worker.service.resume_job("b")
+    worker.service.delete_job("a")
+    worker.service.create_job("noop", job_id="d", periodically="1 day", when=when)
+    third = page()
+    assert sorted(third) == ["b", "c", "d"]
+    assert third["b"]["state"] == "running"
+    assert (
+        third["b"] == worker.service.get_job("b")["job"]
+    )  # job.get restores without the page's caches
+
+
+def test_recent_views_keep_as_many_as_asked_and_a_new_job_gets_a_new_view() -> None:
+
+    def job(job_id: str) -> Any:
+        stored = StoredJob(job_id, "noop", {}, IntervalTrigger(days=1), {}, None, LATER)
+        return decode(encode(stored))
+
+    views = RecentViews(2)
+    a, b, c = job("a"), job("b"), job("c")
+    first = views.of(a)
+    assert views.of(a) is first  # one view per job while it is kept
+    views.of(b)
+    views.of(c)  # a, the oldest, goes
+    again = views.of(a)
+    assert again is not first and again == first == job_view(a)
+    assert views.of(c) is views.of(c) and len(views._views) == 2
+    moved = a.moved(None)
+    assert views.of(moved)["state"] == "paused" and views.of(a)["state"] == "running"

@@ -14,7 +14,7 @@ from f8a_jobs_worker.filters.query import FilterRunner
 from f8a_jobs_worker.filters.report import analyses_report
 from f8a_jobs_worker.job import BrokenJob
 from f8a_jobs_worker.persistence import schema
-from f8a_jobs_worker.persistence.job_repository import JobFilter, JobRepository
+from f8a_jobs_worker.persistence.job_repository import PAGE_CACHE, JobFilter, JobRepository
 from f8a_jobs_worker.persistence.ledger import RunLedger
 from f8a_jobs_worker.persistence.replicas import Replicas
 from f8a_jobs_worker.persistence.runs import RunStore
@@ -23,7 +23,7 @@ from f8a_jobs_worker.persistence.unit_of_work import UnitOfWork
 from f8a_jobs_worker.scheduling import preview as previews
 from f8a_jobs_worker.scheduling.preview import check_count
 from f8a_jobs_worker.scheduling.schedule import build_schedule
-from f8a_jobs_worker.scheduling.view import job_view
+from f8a_jobs_worker.scheduling.view import RecentViews, job_view
 from f8a_jobs_worker.scheduling.zone_rules import stored_rules
 from f8a_jobs_worker.validation import CONTRACT_VERSION
 
@@ -58,6 +58,8 @@ class JobReads:
         self.state = state
         self.filters = filters
         self.access = access
+        #: the views of recent pages' jobs, as many as the repository keeps restored
+        self._views = RecentViews(PAGE_CACHE)
 
     def get(self, uow: UnitOfWork, job_id: str, next_runs: Any = None) -> dict[str, Any]:
         """``job.get``; a job that cannot be restored is shown as ``broken``. With ``next_runs``, its next
@@ -129,7 +131,7 @@ class JobReads:
             failures, total, following = self.runs.failures(uow, page, offset, after)
             return _page({"jobs": failures, "jobs_count": total}, following)
         jobs, total, following = self.jobs.page(uow, job_type, page, offset, after, where)  # type: ignore[arg-type]
-        found = {"jobs": [job_view(job) for job in jobs], "jobs_count": total}
+        found = {"jobs": [self._views.of(job) for job in jobs], "jobs_count": total}
         return _page({**found, "filtered": True} if where else found, following)
 
     def history(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,3 +77,30 @@ def job_view(job: Job | BrokenJob) -> dict[str, Any]:
         "state_changed_by": job.meta.get("state_changed_by"),
         "state_changed_at": job.meta.get("state_changed_at"),
     }
+
+
+class RecentViews:
+    """The views of the jobs of recent pages, by the job object. The repository restores a page's
+    unchanged jobs as the same (immutable) objects, so a page read again reuses their views; a changed job
+    is a new object, and gets a new view. An entry holds its job, so no other object can take the job's
+    ``id()`` while the entry lives. The views are shared: callers only read them."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._views: OrderedDict[int, tuple[Job | BrokenJob, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, job: Job | BrokenJob) -> dict[str, Any]:
+        key = id(job)
+        with self._lock:
+            found = self._views.get(key)
+            if found is not None and found[0] is job:
+                self._views.move_to_end(key)
+                return found[1]
+        view = job_view(job)
+        with self._lock:
+            self._views[key] = (job, view)
+            self._views.move_to_end(key)
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+        return view
