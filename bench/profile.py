@@ -1,6 +1,6 @@
 """Where a command's time goes in the worker: one kind of command at a number in flight, the CPU each process
-spent per command, and (``--spy``) a py-spy profile of the worker's threads while they hold the GIL,
-summed by thread and by function.
+spent per command, the worker's context switches per command, and (``--spy``) a py-spy profile of the
+worker's threads while they hold the GIL, summed by thread and by function.
 
     python -m bench.profile running --count 3000           # CPU per create of a running periodic job
     python -m bench.profile running --count 3000 --spy     # and the profile (py-spy, the dev extra)
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import re
 import shutil
@@ -62,6 +63,19 @@ def _body(kind: str, tag: str) -> Any:
     return lambda i: command(
         "job.create", {"handler": "noop", "job_id": f"{tag}-{i}", **BODIES[kind]}
     )
+
+
+def switches(pid: int) -> dict[str, int]:
+    """The context switches of a process's live threads so far (``/proc``): voluntary ones are waits (a
+    socket, a lock, the GIL), involuntary ones the kernel's preemptions."""
+    total = {"voluntary": 0, "involuntary": 0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread gone meanwhile
+            for line in (task / "status").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name.endswith("_ctxt_switches"):
+                    total["involuntary" if name.startswith("non") else "voluntary"] += int(value)
+    return total
 
 
 def summary(raw: Path, top: int = 40, what: str = "samples holding the GIL") -> str:
@@ -130,8 +144,10 @@ def main() -> None:
                 )
                 time.sleep(1.0)
             meter = CpuMeter(worker.pid)
+            before = switches(worker.pid)
             with meter.measure():
                 result = driver.run(commands, _body(args.kind, "m"), args.count, args.in_flight)
+            after = switches(worker.pid)
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
@@ -140,6 +156,10 @@ def main() -> None:
             print(f"{args.kind} @{args.in_flight}: {result.rate:.0f}/s over {args.count} commands")
             per = meter.per_command_us(args.count)
             print("CPU per command (us): " + ", ".join(f"{k} {v:.0f}" for k, v in per.items()))
+            print(
+                "worker context switches per command: "
+                + ", ".join(f"{k} {(after[k] - before[k]) / args.count:.2f}" for k in after)
+            )
             if spy is not None:
                 print(summary(raw, what="samples" if args.idle else "samples holding the GIL"))
         finally:
