@@ -21,6 +21,7 @@ import collections
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -39,6 +40,19 @@ from f8a_jobs_worker.scheduling.runner import JobRunner
 log = logging.getLogger(__name__)
 
 Callback = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """Runs of one job entered in the ledger, started once the decision commits."""
+
+    job_id: str
+    entries: list[LedgerEntry]
+    grace: int | None
+    #: called once they ended (not while the worker stops)
+    on_end: Callback | None
+    #: they are the job's instances, reserved by the caller (a backfill's are not)
+    counted: bool
 
 
 class RunExecutor:
@@ -124,52 +138,38 @@ class RunExecutor:
         """``counted``: the runs are the job's instances (reserved by the caller); a backfill's are not.
         ``on_end`` is called once they ended (not while the worker stops)."""
         self.ledger.start(uow, entries)
-        start = partial(self._start, job_id, entries, grace, on_end, counted)
+        start = partial(self._start, _Runs(job_id, entries, grace, on_end, counted))
         uow.after_commit(partial(self.alarm.at, max(e.scheduled_at for e in entries), start))
         if counted:
             uow.after_rollback(partial(self.release, job_id))
 
-    def _start(
-        self,
-        job_id: str,
-        entries: list[LedgerEntry],
-        grace: int | None,
-        on_end: Callback | None,
-        counted: bool,
-    ) -> None:
+    def _start(self, runs: _Runs) -> None:
         if not self.replicas.fresh():
             log.warning(
                 "not starting %d run(s) of job %s: this replica's heartbeat is stale (the store was "
                 "unreachable), so the others may take them over; they are reported interrupted",
-                len(entries),
-                job_id,
+                len(runs.entries),
+                runs.job_id,
             )
-            self.decline(entries)
-            if counted:
-                self.release(job_id)
+            self.decline(runs.entries)
+            if runs.counted:
+                self.release(runs.job_id)
             return
-        self._pool.submit(partial(self._run, job_id, entries, grace, on_end, counted))
+        self._pool.submit(partial(self._run, runs))
 
-    def _run(
-        self,
-        job_id: str,
-        entries: list[LedgerEntry],
-        grace: int | None,
-        on_end: Callback | None,
-        counted: bool,
-    ) -> None:
+    def _run(self, runs: _Runs) -> None:
         """On a thread of the pool: the runs, then what follows their end."""
         try:
-            self.runner.run(entries, grace)
+            self.runner.run(runs.entries, runs.grace)
         except Exception:
-            log.exception("a run of job %s failed outside its handler", job_id)
-        if counted:
-            self.release(job_id)
-        if on_end is not None and not self._stopping.is_set():
+            log.exception("a run of job %s failed outside its handler", runs.job_id)
+        if runs.counted:
+            self.release(runs.job_id)
+        if runs.on_end is not None and not self._stopping.is_set():
             try:
-                on_end()
+                runs.on_end()
             except Exception:
-                log.exception("what follows the end of a run of job %s failed", job_id)
+                log.exception("what follows the end of a run of job %s failed", runs.job_id)
 
     def start_kept(self, job_id: str) -> None:
         """A run of an ``overlap: buffer_one`` job ended: start the run it kept, if any."""
