@@ -31,7 +31,7 @@ class _Writer:
     over without a switch to this thread (two of the six a running create cost, when each line woke it)."""
 
     def __init__(self, handler: logging.Handler, stream: TextIO) -> None:
-        self.records: collections.deque[logging.LogRecord] = collections.deque()
+        self._records: collections.deque[logging.LogRecord] = collections.deque()
         self._handler, self._stream = handler, stream
         #: lines in order when another thread flushes (reentrant: a signal handler may flush mid-write)
         self._writing = threading.RLock()
@@ -41,7 +41,7 @@ class _Writer:
 
     def put_nowait(self, record: logging.LogRecord) -> None:
         """``QueueHandler``'s queue: ``deque.append`` is atomic and notifies no one."""
-        self.records.append(record)
+        self._records.append(record)
 
     def stop(self) -> None:
         """Write every line still queued, and end the thread."""
@@ -60,8 +60,8 @@ class _Writer:
 
     def _write_queued(self) -> None:
         lines = []
-        while self.records:
-            record = self.records.popleft()
+        while self._records:
+            record = self._records.popleft()
             try:
                 lines.append(self._handler.format(record) + "\n")
             except Exception:
