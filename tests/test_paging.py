@@ -11,16 +11,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from apscheduler.triggers.interval import IntervalTrigger
 
 from bench.jobfill import fill_worker_store
 from f8a_jobs_worker.errors import ValidationFailed
-from f8a_jobs_worker.job import Job as StoredJob
-from f8a_jobs_worker.job import decode, encode
 from f8a_jobs_worker.persistence import schema
 from f8a_jobs_worker.persistence.tables import job_failures, job_runs
 from f8a_jobs_worker.scheduling.default_jobs import apply_default_jobs
-from f8a_jobs_worker.scheduling.view import RecentViews, job_view
 from f8a_jobs_worker.validation import file_validator
 from tests.helpers import eventually
 
@@ -240,22 +236,3 @@ def test_a_page_read_again_shows_every_change_made_since(worker: Any) -> None:
     assert (
         third["b"] == worker.service.get_job("b")["job"]
     )  # job.get restores without the page's caches
-
-
-def test_recent_views_keep_as_many_as_asked_and_a_new_job_gets_a_new_view() -> None:
-
-    def job(job_id: str) -> Any:
-        stored = StoredJob(job_id, "noop", {}, IntervalTrigger(days=1), {}, None, LATER)
-        return decode(encode(stored))
-
-    views = RecentViews(2)
-    a, b, c = job("a"), job("b"), job("c")
-    first = views.of(a)
-    assert views.of(a) is first  # one view per job while it is kept
-    views.of(b)
-    views.of(c)  # a, the oldest, goes
-    again = views.of(a)
-    assert again is not first and again == first == job_view(a)
-    assert views.of(c) is views.of(c) and len(views._views) == 2
-    moved = a.moved(None)
-    assert views.of(moved)["state"] == "paused" and views.of(a)["state"] == "running"
