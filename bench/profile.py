@@ -7,6 +7,7 @@ worker's threads while they hold the GIL, summed by thread and by function.
     python -m bench.profile running --count 3000 --spy --idle   # every thread's time, waits too
     python -m bench.profile paused --in-flight 1
     python -m bench.profile list --in-flight 1 --count 2000 --spy   # job.list's first page of 100
+    python -m bench.profile running --count 8000 --replicas 2   # two worker processes on one queue
 
 A profile run is slower than a plain one (py-spy samples 200 times a second): compare rates without ``--spy``.
 """
@@ -17,6 +18,7 @@ import argparse
 import collections
 import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -30,6 +32,7 @@ from typing import Any
 from bench.driver import Driver, command, wait_ready
 from bench.harness import (
     CpuMeter,
+    cpu_seconds,
     fresh_database,
     start_worker,
     unique_prefix,
@@ -103,6 +106,12 @@ def main() -> None:
     parser.add_argument("kind", choices=[*BODIES, *READS])
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--in-flight", type=int, default=50)
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="worker processes on the same queue (the first is measured)",
+    )
     parser.add_argument("--spy", action="store_true", help="record the worker with py-spy")
     parser.add_argument(
         "--idle", action="store_true", help="with --spy: every thread's time, waits included"
@@ -112,7 +121,8 @@ def main() -> None:
     prefix = unique_prefix()
     commands = f"{prefix}_commands"
     with fresh_database() as database_url:
-        worker = start_worker(worker_env(database_url, prefix, F8A_JOBS_PREFETCH="50"), log_dir)
+        env = worker_env(database_url, prefix, F8A_JOBS_PREFETCH="50")
+        worker, *others = [start_worker(env, log_dir) for _ in range(args.replicas)]
         driver = Driver()
         try:
             wait_ready(driver, commands)
@@ -145,6 +155,7 @@ def main() -> None:
                 time.sleep(1.0)
             meter = CpuMeter(worker.pid)
             before = switches(worker.pid)
+            others_cpu = sum(cpu_seconds(other.pid) for other in others)
             with meter.measure():
                 result = driver.run(commands, _body(args.kind, "m"), args.count, args.in_flight)
             after = switches(worker.pid)
@@ -155,7 +166,15 @@ def main() -> None:
             assert not failed, failed[0]
             print(f"{args.kind} @{args.in_flight}: {result.rate:.0f}/s over {args.count} commands")
             per = meter.per_command_us(args.count)
+            if others:
+                others_cpu = sum(cpu_seconds(other.pid) for other in others) - others_cpu
+                per["other replicas"] = others_cpu * 1e6 / args.count
             print("CPU per command (us): " + ", ".join(f"{k} {v:.0f}" for k, v in per.items()))
+            total = sum(per.values())
+            cores = os.cpu_count() or 1
+            print(
+                f"all processes {total:.0f} us: {cores} cores carry at most {cores * 1e6 / total:.0f}/s"
+            )
             print(
                 "worker context switches per command: "
                 + ", ".join(f"{k} {(after[k] - before[k]) / args.count:.2f}" for k in after)
@@ -164,7 +183,8 @@ def main() -> None:
                 print(summary(raw, what="samples" if args.idle else "samples holding the GIL"))
         finally:
             driver.close()
-            worker.stop()
+            for each in (worker, *others):
+                each.stop()
 
 
 if __name__ == "__main__":

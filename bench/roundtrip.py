@@ -197,6 +197,19 @@ def _cpu_rows(c: Collector, key: str) -> list[Row]:
     ]
 
 
+def _reach(c: Collector, key: str) -> Row:
+    """The most the machine's cores could carry at the CPU a command cost every process, against the echo's
+    rate: below 0.5 x, no layout of the worker (more threads, more processes) reaches half the echo here."""
+    return Row(
+        "1 commands",
+        f"{key} CPU ceiling against the echo's rate",
+        "cmd/s",
+        c[f"{key} ceiling project"],
+        c[f"{key} rate limit"],
+        "echo's rate",
+    )
+
+
 def _rows(c: Collector) -> list[Row]:
     rows = []
     for name, in_flight in LIVE_CASES:
@@ -212,6 +225,9 @@ def _rows(c: Collector) -> list[Row]:
             met = (rate.ratio or 0.0) >= 0.5
             rate = Row(**{**rate.__dict__, "goal": ">= 0.5 x echo", "goal_met": met})
         rows.append(rate)
+        if in_flight == 50:
+            rows.extend(_cpu_rows(c, f"{name} @{in_flight}"))
+            rows.append(_reach(c, f"{name} @{in_flight}"))
     for name, in_flight in CASES:
         key = f"{name} @{in_flight}"
         rate = Row(
