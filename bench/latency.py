@@ -90,6 +90,27 @@ def latencies(
     return result.latencies_ms
 
 
+#: reads compared with each other take turns this many times (see :func:`interleaved`)
+ROUNDS = 10
+
+
+def interleaved(
+    driver: Driver,
+    queue: str,
+    reads: dict[str, tuple[str, dict[str, object]]],
+    requests: int = PAGE_REQUESTS,
+) -> dict[str, list[float]]:
+    """``requests`` sequential round trips of each read, in milliseconds, the reads taking turns in
+    ROUNDS blocks: a VM that slows down for a few seconds then slows each read alike, where reads timed
+    one after the other gave their ratio a swing of a third from run to run."""
+    timed: dict[str, list[float]] = {key: [] for key in reads}
+    for turn in range(ROUNDS):
+        block = requests // ROUNDS + (turn < requests % ROUNDS)
+        for key, (name, args) in reads.items():
+            timed[key] += latencies(driver, queue, name, args, block)
+    return timed
+
+
 def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
     stored = max(1000, int(100_000 * scale))
     prefix = unique_prefix()
@@ -118,29 +139,28 @@ def run(repetitions: int, scale: float, log_dir: Path) -> list[Row]:
                     lateness = probe_lateness(engine)
                     collected.add("fire p50", percentile(lateness, 50))
                     collected.add("fire p99", percentile(lateness, 99))
-                    get = latencies(driver, commands, "job.get", {"job_id": "stored-1"})
-                    first_page = latencies(driver, commands, "job.list", {"limit": 100})
-                    last_page = latencies(
+                    with engine.connect() as connection:  # the key before the last page of 100
+                        deep_key = connection.execute(
+                            sa.text("SELECT id FROM f8a_jobs ORDER BY id LIMIT 1 OFFSET :n"),
+                            {"n": stored - 101},
+                        ).scalar_one()
+                    timed = interleaved(
+                        driver,
+                        commands,
+                        {
+                            "get": ("job.get", {"job_id": "stored-1"}),
+                            "first": ("job.list", {"limit": 100}),
+                            "after": ("job.list", {"limit": 100, "after": deep_key}),
+                        },
+                    )
+                    timed["last"] = latencies(
                         driver,
                         commands,
                         "job.list",
                         {"limit": 100, "offset": stored - 100},
                         OFFSET_PAGE_REQUESTS,
                     )
-                    with engine.connect() as connection:  # the key before the last page of 100
-                        deep_key = connection.execute(
-                            sa.text("SELECT id FROM f8a_jobs ORDER BY id LIMIT 1 OFFSET :n"),
-                            {"n": stored - 101},
-                        ).scalar_one()
-                    after_page = latencies(
-                        driver, commands, "job.list", {"limit": 100, "after": deep_key}
-                    )
-                    for key, values in (
-                        ("get", get),
-                        ("first", first_page),
-                        ("last", last_page),
-                        ("after", after_page),
-                    ):
+                    for key, values in timed.items():
                         collected.add(f"{key} p50", percentile(values, 50))
                         collected.add(f"{key} p99", percentile(values, 99))
                     worker.check_alive()

@@ -48,7 +48,7 @@ from bench.harness import (
     worker_env,
 )
 from bench.jobfill import copy_worker_store
-from bench.latency import create_probes, latencies, probe_lateness, started
+from bench.latency import create_probes, interleaved, probe_lateness, started
 from bench.pgcost import claim_plan
 
 JOBS = 10_000_000
@@ -139,8 +139,7 @@ def _one_replica(
         "handler": ("job.list", {"limit": 100, "handler": "noop", "after": deep}),
         "prefix": ("job.list", {"limit": 100, "prefix": "stored-98765"}),
     }
-    for key, (name, args) in reads.items():
-        values = latencies(driver, commands, name, args)
+    for key, values in interleaved(driver, commands, reads).items():
         collected.add(f"{key} p50", percentile(values, 50))
         collected.add(f"{key} p99", percentile(values, 99))
     listed = driver.call(commands, command("job.list", {"limit": 1}))
