@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,10 @@ def test_the_profile_and_the_postgresql_costs_measure_what_they_say(
     profiled = run("bench.profile", "running", "--count", "300", "--spy")
     assert "running @50:" in profiled and "samples holding the GIL" in profiled
     assert "thread: f8a-commands" in profiled
+    two = run("bench.profile", "running", "--count", "300", "--replicas", "2")
+    replica = re.search(r"other replicas (\d+)", two)
+    assert replica and int(replica[1]) > 0, two  # the second worker's CPU, per create
+    assert re.search(r"all processes \d+ us: \d+ cores carry at most \d+/s", two), two
     costs = json.loads(run("bench.pgcost", "--runs", "300"))
     reports = costs["catch_ups"]
     assert [r["replicas"] for r in reports] == [1, 3]
