@@ -155,7 +155,7 @@ def main() -> None:
                 time.sleep(1.0)
             meter = CpuMeter(worker.pid)
             before = switches(worker.pid)
-            others_cpu = sum(cpu_seconds(other.pid) for other in others)
+            others_before = sum(cpu_seconds(other.pid) for other in others)
             with meter.measure():
                 result = driver.run(commands, _body(args.kind, "m"), args.count, args.in_flight)
             after = switches(worker.pid)
@@ -167,7 +167,7 @@ def main() -> None:
             print(f"{args.kind} @{args.in_flight}: {result.rate:.0f}/s over {args.count} commands")
             per = meter.per_command_us(args.count)
             if others:
-                others_cpu = sum(cpu_seconds(other.pid) for other in others) - others_cpu
+                others_cpu = sum(cpu_seconds(other.pid) for other in others) - others_before
                 per["other replicas"] = others_cpu * 1e6 / args.count
             print("CPU per command (us): " + ", ".join(f"{k} {v:.0f}" for k, v in per.items()))
             total = sum(per.values())
