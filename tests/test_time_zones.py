@@ -59,12 +59,18 @@ def fire_through(
     workers: list[Worker], clock: MovableClock, paths: dict[str, Path], end: datetime
 ) -> None:
     """Move the clock to each next run time before ``end`` in turn; wait until that run is recorded. Runs
-    the clock has already passed are settled (run or recorded missed) before it moves."""
+    the clock has already passed are settled (run or recorded missed) before it moves. A run's outcome is
+    written a moment after its handler returns: the clock moves on only once it is, or the next run would
+    find its job still running (and be recorded missed, as a real overlap is)."""
     service = workers[0].service
 
     def next_runs() -> dict[str, datetime]:
         views = {job_id: service.get_job(job_id)["job"] for job_id in paths}
         return {j: datetime.fromisoformat(v["next_run_time"]) for j, v in views.items()}
+
+    def recorded(job_id: str, due: datetime) -> bool:
+        runs = service.job_history(job_id, limit=5)["runs"]
+        return any(datetime.fromisoformat(run["scheduled_at"]) == due for run in runs)
 
     now = clock.now()
     for worker in workers:
@@ -82,6 +88,7 @@ def fire_through(
             worker.scheduler.wake()
         eventually(lambda: all(len(records(paths[j])) > before[j] for j in firing))  # noqa: B023
         eventually(lambda: all(next_runs()[j] > due for j in firing))  # noqa: B023
+        eventually(lambda: all(recorded(j, due) for j in firing))  # noqa: B023
 
 
 @pytest.mark.parametrize("replicas", [1, 3])
