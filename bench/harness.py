@@ -294,8 +294,11 @@ class CpuMeter:
     server_pid: int
     #: False: :meth:`measure` reads nothing (runs whose CPU is not reported)
     enabled: bool = True
+    #: more server processes on the same queue (replicas), counted together beside the first
+    replica_pids: tuple[int, ...] = ()
     server: float = 0.0
     driver: float = 0.0
+    replicas: float = 0.0
     services: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -303,19 +306,26 @@ class CpuMeter:
         if not self.enabled:
             yield
             return
-        server, driver, services = (
+        server, driver, replicas, services = (
             cpu_seconds(self.server_pid),
             time.process_time(),
+            self._replicas_cpu(),
             service_cpu_seconds(),
         )
         yield
         self.server = cpu_seconds(self.server_pid) - server
         self.driver = time.process_time() - driver
+        self.replicas = self._replicas_cpu() - replicas
         after = service_cpu_seconds()
         self.services = {name: after[name] - services[name] for name in after}
 
+    def _replicas_cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.replica_pids)
+
     def per_command_us(self, count: int) -> dict[str, float]:
         parts = {"server": self.server, "driver": self.driver, **self.services}
+        if self.replica_pids:
+            parts["other replicas"] = self.replicas
         return {name: seconds * 1e6 / count for name, seconds in parts.items()}
 
     def ceiling(self, count: int) -> float:

@@ -32,7 +32,6 @@ from typing import Any
 from bench.driver import Driver, command, wait_ready
 from bench.harness import (
     CpuMeter,
-    cpu_seconds,
     fresh_database,
     start_worker,
     unique_prefix,
@@ -153,9 +152,8 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1.0)
-            meter = CpuMeter(worker.pid)
+            meter = CpuMeter(worker.pid, replica_pids=tuple(other.pid for other in others))
             before = switches(worker.pid)
-            others_before = sum(cpu_seconds(other.pid) for other in others)
             with meter.measure():
                 result = driver.run(commands, _body(args.kind, "m"), args.count, args.in_flight)
             after = switches(worker.pid)
@@ -166,14 +164,10 @@ def main() -> None:
             assert not failed, failed[0]
             print(f"{args.kind} @{args.in_flight}: {result.rate:.0f}/s over {args.count} commands")
             per = meter.per_command_us(args.count)
-            if others:
-                others_cpu = sum(cpu_seconds(other.pid) for other in others) - others_before
-                per["other replicas"] = others_cpu * 1e6 / args.count
             print("CPU per command (us): " + ", ".join(f"{k} {v:.0f}" for k, v in per.items()))
-            total = sum(per.values())
-            cores = os.cpu_count() or 1
             print(
-                f"all processes {total:.0f} us: {cores} cores carry at most {cores * 1e6 / total:.0f}/s"
+                f"all processes {sum(per.values()):.0f} us: {os.cpu_count() or 1} cores carry at most"
+                f" {meter.ceiling(args.count):.0f}/s"
             )
             print(
                 "worker context switches per command: "
